@@ -1,0 +1,82 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One set of settings for every target: Swift 6 mode with strict concurrency.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "ProgramVersioning",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ProgramVersioning", targets: ["ProgramVersioning"]),
+        .library(name: "PostgresDriver", targets: ["PostgresDriver"]),
+        .library(name: "ProgramDomain", targets: ["ProgramDomain"]),
+        .executable(name: "program-versioning", targets: ["ProgramVersioningCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // libpq, found with pkg-config; `apt-get install libpq-dev` on Debian.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        // The Postgres driver: knows SQL and libpq, nothing of programs.
+        .target(
+            name: "PostgresDriver",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Pure domain: program types, legacy codec, invariants. No database code.
+        .target(
+            name: "ProgramDomain",
+            swiftSettings: swiftSettings
+        ),
+        // The library app services link: migrator, seeding, repository, backfill, checker.
+        .target(
+            name: "ProgramVersioning",
+            dependencies: [
+                "PostgresDriver",
+                "ProgramDomain",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The ops CLI: thin, parses arguments and maps errors to exit codes.
+        .executableTarget(
+            name: "ProgramVersioningCLI",
+            dependencies: [
+                "ProgramVersioning",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Shared helpers for integration tests: a fresh database per test, cloned from a template.
+        .target(
+            name: "TestSupport",
+            dependencies: ["PostgresDriver", "ProgramVersioning"],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresDriverTests",
+            dependencies: ["PostgresDriver", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProgramVersioningTests",
+            dependencies: ["ProgramVersioning", "PostgresDriver", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

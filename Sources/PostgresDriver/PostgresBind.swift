@@ -1,0 +1,256 @@
+import Foundation
+
+/// One bind parameter as it goes to libpq: a type OID, a wire format and the bytes.
+public struct PostgresBind: Sendable, Hashable {
+    /// The wire format of `bytes`.
+    public enum Format: Int32, Sendable {
+        case text = 0
+        case binary = 1
+    }
+
+    /// The parameter's type OID; 0 lets the server infer it.
+    public var typeOID: UInt32
+    /// The format of `bytes`.
+    public var format: Format
+    /// The value, or nil for SQL NULL.
+    public var bytes: [UInt8]?
+
+    /// Creates a bind.
+    public init(typeOID: UInt32, format: Format, bytes: [UInt8]?) {
+        self.typeOID = typeOID
+        self.format = format
+        self.bytes = bytes
+    }
+
+    /// SQL NULL of a type the server infers from context.
+    public static let null = PostgresBind(typeOID: 0, format: .binary, bytes: nil)
+}
+
+/// Type OIDs the driver uses (from `pg_type`; stable across PostgreSQL versions).
+public enum PostgresType {
+    public static let bool: UInt32 = 16
+    public static let bytea: UInt32 = 17
+    public static let char: UInt32 = 18
+    public static let name: UInt32 = 19
+    public static let int8: UInt32 = 20
+    public static let int2: UInt32 = 21
+    public static let int4: UInt32 = 23
+    public static let text: UInt32 = 25
+    public static let oid: UInt32 = 26
+    public static let json: UInt32 = 114
+    public static let float4: UInt32 = 700
+    public static let float8: UInt32 = 701
+    public static let unknown: UInt32 = 705
+    public static let bpchar: UInt32 = 1042
+    public static let varchar: UInt32 = 1043
+    public static let date: UInt32 = 1082
+    public static let timestamp: UInt32 = 1114
+    public static let timestamptz: UInt32 = 1184
+    public static let numeric: UInt32 = 1700
+    public static let uuid: UInt32 = 2950
+    public static let jsonb: UInt32 = 3802
+    public static let int4Array: UInt32 = 1007
+    public static let textArray: UInt32 = 1009
+    public static let int8Array: UInt32 = 1016
+    public static let uuidArray: UInt32 = 2951
+}
+
+/// A Swift value that can be sent as a bind parameter.
+public protocol PostgresEncodable: Sendable {
+    /// The value as a bind.
+    var postgresBind: PostgresBind { get }
+}
+
+extension Int: PostgresEncodable {
+    public var postgresBind: PostgresBind { Int64(self).postgresBind }
+}
+
+extension Int64: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        PostgresBind(typeOID: PostgresType.int8, format: .binary, bytes: bigEndianBytes(self))
+    }
+}
+
+extension Int32: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        PostgresBind(typeOID: PostgresType.int4, format: .binary, bytes: bigEndianBytes(self))
+    }
+}
+
+extension Int16: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        PostgresBind(typeOID: PostgresType.int2, format: .binary, bytes: bigEndianBytes(self))
+    }
+}
+
+extension Bool: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        PostgresBind(typeOID: PostgresType.bool, format: .binary, bytes: [self ? 1 : 0])
+    }
+}
+
+extension Double: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        PostgresBind(typeOID: PostgresType.float8, format: .binary, bytes: bigEndianBytes(bitPattern))
+    }
+}
+
+extension String: PostgresEncodable {
+    /// Sent in binary format with an explicit length, so an embedded NUL is refused by the
+    /// server instead of silently truncating the value.
+    public var postgresBind: PostgresBind {
+        PostgresBind(typeOID: PostgresType.text, format: .binary, bytes: Array(utf8))
+    }
+}
+
+extension Substring: PostgresEncodable {
+    public var postgresBind: PostgresBind { String(self).postgresBind }
+}
+
+extension UUID: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        let u = uuid
+        return PostgresBind(
+            typeOID: PostgresType.uuid, format: .binary,
+            bytes: [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15])
+    }
+}
+
+extension Date: PostgresEncodable {
+    /// Microseconds since 2000-01-01 UTC, PostgreSQL's binary timestamptz.
+    public var postgresBind: PostgresBind {
+        let micros = (timeIntervalSince1970 - PostgresEpoch.unixOffset) * 1_000_000
+        return PostgresBind(typeOID: PostgresType.timestamptz, format: .binary, bytes: bigEndianBytes(Int64(micros.rounded())))
+    }
+}
+
+extension Decimal: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        PostgresBind(typeOID: PostgresType.numeric, format: .text, bytes: Array(description.utf8))
+    }
+}
+
+/// Raw bytes sent as `bytea`.
+extension Data: PostgresEncodable {
+    public var postgresBind: PostgresBind {
+        PostgresBind(typeOID: PostgresType.bytea, format: .binary, bytes: Array(self))
+    }
+}
+
+/// JSON text sent as `jsonb`, e.g. a legacy `program_json` passed through untouched.
+public struct PostgresJSONB: Sendable, Hashable, PostgresEncodable, PostgresDecodable {
+    /// The UTF-8 JSON text.
+    public var bytes: [UInt8]
+
+    /// Wraps JSON text.
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Wraps JSON text.
+    public init(_ text: String) { self.bytes = Array(text.utf8) }
+
+    /// The JSON text as a string.
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    public var postgresBind: PostgresBind {
+        // Binary jsonb is a version byte (1) followed by the JSON text.
+        var wire = [UInt8]()
+        wire.reserveCapacity(bytes.count + 1)
+        wire.append(1)
+        wire.append(contentsOf: bytes)
+        return PostgresBind(typeOID: PostgresType.jsonb, format: .binary, bytes: wire)
+    }
+
+    public static func decode(from cell: PostgresCell) throws(PostgresError) -> PostgresJSONB {
+        guard let bytes = cell.bytes else { throw cell.unexpectedNull(Self.self) }
+        switch cell.typeOID {
+        case PostgresType.jsonb:
+            guard bytes.first == 1 else { throw cell.mismatch(Self.self, "unknown jsonb format version") }
+            return PostgresJSONB(bytes: Array(bytes.dropFirst()))
+        case PostgresType.json, PostgresType.text, PostgresType.varchar, PostgresType.unknown:
+            return PostgresJSONB(bytes: Array(bytes))
+        default:
+            throw cell.mismatch(Self.self)
+        }
+    }
+}
+
+/// A `Codable` value stored as `jsonb`.
+public struct PostgresJSON<Value: Codable & Sendable>: Sendable, PostgresEncodable, PostgresDecodable {
+    /// The value.
+    public var value: Value
+
+    /// Wraps a value.
+    public init(_ value: Value) { self.value = value }
+
+    public var postgresBind: PostgresBind {
+        // Encoding a Codable value to JSON only fails for values JSON cannot hold (NaN);
+        // such a value becomes NULL and the server's NOT NULL or the caller's check reports it.
+        guard let data = try? JSONEncoder().encode(value) else { return .null }
+        return PostgresJSONB(bytes: Array(data)).postgresBind
+    }
+
+    public static func decode(from cell: PostgresCell) throws(PostgresError) -> PostgresJSON<Value> {
+        let json = try PostgresJSONB.decode(from: cell)
+        do {
+            return PostgresJSON(try JSONDecoder().decode(Value.self, from: Data(json.bytes)))
+        } catch {
+            throw cell.mismatch(Self.self, "invalid JSON for \(Value.self): \(error)")
+        }
+    }
+}
+
+/// Arrays of simple values, sent as PostgreSQL array literals (`{"a","b"}`), e.g. for
+/// `WHERE id = ANY(\(ids))`.
+extension Array: PostgresEncodable where Element: PostgresArrayElement {
+    public var postgresBind: PostgresBind {
+        var literal = "{"
+        for (index, element) in enumerated() {
+            if index > 0 { literal += "," }
+            literal += "\""
+            for character in element.arrayElementText {
+                if character == "\"" || character == "\\" { literal += "\\" }
+                literal.append(character)
+            }
+            literal += "\""
+        }
+        literal += "}"
+        return PostgresBind(typeOID: Element.arrayTypeOID, format: .text, bytes: [UInt8](literal.utf8))
+    }
+}
+
+/// A value that can be an element of an array bind.
+public protocol PostgresArrayElement: Sendable {
+    /// The OID of the array type, e.g. `uuid[]`.
+    static var arrayTypeOID: UInt32 { get }
+    /// The element in PostgreSQL's text format.
+    var arrayElementText: String { get }
+}
+
+extension UUID: PostgresArrayElement {
+    public static var arrayTypeOID: UInt32 { PostgresType.uuidArray }
+    public var arrayElementText: String { uuidString }
+}
+
+extension String: PostgresArrayElement {
+    public static var arrayTypeOID: UInt32 { PostgresType.textArray }
+    public var arrayElementText: String { self }
+}
+
+extension Int: PostgresArrayElement {
+    public static var arrayTypeOID: UInt32 { PostgresType.int8Array }
+    public var arrayElementText: String { String(self) }
+}
+
+extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
+    public var postgresBind: PostgresBind { self?.postgresBind ?? .null }
+}
+
+/// PostgreSQL counts time from 2000-01-01 00:00:00 UTC.
+enum PostgresEpoch {
+    static let unixOffset: Double = 946_684_800
+}
+
+@inline(__always)
+func bigEndianBytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+    withUnsafeBytes(of: value.bigEndian) { Array($0) }
+}

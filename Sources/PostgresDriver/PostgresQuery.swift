@@ -1,0 +1,56 @@
+/// A SQL statement and its bind values.
+///
+/// Write queries as string literals with interpolations: every `\(value)` becomes a `$n`
+/// placeholder and `value` travels separately as a bind parameter, so data never becomes
+/// SQL text.
+///
+/// ```swift
+/// let rows = try await pool.query("SELECT name FROM programs WHERE id = \(programID)")
+/// ```
+///
+/// SQL assembled at run time needs `init(unsafeSQL:binds:)`, whose name says what it risks.
+public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
+    /// The SQL text with `$1 ... $n` placeholders.
+    public var sql: String
+    /// The values for the placeholders, in order.
+    public var binds: [PostgresBind]
+
+    /// A query whose SQL was built at run time. The caller vouches that no data went into `sql`.
+    public init(unsafeSQL sql: String, binds: [PostgresBind] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+
+    /// A literal query without binds.
+    public init(stringLiteral value: String) {
+        self.init(unsafeSQL: value)
+    }
+
+    /// A literal query whose interpolations became binds.
+    public init(stringInterpolation: StringInterpolation) {
+        self.init(unsafeSQL: stringInterpolation.sql, binds: stringInterpolation.binds)
+    }
+
+    /// Turns each interpolation into a `$n` placeholder plus a bind.
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var sql = ""
+        var binds: [PostgresBind] = []
+
+        /// Reserves room for the literal parts.
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            sql.reserveCapacity(literalCapacity + interpolationCount * 3)
+            binds.reserveCapacity(interpolationCount)
+        }
+
+        /// Appends literal SQL text from the source code.
+        public mutating func appendLiteral(_ literal: String) {
+            sql += literal
+        }
+
+        /// Appends a bind parameter.
+        public mutating func appendInterpolation(_ value: some PostgresEncodable) {
+            binds.append(value.postgresBind)
+            sql += "$\(binds.count)"
+        }
+    }
+}

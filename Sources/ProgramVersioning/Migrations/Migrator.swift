@@ -1,0 +1,266 @@
+import Foundation
+import Logging
+import PostgresDriver
+
+/// Applies and rolls back `migrations/` the way goose does, on the same bookkeeping table.
+///
+/// Applied versions are recorded in `goose_db_version` with goose's own columns, so a team
+/// can switch between goose and this tool. Each migration runs in one transaction unless it
+/// says `NO TRANSACTION`. Concurrent migrators wait for each other on goose's advisory lock.
+/// The checksum of every applied file is kept in `program_versioning_migration_checksums`;
+/// a file edited after it was applied is refused instead of silently diverging.
+public struct Migrator: Sendable {
+    /// The advisory lock key goose's Postgres session locker uses, so goose and this tool
+    /// serialize with each other too.
+    public static let advisoryLockKey: Int64 = 5_887_940_537_704_921_958
+
+    /// The migrations, sorted by version.
+    public let migrations: [Migration]
+    private let pool: PostgresPool
+    private let logger: Logger
+
+    /// A migrator for `migrations` on `pool`'s database.
+    public init(migrations: [Migration], pool: PostgresPool, logger: Logger = Logger(label: "ProgramVersioning.migrate")) {
+        self.migrations = migrations.sorted { $0.version < $1.version }
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// A migration's place in the database.
+    public struct Status: Sendable, Equatable {
+        /// The version.
+        public var version: Int64
+        /// The file name, or nil when an applied version has no file.
+        public var fileName: String?
+        /// When it was applied, or nil when pending.
+        public var appliedAt: Date?
+        /// True when the file changed after it was applied.
+        public var edited: Bool
+    }
+
+    /// Applies every pending migration up to `target` (all when nil). Returns those applied.
+    @discardableResult
+    public func up(to target: Int64? = nil) async throws -> [Migration] {
+        try await locked { connection in
+            let applied = try await appliedVersions(connection)
+            try await verifyChecksums(connection, applied: applied)
+            var done: [Migration] = []
+            for migration in migrations where applied[migration.version] == nil && migration.version <= (target ?? .max) {
+                try await apply(migration, on: connection)
+                done.append(migration)
+            }
+            return done
+        }
+    }
+
+    /// Rolls back applied migrations newer than `target`, newest first; without a target,
+    /// only the newest one (as `goose down` does). Returns those rolled back.
+    @discardableResult
+    public func down(to target: Int64? = nil) async throws -> [Migration] {
+        try await locked { connection in
+            let applied = try await appliedVersions(connection)
+            try await verifyChecksums(connection, applied: applied)
+            var versions = applied.keys.sorted(by: >)
+            if let target {
+                versions = versions.filter { $0 > target }
+            } else {
+                versions = Array(versions.prefix(1))
+            }
+            var done: [Migration] = []
+            for version in versions {
+                guard let migration = migrations.first(where: { $0.version == version }) else {
+                    throw MigrationError(
+                        .missingFile,
+                        "version \(version) is applied but its file is missing from the migrations folder: restore the file to roll it back")
+                }
+                try await rollBack(migration, on: connection)
+                done.append(migration)
+            }
+            return done
+        }
+    }
+
+    /// Every migration file and every applied version, with its state.
+    public func status() async throws -> [Status] {
+        try await pool.withConnection { connection in
+            guard try await versionTableExists(connection) else {
+                return migrations.map { Status(version: $0.version, fileName: $0.fileName, appliedAt: nil, edited: false) }
+            }
+            let applied = try await appliedVersions(connection)
+            let checksums = try await recordedChecksums(connection)
+            var statuses = migrations.map { migration in
+                Status(
+                    version: migration.version, fileName: migration.fileName, appliedAt: applied[migration.version],
+                    edited: checksums[migration.version].map { $0 != migration.checksum } ?? false)
+            }
+            for (version, appliedAt) in applied where !migrations.contains(where: { $0.version == version }) {
+                statuses.append(Status(version: version, fileName: nil, appliedAt: appliedAt, edited: false))
+            }
+            return statuses.sorted { $0.version < $1.version }
+        }
+    }
+
+    /// The highest applied version (0 when none).
+    public func currentVersion() async throws -> Int64 {
+        try await pool.withConnection { connection in
+            guard try await versionTableExists(connection) else { return 0 }
+            return try await appliedVersions(connection).keys.max() ?? 0
+        }
+    }
+
+    // MARK: Steps
+
+    private func apply(_ migration: Migration, on connection: PostgresConnection) async throws {
+        logger.info("applying migration", metadata: ["file": "\(migration.fileName)"])
+        let record = { (connection: PostgresConnection) in
+            try await connection.query(
+                "INSERT INTO goose_db_version (version_id, is_applied) VALUES (\(migration.version), true)")
+            try await connection.query("""
+                INSERT INTO program_versioning_migration_checksums (version_id, file_name, checksum)
+                VALUES (\(migration.version), \(migration.fileName), \(migration.checksum))
+                ON CONFLICT (version_id) DO UPDATE SET file_name = EXCLUDED.file_name, checksum = EXCLUDED.checksum
+                """)
+        }
+        if migration.runsInTransaction {
+            try await connection.transaction { connection in
+                try await run(migration.up, of: migration, direction: "up", on: connection, transactional: true)
+                try await record(connection)
+            }
+        } else {
+            try await run(migration.up, of: migration, direction: "up", on: connection, transactional: false)
+            try await connection.transaction { try await record($0) }
+        }
+    }
+
+    private func rollBack(_ migration: Migration, on connection: PostgresConnection) async throws {
+        logger.info("rolling back migration", metadata: ["file": "\(migration.fileName)"])
+        let unrecord = { (connection: PostgresConnection) in
+            try await connection.query("DELETE FROM goose_db_version WHERE version_id = \(migration.version)")
+            try await connection.query(
+                "DELETE FROM program_versioning_migration_checksums WHERE version_id = \(migration.version)")
+        }
+        if migration.runsInTransaction {
+            try await connection.transaction { connection in
+                try await run(migration.down, of: migration, direction: "down", on: connection, transactional: true)
+                try await unrecord(connection)
+            }
+        } else {
+            try await run(migration.down, of: migration, direction: "down", on: connection, transactional: false)
+            try await connection.transaction { try await unrecord($0) }
+        }
+    }
+
+    private func run(
+        _ statements: [String], of migration: Migration, direction: String, on connection: PostgresConnection, transactional: Bool
+    ) async throws {
+        for (index, statement) in statements.enumerated() {
+            do {
+                try await connection.executeScript(unsafeSQL: statement)
+            } catch {
+                if error.isConnectionLoss { throw error }
+                let kept = transactional
+                    ? "nothing of it was applied"
+                    : "it runs without a transaction, so statements before this one were kept"
+                var message = "migration \(migration.fileName) (\(direction)) failed at statement \(index + 1): \(error.serverMessage ?? error.message)"
+                if let hint = error.hint { message += " (\(hint))" }
+                message += "; \(kept). Fix the cause and run migrate again."
+                throw MigrationError(.statementFailed, message)
+            }
+        }
+    }
+
+    // MARK: Bookkeeping
+
+    /// Runs `body` holding goose's advisory lock on one connection, creating the bookkeeping
+    /// tables first if needed.
+    private func locked<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await pool.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(Migrator.advisoryLockKey))")
+            do {
+                try await ensureBookkeepingTables(connection)
+                let value = try await body(connection)
+                try await connection.query("SELECT pg_advisory_unlock(\(Migrator.advisoryLockKey))")
+                return value
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Migrator.advisoryLockKey))")
+                throw error
+            }
+        }
+    }
+
+    private func versionTableExists(_ connection: PostgresConnection) async throws -> Bool {
+        try await connection.query("SELECT to_regclass('goose_db_version') IS NOT NULL").single().decode(Bool.self, at: 0)
+    }
+
+    private func ensureBookkeepingTables(_ connection: PostgresConnection) async throws {
+        if try await !versionTableExists(connection) {
+            try await connection.transaction { connection in
+                // goose's own definition, and its initial version-0 row.
+                try await connection.query("""
+                    CREATE TABLE goose_db_version (
+                      id serial NOT NULL,
+                      version_id bigint NOT NULL,
+                      is_applied boolean NOT NULL,
+                      tstamp timestamp NULL DEFAULT now(),
+                      PRIMARY KEY (id))
+                    """)
+                try await connection.query("INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true)")
+            }
+        }
+        try await connection.query("""
+            CREATE TABLE IF NOT EXISTS program_versioning_migration_checksums (
+              version_id bigint PRIMARY KEY,
+              file_name text NOT NULL,
+              checksum text NOT NULL,
+              recorded_at timestamptz NOT NULL DEFAULT now())
+            """)
+    }
+
+    /// Applied versions and when, read as goose does: the newest row of each version decides.
+    private func appliedVersions(_ connection: PostgresConnection) async throws -> [Int64: Date] {
+        let rows = try await connection.query("""
+            SELECT version_id, is_applied, tstamp FROM (
+              SELECT DISTINCT ON (version_id) version_id, is_applied, tstamp
+                FROM goose_db_version ORDER BY version_id, id DESC) latest
+             WHERE is_applied AND version_id > 0
+            """)
+        var applied: [Int64: Date] = [:]
+        for row in rows {
+            let (version, _, tstamp) = try row.decode((Int64, Bool, Date?).self)
+            applied[version] = tstamp ?? Date(timeIntervalSince1970: 0)
+        }
+        return applied
+    }
+
+    private func recordedChecksums(_ connection: PostgresConnection) async throws -> [Int64: String] {
+        guard try await connection.query("SELECT to_regclass('program_versioning_migration_checksums') IS NOT NULL")
+            .single().decode(Bool.self, at: 0)
+        else { return [:] }
+        var checksums: [Int64: String] = [:]
+        for row in try await connection.query("SELECT version_id, checksum FROM program_versioning_migration_checksums") {
+            let (version, checksum) = try row.decode((Int64, String).self)
+            checksums[version] = checksum
+        }
+        return checksums
+    }
+
+    /// Refuses to go on when an applied file changed; records checksums of versions goose
+    /// applied (they have none yet).
+    private func verifyChecksums(_ connection: PostgresConnection, applied: [Int64: Date]) async throws {
+        let recorded = try await recordedChecksums(connection)
+        for migration in migrations where applied[migration.version] != nil {
+            if let checksum = recorded[migration.version] {
+                guard checksum == migration.checksum else {
+                    throw MigrationError(
+                        .editedAfterApply,
+                        "migration \(migration.fileName) was edited after it was applied (checksum \(checksum.prefix(12)) recorded, \(migration.checksum.prefix(12)) now): restore the applied file (git checkout) and put the change in a new migration")
+                }
+            } else {
+                try await connection.query("""
+                    INSERT INTO program_versioning_migration_checksums (version_id, file_name, checksum)
+                    VALUES (\(migration.version), \(migration.fileName), \(migration.checksum))
+                    """)
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `program-versioning`: the ops CLI.
+@main
+struct ProgramVersioningCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "program-versioning",
+        abstract: "Move program JSON into immutable, versioned PostgreSQL tables without downtime.",
+        discussion: """
+            Connection: --database-url URL, else DATABASE_URL, else libpq's PG* variables and defaults.
+            Exit codes: 0 success, 1 differences found or flip refused, 2 runtime error, 64 usage error.
+            """,
+        subcommands: [MigrateCommand.self, SeedCommand.self]
+    )
+
+    /// Logs go to stderr at `warning` unless PROGRAM_VERSIONING_LOG_LEVEL says otherwise, so
+    /// stdout carries only results (reports, JSON) and stderr stays readable.
+    static func main() async {
+        let level = ProcessInfo.processInfo.environment["PROGRAM_VERSIONING_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
