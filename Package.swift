@@ -64,7 +64,7 @@ let package = Package(
         // Shared helpers for integration tests: a fresh database per test, cloned from a template.
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresDriver", "ProgramVersioning"],
+            dependencies: ["PostgresDriver", "ProgramVersioning", "ProgramDomain"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),

@@ -52,5 +52,11 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
             binds.append(value.postgresBind)
             sql += "$\(binds.count)"
         }
+
+        /// Appends a bind parameter that may be NULL.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            binds.append(value?.postgresBind ?? .null)
+            sql += "$\(binds.count)"
+        }
     }
 }

@@ -1,0 +1,109 @@
+import Foundation
+import PostgresDriver
+import Testing
+import TestSupport
+
+@Suite("Connections, LISTEN/NOTIFY and COPY")
+struct ConnectionTests {
+    @Test func listenReceivesANotifyFromAnotherConnectionWithin100ms() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let listener = try await PostgresConnection.connect(to: db.url)
+            defer { Task { await listener.close() } }
+            try await listener.listen("flags changed")  // a name that needs quoting
+            let stream = listener.notifications()
+            let receiver = Task { () -> (PostgresNotification, ContinuousClock.Instant)? in
+                for await notification in stream { return (notification, ContinuousClock.now) }
+                return nil
+            }
+            try await Task.sleep(for: .milliseconds(50))  // the listener is idle in poll(2)
+            let sent = ContinuousClock.now
+            try await db.pool.query("SELECT pg_notify(\("flags changed"), \("WRITES=on"))")
+            let received = try #require(await receiver.value)
+            #expect(received.0.channel == "flags changed")
+            #expect(received.0.payload == "WRITES=on")
+            #expect(received.1 - sent < .milliseconds(100), "took \(received.1 - sent)")
+        }
+    }
+
+    @Test func notificationsArrivingDuringAQueryAreDelivered() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let listener = try await PostgresConnection.connect(to: db.url)
+            try await listener.listen("c")
+            let stream = listener.notifications()
+            try await listener.query("SELECT pg_notify('c', 'self')")
+            var iterator = stream.makeAsyncIterator()
+            let first = await iterator.next()
+            #expect(first?.payload == "self")
+            await listener.close()
+            #expect(await iterator.next() == nil, "the stream finishes when the connection closes")
+        }
+    }
+
+    @Test func copyFromStdinStoresEveryValueVerbatim() async throws {
+        try await TestDatabase.withFresh { db in
+            let tricky = "tab\there\\nnot-a-newline\nreal newline \\N ✓"
+            let copied = try await db.pool.withConnection { connection in
+                try await connection.copyFrom("COPY logged_sets (id, session_id, user_id, exercise_id, set_index, reps, weight_kg) FROM STDIN") { writer in
+                    for index in 0..<10_000 {
+                        try await writer.write(row: [UUID().uuidString, UUID().uuidString, UUID().uuidString, index == 0 ? tricky : "e-\(index)", "\(index)", "5", index % 2 == 0 ? nil : "82.5"])
+                    }
+                }
+            }
+            #expect(copied == 10_000)
+            let row = try await db.pool.query("SELECT exercise_id, weight_kg FROM logged_sets WHERE set_index = 0").single()
+            #expect(try row.decode(String.self, at: 0) == tricky)
+            #expect(try row.decode(Decimal?.self, at: 1) == nil)
+            #expect(try await db.pool.query("SELECT count(*) FROM logged_sets WHERE weight_kg = 82.5").single().decode(Int.self, at: 0) == 5_000)
+        }
+    }
+
+    @Test func aCopyWhoseProducerFailsStoresNothing() async throws {
+        struct Stop: Error {}
+        try await TestDatabase.withFresh(maxConnections: 1) { db in
+            await #expect(throws: Stop.self) {
+                try await db.pool.withConnection { connection in
+                    try await connection.copyFrom("COPY logged_sets (id, session_id, user_id, exercise_id, set_index, reps) FROM STDIN", chunkSize: 100) { writer in
+                        for index in 0..<100 {
+                            try await writer.write(row: [UUID().uuidString, UUID().uuidString, UUID().uuidString, "e", "\(index)", "1"])
+                        }
+                        throw Stop()
+                    }
+                }
+            }
+            let count = try await db.pool.query("SELECT count(*) FROM logged_sets").single().decode(Int.self, at: 0)
+            #expect(count == 0)
+        }
+    }
+
+    @Test func aWrongPasswordFailsWithoutPrintingThePassword() async throws {
+        var parameters = ConnectionString.parameters(of: TestDatabase.adminURL) ?? [:]
+        let host = parameters["host"] ?? "127.0.0.1", port = parameters["port"] ?? "54329"
+        parameters.removeAll()
+        let url = "postgresql://pv_secret:Wr0ngPassw0rd@\(host):\(port)/postgres"
+        do {
+            _ = try await PostgresConnection.connect(to: url)
+            Issue.record("expected an authentication failure")
+        } catch {
+            #expect(error.code == .connectionFailed)
+            #expect(error.message.contains("password authentication failed"))
+            #expect(!error.description.contains("Wr0ngPassw0rd"))
+        }
+    }
+
+    @Test(arguments: [
+        ("postgresql://alice:hunter2@db.example:5432/app", "hunter2"),
+        ("host=db user=alice password=hunter2 dbname=app", "hunter2"),
+        ("host=db password='hunter 2' dbname=app", "hunter 2"),
+        ("postgresql://alice:hunter2@[broken", "hunter2"),
+    ])
+    func redactionRemovesPasswords(connectionString: String, password: String) {
+        let message = "failed to use \(connectionString)"
+        let redacted = ConnectionString.redact(message, connectionString: connectionString)
+        #expect(!redacted.contains(password), "\(redacted)")
+    }
+
+    @Test func aMalformedConnectionStringIsReportedByParseError() {
+        #expect(ConnectionString.parseError(of: "host=x port") != nil)
+        #expect(ConnectionString.parseError(of: "postgresql://u@h/db") == nil)
+    }
+}

@@ -1,0 +1,6 @@
+import ProgramDomain
+
+/// A short alias used by test helpers.
+enum SHA256Hex {
+    static func of(_ text: String) -> String { SHA256.hex(text) }
+}
