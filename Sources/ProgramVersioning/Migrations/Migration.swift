@@ -155,6 +155,8 @@ public struct MigrationError: Error, Sendable, CustomStringConvertible {
         case editedAfterApply
         /// A version recorded as applied has no file (and cannot be rolled back).
         case missingFile
+        /// Another migrator held the lock for longer than the timeout.
+        case locked
         /// A statement of a migration failed; nothing of that migration was kept
         /// (unless it runs outside a transaction).
         case statementFailed

@@ -18,11 +18,17 @@ public struct Migrator: Sendable {
     public let migrations: [Migration]
     private let pool: PostgresPool
     private let logger: Logger
+    private let lockTimeout: Duration
 
-    /// A migrator for `migrations` on `pool`'s database.
-    public init(migrations: [Migration], pool: PostgresPool, logger: Logger = Logger(label: "ProgramVersioning.migrate")) {
+    /// A migrator for `migrations` on `pool`'s database. It waits up to `lockTimeout` for
+    /// another migrator to finish.
+    public init(
+        migrations: [Migration], pool: PostgresPool, lockTimeout: Duration = .seconds(600),
+        logger: Logger = Logger(label: "ProgramVersioning.migrate")
+    ) {
         self.migrations = migrations.sorted { $0.version < $1.version }
         self.pool = pool
+        self.lockTimeout = lockTimeout
         self.logger = logger
     }
 
@@ -175,7 +181,7 @@ public struct Migrator: Sendable {
     /// tables first if needed.
     private func locked<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await pool.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(\(Migrator.advisoryLockKey))")
+            try await waitForLock(connection)
             do {
                 try await ensureBookkeepingTables(connection)
                 let value = try await body(connection)
@@ -185,6 +191,25 @@ public struct Migrator: Sendable {
                 _ = try? await connection.query("SELECT pg_advisory_unlock(\(Migrator.advisoryLockKey))")
                 throw error
             }
+        }
+    }
+
+    /// Takes the advisory lock by polling `pg_try_advisory_lock`, as goose does. A blocking
+    /// `pg_advisory_lock` would deadlock with CREATE INDEX CONCURRENTLY in the other
+    /// migrator: that statement waits for every open transaction, including the waiting one.
+    private func waitForLock(_ connection: PostgresConnection) async throws {
+        let deadline = ContinuousClock.now + lockTimeout
+        while true {
+            let acquired = try await connection.query("SELECT pg_try_advisory_lock(\(Migrator.advisoryLockKey))")
+                .single().decode(Bool.self, at: 0)
+            if acquired { return }
+            guard ContinuousClock.now < deadline else {
+                throw MigrationError(
+                    .locked,
+                    "another migrator (this tool or goose) has held the migration lock for \(lockTimeout): wait for it to finish, or find it in pg_locks (objid of advisory lock \(Migrator.advisoryLockKey))")
+            }
+            logger.info("waiting for another migrator to finish")
+            try await Task.sleep(for: .milliseconds(200))
         }
     }
 
