@@ -1,0 +1,33 @@
+// swift-tools-version:6.1
+import Foundation
+import PackageDescription
+
+// The root package is a path dependency; its identity is its folder's name, whatever the
+// checkout is called.
+let rootIdentity = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+
+let package = Package(
+    name: "Benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: "../"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // libpq for the baseline loops, under its own module name.
+        .systemLibrary(name: "CLibPQBench", path: "Sources/CLibPQBench", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // The limit: the same loops written directly against libpq's C API.
+        .target(name: "RawLibPQ", dependencies: ["CLibPQBench"], path: "Sources/RawLibPQ", swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "DriverBenchmarks",
+            dependencies: [
+                "RawLibPQ",
+                .product(name: "PostgresDriver", package: rootIdentity),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/DriverBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)
