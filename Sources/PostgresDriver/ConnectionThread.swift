@@ -25,6 +25,9 @@ final class ConnectionThread: Sendable {
     }
 
     private let queue = Mutex(Queue())
+    private let workerThreadID = Atomic<UInt>(0)
+    /// Jobs queued and not yet taken; lets the worker watch for work without the lock.
+    private let pending = Atomic<Int>(0)
     private let wake: WakeDescriptor
     /// Thread-confined state: read and written only on the worker thread.
     private let confined: Confined
@@ -40,6 +43,9 @@ final class ConnectionThread: Sendable {
     /// Runs `body` on the connection's thread and suspends the caller (without blocking
     /// a cooperative thread) until it returns.
     func run<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws(PostgresError) -> T {
+        // A task pinned to this thread (see `PostgresConnection.executor`) is already here:
+        // run inline, with no hop and no wake-up in either direction.
+        if isCurrentThread { return try body() }
         let result: Result<T, PostgresError> = await withUnsafeContinuation { continuation in
             let accepted = submit {
                 do throws(PostgresError) {
@@ -61,6 +67,7 @@ final class ConnectionThread: Sendable {
         let mustWake: Bool? = queue.withLock { state in
             if state.stopped { return nil }
             state.jobs.append(job)
+            pending.add(1, ordering: .releasing)
             let wasSleeping = state.sleeping
             state.sleeping = false
             return wasSleeping
@@ -94,27 +101,51 @@ final class ConnectionThread: Sendable {
         confined.socketHandler = nil
     }
 
+    /// True when called on this worker thread.
+    var isCurrentThread: Bool {
+        workerThreadID.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: currentThreadID()))
+    }
+
     private func runLoop() {
+        workerThreadID.store(UInt(bitPattern: Int(bitPattern: currentThreadID())), ordering: .relaxed)
         while true {
             let (jobs, stopped): ([Job], Bool) = queue.withLock { state in
-                if state.jobs.isEmpty {
-                    if !state.stopped { state.sleeping = true }
-                    return ([], state.stopped)
-                }
                 let taken = state.jobs
                 state.jobs.removeAll(keepingCapacity: true)
-                return (taken, false)
+                pending.subtract(taken.count, ordering: .relaxed)
+                return (taken, state.stopped)
             }
-            if jobs.isEmpty {
-                if stopped { break }
-                waitForWork()
+            if !jobs.isEmpty {
+                for job in jobs { job() }
+                // Notifications that arrived while a job ran were buffered by libpq.
+                confined.socketHandler?()
                 continue
             }
-            for job in jobs { job() }
-            // Notifications that arrived while a job ran were buffered by libpq.
-            confined.socketHandler?()
+            if stopped { break }
+            if spinForWork() { continue }
+            // Mark sleeping only if nothing arrived meanwhile; a submitter that sees the mark
+            // writes to the wake pipe, which poll(2) below notices even if written first.
+            let sleep = queue.withLock { state in
+                guard state.jobs.isEmpty, !state.stopped else { return false }
+                state.sleeping = true
+                return true
+            }
+            if sleep { waitForWork() }
         }
         wake.close()
+    }
+
+    /// A caller that just got its result usually sends the next statement within a few
+    /// microseconds; watching for it briefly saves the wake-up syscalls on both sides.
+    /// Returns true when work arrived. Skipped while watching a socket (LISTEN), whose
+    /// notifications must wake the thread through poll(2).
+    private func spinForWork() -> Bool {
+        guard confined.watchedSocket < 0 else { return false }
+        let deadline = ContinuousClock.now + .microseconds(30)
+        repeat {
+            if pending.load(ordering: .acquiring) > 0 { return true }
+        } while ContinuousClock.now < deadline
+        return false
     }
 
     private func waitForWork() {
@@ -176,4 +207,26 @@ private func closeDescriptor(_ fd: Int32) {
     #else
     _ = Darwin.close(fd)
     #endif
+}
+
+private func currentThreadID() -> UInt {
+    #if canImport(Glibc)
+    return UInt(pthread_self())
+    #else
+    return UInt(bitPattern: pthread_self())
+    #endif
+}
+
+/// The thread is also a task executor: a task that prefers it runs its code here, next to
+/// the connection, and awaits libpq calls without any thread hop. Blocking libpq calls then
+/// block this connection's own thread, still never the cooperative pool.
+extension ConnectionThread: TaskExecutor {
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        if !submit({ job.runSynchronously(on: executor) }) {
+            // A stopped thread still runs the job, on the global pool, so no task is lost.
+            Task.detached { job.runSynchronously(on: executor) }
+        }
+    }
 }

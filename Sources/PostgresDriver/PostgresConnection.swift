@@ -86,6 +86,13 @@ public final class PostgresConnection: Sendable {
         }
     }
 
+    /// The connection's own thread as a task executor. Code that runs many statements in a
+    /// row on one connection can run there with
+    /// `withTaskExecutorPreference(connection.executor) { ... }`: each statement then costs
+    /// no thread hop. Only libpq calls of this connection should run there; other blocking
+    /// work would delay them.
+    public var executor: any TaskExecutor { thread }
+
     /// Closes the connection and stops its thread. Safe to call more than once.
     public func close() async {
         let previous = state.exchange(ConnectionState.closed.rawValue, ordering: .acquiringAndReleasing)

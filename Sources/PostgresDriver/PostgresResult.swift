@@ -65,7 +65,7 @@ public final class PostgresResult: @unchecked Sendable, RandomAccessCollection {
         } else {
             bytes = UnsafeRawBufferPointer(start: PQgetvalue(handle, row, c), count: Int(PQgetlength(handle, row, c)))
         }
-        return PostgresCell(bytes: bytes, typeOID: columnTypes[column], columnName: columnNames[column], owner: self)
+        return PostgresCell(bytes: bytes, typeOID: columnTypes[column], column: column, result: self)
     }
 
     /// The index of the column named `name`.
@@ -115,9 +115,13 @@ public struct PostgresCell {
     public let bytes: UnsafeRawBufferPointer?
     /// The column's type OID.
     public let typeOID: UInt32
+    let column: Int
+    // Unowned: the row keeps the result alive while a cell is decoded, and a strong
+    // reference here would cost a retain and release for every value on the hot path.
+    unowned(unsafe) let result: PostgresResult
+
     /// The column's name, for error messages.
-    public let columnName: String
-    let owner: PostgresResult
+    public var columnName: String { result.columnNames[column] }
 
     /// An error saying the column's type cannot become `type`.
     public func mismatch<T>(_ type: T.Type, _ why: String? = nil) -> PostgresError {

@@ -39,6 +39,24 @@ struct ConnectionTests {
         }
     }
 
+    @Test func aTaskPinnedToTheConnectionThreadRunsStatementsInline() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let connection = try await PostgresConnection.connect(to: db.url)
+            let sum = try await withTaskExecutorPreference(connection.executor) {
+                var sum = 0
+                for index in 1...100 {
+                    sum += try await connection.query("SELECT \(index)::int8").single().decode(Int.self, at: 0)
+                }
+                let inTransaction = try await connection.transaction { connection in
+                    try await connection.query("SELECT 1::int8").single().decode(Int.self, at: 0)
+                }
+                return sum + inTransaction - 1
+            }
+            #expect(sum == 5050)
+            await connection.close()
+        }
+    }
+
     @Test func copyFromStdinStoresEveryValueVerbatim() async throws {
         try await TestDatabase.withFresh { db in
             let tricky = "tab\there\\nnot-a-newline\nreal newline \\N ✓"

@@ -63,6 +63,17 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("round trip SELECT 1: driver pinned") { benchmark in
+        let connection = try await connections.driver()
+        try await withTaskExecutorPreference(connection.executor) {
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                blackHole(try await connection.query("SELECT 1").single().decode(Int32.self, at: 0))
+            }
+            benchmark.stopMeasurement()
+        }
+    }
+
     Benchmark("round trip SELECT 1: driver via pool") { benchmark in
         let pool = connections.pool()
         try await pool.query("SELECT 1")
@@ -76,6 +87,22 @@ let benchmarks: @Sendable () -> Void = {
         let raw = connections.raw()
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(raw.fetch(rows: 1000)) }
+    }
+
+    Benchmark("fetch 1000 rows: driver pinned", configuration: .init(scalingFactor: .one, maxIterations: 2_000)) { benchmark in
+        let connection = try await connections.driver()
+        try await withTaskExecutorPreference(connection.executor) {
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                var checksum = 0
+                for row in try await connection.query(fetchSQL) {
+                    let (number, text) = try row.decode((Int, String).self)
+                    checksum &+= number &+ text.utf8.count
+                }
+                blackHole(checksum)
+            }
+            benchmark.stopMeasurement()
+        }
     }
 
     Benchmark("fetch 1000 rows: driver", configuration: .init(scalingFactor: .one, maxIterations: 2_000)) { benchmark in
