@@ -5,26 +5,6 @@ import TestSupport
 
 @Suite("Connections, LISTEN/NOTIFY and COPY")
 struct ConnectionTests {
-    @Test func listenReceivesANotifyFromAnotherConnectionWithin100ms() async throws {
-        try await TestDatabase.withFresh(migrated: false) { db in
-            let listener = try await PostgresConnection.connect(to: db.url)
-            defer { Task { await listener.close() } }
-            try await listener.listen("flags changed")  // a name that needs quoting
-            let stream = listener.notifications()
-            let receiver = Task { () -> (PostgresNotification, ContinuousClock.Instant)? in
-                for await notification in stream { return (notification, ContinuousClock.now) }
-                return nil
-            }
-            try await Task.sleep(for: .milliseconds(50))  // the listener is idle in poll(2)
-            let sent = ContinuousClock.now
-            try await db.pool.query("SELECT pg_notify(\("flags changed"), \("WRITES=on"))")
-            let received = try #require(await receiver.value)
-            #expect(received.0.channel == "flags changed")
-            #expect(received.0.payload == "WRITES=on")
-            #expect(received.1 - sent < .milliseconds(100), "took \(received.1 - sent)")
-        }
-    }
-
     @Test func notificationsArrivingDuringAQueryAreDelivered() async throws {
         try await TestDatabase.withFresh(migrated: false) { db in
             let listener = try await PostgresConnection.connect(to: db.url)
