@@ -29,38 +29,11 @@ public enum CommandLineTool {
     public static func run(
         _ arguments: [String], environment: [String: String?] = [:], workingDirectory: URL? = nil
     ) async throws -> Outcome {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DATABASE_URL")
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        process.currentDirectoryURL = workingDirectory ?? TestDatabase.repositoryRoot
-        // Files, not pipes: a chatty child can never fill a pipe and stall.
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pv-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let outURL = directory.appendingPathComponent("stdout"), errURL = directory.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        try out.close()
-        try err.close()
-        return Outcome(
-            status: status,
-            stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        return try await ExternalTool.runProcess(
+            binary, arguments, environment: env, workingDirectory: workingDirectory ?? TestDatabase.repositoryRoot)
     }
 
     /// Starts the CLI and returns the running process (for kill tests).

@@ -4,12 +4,21 @@ import Foundation
 public enum ExternalTool {
     /// Runs `name` with `arguments`; `environment` entries are added to the test's own.
     public static func run(_ name: String, _ arguments: [String], environment: [String: String?] = [:]) async throws -> CommandLineTool.Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [name] + arguments
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
-        process.environment = env
+        return try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), [name] + arguments, environment: env)
+    }
+
+    /// Runs an executable to completion, capturing its output in files (a chatty child can
+    /// never fill a pipe and stall), and waits without blocking a cooperative thread.
+    static func runProcess(
+        _ executable: URL, _ arguments: [String], environment: [String: String], workingDirectory: URL? = nil
+    ) async throws -> CommandLineTool.Outcome {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let folder = try TemporaryFolder.make()
         defer { folder.remove() }
         let outURL = folder.url.appendingPathComponent("out"), errURL = folder.url.appendingPathComponent("err")
@@ -18,6 +27,7 @@ public enum ExternalTool {
         let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = FileHandle.nullDevice
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do { try process.run() } catch {

@@ -38,6 +38,16 @@ final class Connections: @unchecked Sendable {
 let connections = Connections()
 let fetchSQL: PostgresQuery = "SELECT g::int8, 'exercise ' || g FROM generate_series(1, 1000) g"
 
+/// Fetches the 1000 rows and reads every value, as `RawConnection.fetch` does.
+func fetchAndDecode(_ connection: PostgresConnection) async throws -> Int {
+    var checksum = 0
+    for row in try await connection.query(fetchSQL) {
+        let (number, text) = try row.decode((Int, String).self)
+        checksum &+= number &+ text.utf8.count
+    }
+    return checksum
+}
+
 /// The driver next to raw libpq on the same server in the same run. `scripts/bench` turns
 /// the pairs into ratios (driver / libpq); the goal is <= 1.2x per round trip.
 let benchmarks: @Sendable () -> Void = {
@@ -93,14 +103,7 @@ let benchmarks: @Sendable () -> Void = {
         let connection = try await connections.driver()
         try await withTaskExecutorPreference(connection.executor) {
             benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                var checksum = 0
-                for row in try await connection.query(fetchSQL) {
-                    let (number, text) = try row.decode((Int, String).self)
-                    checksum &+= number &+ text.utf8.count
-                }
-                blackHole(checksum)
-            }
+            for _ in benchmark.scaledIterations { blackHole(try await fetchAndDecode(connection)) }
             benchmark.stopMeasurement()
         }
     }
@@ -108,13 +111,6 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("fetch 1000 rows: driver", configuration: .init(scalingFactor: .one, maxIterations: 2_000)) { benchmark in
         let connection = try await connections.driver()
         benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            var checksum = 0
-            for row in try await connection.query(fetchSQL) {
-                let (number, text) = try row.decode((Int, String).self)
-                checksum &+= number &+ text.utf8.count
-            }
-            blackHole(checksum)
-        }
+        for _ in benchmark.scaledIterations { blackHole(try await fetchAndDecode(connection)) }
     }
 }
