@@ -28,6 +28,8 @@ final class ConnectionThread: Sendable {
     private let workerThreadID = Atomic<UInt>(0)
     /// Jobs queued and not yet taken; lets the worker watch for work without the lock.
     private let pending = Atomic<Int>(0)
+    /// Moving average of recent call durations; written only by the worker thread.
+    private let recentCallNanoseconds = Atomic<Int>(0)
     private let wake: WakeDescriptor
     /// Thread-confined state: read and written only on the worker thread.
     private let confined: Confined
@@ -40,25 +42,44 @@ final class ConnectionThread: Sendable {
         thread.start()
     }
 
-    /// Runs `body` on the connection's thread and suspends the caller (without blocking
-    /// a cooperative thread) until it returns.
+    /// Runs `body` on the connection's thread; the caller waits without blocking a
+    /// cooperative thread (see `CallCompletion`).
     func run<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws(PostgresError) -> T {
         // A task pinned to this thread (see `PostgresConnection.executor`) is already here:
         // run inline, with no hop and no wake-up in either direction.
         if isCurrentThread { return try body() }
-        let result: Result<T, PostgresError> = await withUnsafeContinuation { continuation in
-            let accepted = submit {
-                do throws(PostgresError) {
-                    continuation.resume(returning: .success(try body()))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
+        let completion = CallCompletion<T>()
+        let accepted = submit { [self] in
+            let started = ContinuousClock.now
+            let result: Result<T, PostgresError>
+            do throws(PostgresError) {
+                result = .success(try body())
+            } catch {
+                result = .failure(error)
             }
-            if !accepted {
-                continuation.resume(returning: .failure(PostgresError(code: .connectionClosed, message: "the connection was closed")))
-            }
+            recordCallDuration(started.duration(to: .now))
+            completion.finish(result)
         }
-        return try result.get()
+        guard accepted else {
+            throw PostgresError(code: .connectionClosed, message: "the connection was closed")
+        }
+        return try await completion.value(yieldingFor: yieldBudget).get()
+    }
+
+    /// How long a caller yields before suspending: a little more than recent calls took,
+    /// and nothing when they were slow (a suspension's wake-up is then a small cost).
+    private var yieldBudget: Duration {
+        let recent = recentCallNanoseconds.load(ordering: .relaxed)
+        guard recent <= 100_000 else { return .zero }
+        return .nanoseconds(2 * recent + 10_000)
+    }
+
+    /// Keeps a moving average (weight 1/8) of how long calls on this thread take.
+    private func recordCallDuration(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        let nanoseconds = Int(clamping: seconds) &* 1_000_000_000 &+ Int(attoseconds / 1_000_000_000)
+        let previous = recentCallNanoseconds.load(ordering: .relaxed)
+        recentCallNanoseconds.store(previous + (min(nanoseconds, 10_000_000) - previous) / 8, ordering: .relaxed)
     }
 
     /// Queues a job; returns false once the thread was stopped.

@@ -37,6 +37,23 @@ struct ConnectionTests {
         }
     }
 
+    @Test func aSlowCallAfterManyFastOnesOutlastsTheYieldBudgetAndStillReturns() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let connection = try await PostgresConnection.connect(to: db.url)
+            // Fast calls make the caller wait by yielding; the slow one must then fall back
+            // to suspending, and both kinds must deliver their own result and errors.
+            for index in 1...200 {
+                #expect(try await connection.query("SELECT \(index)::int8").single().decode(Int.self, at: 0) == index)
+            }
+            let slow = try await connection.query("SELECT 7::int8 FROM pg_sleep(0.05)").single().decode(Int.self, at: 0)
+            #expect(slow == 7)
+            await #expect(throws: PostgresError.self) { try await connection.query("SELECT 1/0") }
+            let afterError = try await connection.query("SELECT 8::int8").single().decode(Int.self, at: 0)
+            #expect(afterError == 8)
+            await connection.close()
+        }
+    }
+
     @Test func copyFromStdinStoresEveryValueVerbatim() async throws {
         try await TestDatabase.withFresh { db in
             let tricky = "tab\there\\nnot-a-newline\nreal newline \\N ✓"

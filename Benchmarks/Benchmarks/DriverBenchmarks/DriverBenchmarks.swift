@@ -52,7 +52,7 @@ func fetchAndDecode(_ connection: PostgresConnection) async throws -> Int {
 /// the pairs into ratios (driver / libpq); the goal is <= 1.2x per round trip.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        metrics: [.wallClock, .cpuTotal, .throughput, .mallocCountTotal],
         timeUnits: .microseconds,
         warmupIterations: 5,
         scalingFactor: .kilo,
