@@ -19,6 +19,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // SHA-256 with the CPU's SHA instructions: the canonical checksum of every program
+        // is on the backfill's and the nightly check's hot path.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // libpq, found with pkg-config; `apt-get install libpq-dev` on Debian.
@@ -39,6 +43,7 @@ let package = Package(
         // Pure domain: program types, legacy codec, invariants. No database code.
         .target(
             name: "ProgramDomain",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // The library app services link: migrator, seeding, repository, backfill, checker.
@@ -71,6 +76,14 @@ let package = Package(
         .testTarget(
             name: "PostgresDriverTests",
             dependencies: ["PostgresDriver", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ProgramDomainTests",
+            dependencies: [
+                "ProgramDomain",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

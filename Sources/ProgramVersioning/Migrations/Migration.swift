@@ -28,7 +28,7 @@ public struct Migration: Sendable, Equatable {
         }
         self.version = version
         self.fileName = fileName
-        self.checksum = SHA256.hex(contents)
+        self.checksum = SHA256Checksum.hex(contents)
 
         enum Section { case none, up, down }
         var section = Section.none

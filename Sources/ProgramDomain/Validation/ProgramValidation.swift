@@ -1,0 +1,162 @@
+/// One broken invariant: where (a path in the legacy JSON), which rule, and a sentence an
+/// app can show its user.
+public struct Violation: Sendable, Hashable, CustomStringConvertible {
+    public var path: JSONPath
+    public var rule: Rule
+    public var message: String
+
+    public init(path: JSONPath, rule: Rule, message: String) {
+        self.path = path
+        self.rule = rule
+        self.message = message
+    }
+
+    /// The invariants of DESIGN.md §2, checked before any save.
+    public enum Rule: String, Sendable, Hashable, CaseIterable {
+        case nameEmpty = "NAME_EMPTY"
+        case nameTooLong = "NAME_TOO_LONG"
+        case workoutIDEmpty = "WORKOUT_ID_EMPTY"
+        case workoutIDRepeated = "WORKOUT_ID_REPEATED"
+        case exerciseIDRepeated = "EXERCISE_ID_REPEATED"
+        case setsOutOfRange = "SETS_OUT_OF_RANGE"
+        case repsOutOfRange = "REPS_OUT_OF_RANGE"
+        case restSecondsOutOfRange = "REST_SECONDS_OUT_OF_RANGE"
+        case weightOutOfRange = "WEIGHT_OUT_OF_RANGE"
+        case dayIndexOutOfRange = "DAY_INDEX_OUT_OF_RANGE"
+        case workoutIndexOutOfRange = "WORKOUT_INDEX_OUT_OF_RANGE"
+        case scheduleEntryRepeated = "SCHEDULE_ENTRY_REPEATED"
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// A save refused because the program breaks invariants; lists all of them.
+public struct ProgramValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var violations: [Violation]
+
+    public var description: String {
+        let more = violations.count > 1 ? " (and \(violations.count - 1) more)" : ""
+        return "the program breaks \(violations.count) rule\(violations.count == 1 ? "" : "s"): \(violations.first.map(String.init(describing:)) ?? "")\(more)"
+    }
+}
+
+/// The limits DESIGN.md §2 sets.
+public enum ProgramLimits {
+    public static let nameLength = 200
+    public static let sets = 1...20
+    public static let reps = 1...100
+    public static let restSeconds = 0...1800
+    public static let weightKg = 0...1000
+    public static let dayIndex = 0...6
+}
+
+extension Program {
+    /// Every broken invariant, in document order; empty when the program may be saved.
+    public var violations: [Violation] {
+        var found: [Violation] = []
+        checkName(into: &found)
+        checkWorkouts(into: &found)
+        checkSchedule(into: &found)
+        return found
+    }
+
+    /// Throws all violations at once when there are any.
+    public func validate() throws(ProgramValidationError) {
+        let found = violations
+        if !found.isEmpty { throw ProgramValidationError(violations: found) }
+    }
+
+    private func checkName(into found: inout [Violation]) {
+        if name.isEmpty {
+            found.append(Violation(path: "name", rule: .nameEmpty, message: "The program needs a name."))
+        } else if name.utf8.count > ProgramLimits.nameLength, name.count > ProgramLimits.nameLength {
+            found.append(Violation(
+                path: "name", rule: .nameTooLong,
+                message: "The program name can have at most \(ProgramLimits.nameLength) characters; it has \(name.count)."))
+        }
+    }
+
+    private func checkWorkouts(into found: inout [Violation]) {
+        var firstWorkoutWithID: [String: Int] = [:]
+        for (position, workout) in workouts.enumerated() {
+            let path = JSONPath.workout(position)
+            if workout.id.isEmpty {
+                found.append(Violation(path: path.appending("id"), rule: .workoutIDEmpty, message: "Workout \"\(workout.name)\" needs an id."))
+            } else if let first = firstWorkoutWithID[workout.id] {
+                found.append(Violation(
+                    path: path.appending("id"), rule: .workoutIDRepeated,
+                    message: "Workout id \"\(workout.id)\" is already used by \(JSONPath.workout(first)); each workout needs its own id."))
+            } else {
+                firstWorkoutWithID[workout.id] = position
+            }
+            var firstExerciseWithID: [String: Int] = [:]
+            for (exercisePosition, exercise) in workout.exercises.enumerated() {
+                let exercisePath = JSONPath.exercise(exercisePosition, inWorkout: position)
+                if let first = firstExerciseWithID[exercise.id] {
+                    found.append(Violation(
+                        path: exercisePath.appending("id"), rule: .exerciseIDRepeated,
+                        message: "Exercise id \"\(exercise.id)\" is already used by \(JSONPath.exercise(first, inWorkout: position)) in this workout."))
+                } else {
+                    firstExerciseWithID[exercise.id] = exercisePosition
+                }
+                check(exercise, at: exercisePath, into: &found)
+            }
+        }
+    }
+
+    private func check(_ exercise: Exercise, at path: JSONPath, into found: inout [Violation]) {
+        func range(_ value: Int, _ limits: ClosedRange<Int>, _ key: String, _ rule: Violation.Rule, _ what: String) {
+            guard !limits.contains(value) else { return }
+            found.append(Violation(
+                path: path.appending(key), rule: rule,
+                message: "\(what) of \"\(exercise.name)\" must be between \(limits.lowerBound) and \(limits.upperBound); it is \(value)."))
+        }
+        range(exercise.sets, ProgramLimits.sets, "sets", .setsOutOfRange, "Sets")
+        range(exercise.reps, ProgramLimits.reps, "reps", .repsOutOfRange, "Reps")
+        range(exercise.restSeconds, ProgramLimits.restSeconds, "restSeconds", .restSecondsOutOfRange, "Rest (seconds)")
+        if let weight = exercise.weightKg, !weight.isWithin(ProgramLimits.weightKg) {
+            found.append(Violation(
+                path: path.appending("weightKg"), rule: .weightOutOfRange,
+                message: "Weight of \"\(exercise.name)\" must be between \(ProgramLimits.weightKg.lowerBound) and \(ProgramLimits.weightKg.upperBound) kg; it is \(weight.canonical)."))
+        }
+    }
+
+    private func checkSchedule(into found: inout [Violation]) {
+        var firstEntry: [DayAndWorkout: Int] = [:]
+        for (position, entry) in schedule.enumerated() {
+            let path = JSONPath.scheduleEntry(position)
+            if !ProgramLimits.dayIndex.contains(entry.dayIndex) {
+                found.append(Violation(
+                    path: path.appending("dayIndex"), rule: .dayIndexOutOfRange,
+                    message: "Schedule day must be 0 (Monday) to 6 (Sunday); it is \(entry.dayIndex)."))
+            }
+            let workoutPosition = self.position(of: entry.workout)
+            switch entry.workout {
+            case .index(let index) where workoutPosition == nil:
+                found.append(Violation(
+                    path: path.appending("workoutIndex"), rule: .workoutIndexOutOfRange,
+                    message: "Schedule entry points at workout \(index), but the program has \(workouts.count) workout\(workouts.count == 1 ? "" : "s")."))
+            case .id(let id) where workoutPosition == nil:
+                found.append(Violation(
+                    path: path.appending("workoutIndex"), rule: .workoutIndexOutOfRange,
+                    message: "Schedule entry points at workout id \"\(id)\", which the program does not have."))
+            default:
+                break
+            }
+            guard let workoutPosition else { continue }
+            let key = DayAndWorkout(day: entry.dayIndex, workout: workoutPosition)
+            if let first = firstEntry[key] {
+                found.append(Violation(
+                    path: path, rule: .scheduleEntryRepeated,
+                    message: "The schedule already has this workout on this day (\(JSONPath.scheduleEntry(first)))."))
+            } else {
+                firstEntry[key] = position
+            }
+        }
+    }
+}
+
+private struct DayAndWorkout: Hashable {
+    var day: Int
+    var workout: Int
+}
