@@ -22,9 +22,10 @@ struct MatchItem {
 ///
 /// In order of trust:
 /// 1. the same id and the same name;
-/// 2. the same id, unless ids are demonstrably crossed (another previous item has this
-///    item's name, and its id is carried by some other edited item: an AI that renumbered
-///    its output);
+/// 2. the same id (a rename), unless the ids of this list are demonstrably crossed: some
+///    edited item carries the id of one previous item and the name of another whose id is
+///    also still in use, as when an AI renumbers its output. Then no id-only match is
+///    trusted at this level;
 /// 3. the same name (the nearest position wins among equals; content decides first when
 ///    `sameContent` tells two same-named candidates apart);
 /// 4. content similarity of at least `minimumSimilarity`, best pairs first.
@@ -53,14 +54,19 @@ struct ItemMatcher {
         for (e, item) in edited.enumerated() {
             if let p = previousByID[item.id], !claimed[p], previous[p].normalizedName == item.normalizedName { claim(p, e) }
         }
-        // 2. id agrees, names differ: a rename, unless the ids are crossed.
-        for (e, item) in edited.enumerated() where result[e] == nil {
-            guard let p = previousByID[item.id], !claimed[p] else { continue }
-            let crossed = previous.indices.contains { other in
+        // 2. id agrees, names differ: a rename, unless the ids at this level are crossed.
+        let crossed = edited.indices.contains { e in
+            let item = edited[e]
+            guard result[e] == nil, let p = previousByID[item.id], !claimed[p] else { return false }
+            return previous.indices.contains { other in
                 other != p && !claimed[other] && previous[other].normalizedName == item.normalizedName
-                    && editedIDs.contains(previous[other].id) && previous[other].id != item.id
+                    && editedIDs.contains(previous[other].id)
             }
-            if !crossed { claim(p, e) }
+        }
+        if !crossed {
+            for (e, item) in edited.enumerated() where result[e] == nil {
+                if let p = previousByID[item.id], !claimed[p] { claim(p, e) }
+            }
         }
         // 3. name agrees.
         for (e, item) in edited.enumerated() where result[e] == nil {
