@@ -13,12 +13,22 @@ public struct WorkoutDeletion: Sendable, Hashable {
     public struct RemovedScheduleEntry: Sendable, Hashable {
         public var position: Int
         public var entry: ScheduleEntry
+
+        public init(position: Int, entry: ScheduleEntry) {
+            self.position = position
+            self.entry = entry
+        }
     }
 
     public struct CurrentDayIndexChange: Sendable, Hashable {
         public var from: Int
         /// nil when the schedule is now empty.
         public var to: Int?
+
+        public init(from: Int, to: Int?) {
+            self.from = from
+            self.to = to
+        }
     }
 
     /// The new `current_day_index`: the old one when nothing moved.
