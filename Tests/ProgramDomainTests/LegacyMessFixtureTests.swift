@@ -112,10 +112,11 @@ struct LegacyMessFixtureTests {
     }
 
     @Test func missingRequiredKeysAreReported() {
+        // In document order: a missing key is placed where its object starts.
         #expect(problems(#"{"name":"N","workouts":[{"name":"W","exercises":[{"id":"e","name":"E","sets":3}]}]}"#) == [
+            "schedule: is missing",
             "workouts[0].exercises[0].reps: is missing",
             "workouts[0].exercises[0].restSeconds: is missing",
-            "schedule: is missing",
         ])
         #expect(problems("[]") == ["$: must be an object, found an array"])
     }

@@ -35,8 +35,8 @@ struct JSONParser {
     /// Deeper documents are refused: the parser recurses, and no program nests beyond 10.
     static let maximumDepth = 128
 
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    let bytes: UnsafeBufferPointer<UInt8>
+    private(set) var index = 0
     private var depth = 0
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
@@ -51,7 +51,7 @@ struct JSONParser {
         return value
     }
 
-    private mutating func parseValue() throws(JSONSyntaxError) -> JSONValue {
+    mutating func parseValue() throws(JSONSyntaxError) -> JSONValue {
         guard index < bytes.count else { throw failure("unexpected end of input, expected a value") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return .object(try parseObject())
@@ -66,24 +66,12 @@ struct JSONParser {
     }
 
     private mutating func parseObject() throws(JSONSyntaxError) -> JSONObject {
-        try enterContainer()
-        index += 1  // {
+        try beginContainer()
         var members: [(key: String, value: JSONValue)] = []
         var positions: [String: Int]?  // built only for large objects, to find repeated keys fast
-        skipWhitespace()
-        if peek(UInt8(ascii: "}")) {
-            index += 1
-            depth -= 1
-            return JSONObject(members)
-        }
-        while true {
-            skipWhitespace()
-            guard peek(UInt8(ascii: "\"")) else { throw failure("expected a string key") }
-            let key = try parseString()
-            skipWhitespace()
-            guard peek(UInt8(ascii: ":")) else { throw failure("expected ':' after a key") }
-            index += 1
-            skipWhitespace()
+        var first = true
+        while let rawKey = try nextKey(first: &first) {
+            let key = try rawKey.string()
             let value = try parseValue()
             if let existing = position(of: key, in: members, index: &positions) {
                 members[existing].value = value
@@ -91,17 +79,8 @@ struct JSONParser {
                 members.append((key: key, value: value))
                 positions?[key] = members.count - 1
             }
-            skipWhitespace()
-            guard index < bytes.count else { throw failure("unexpected end of input inside an object") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            guard bytes[index] == UInt8(ascii: "}") else { throw failure("expected ',' or '}' in an object") }
-            index += 1
-            depth -= 1
-            return JSONObject(members)
         }
+        return JSONObject(members)
     }
 
     private func position(of key: String, in members: [(key: String, value: JSONValue)], index: inout [String: Int]?) -> Int? {
@@ -115,37 +94,146 @@ struct JSONParser {
     }
 
     private mutating func parseArray() throws(JSONSyntaxError) -> [JSONValue] {
-        try enterContainer()
-        index += 1  // [
+        try beginContainer()
         var values: [JSONValue] = []
-        skipWhitespace()
-        if peek(UInt8(ascii: "]")) {
-            index += 1
-            depth -= 1
-            return values
-        }
-        while true {
-            skipWhitespace()
+        var first = true
+        while try nextElement(first: &first) {
             values.append(try parseValue())
-            skipWhitespace()
-            guard index < bytes.count else { throw failure("unexpected end of input inside an array") }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-                continue
+        }
+        return values
+    }
+
+    // MARK: Streaming: walk a document without building values for what is not needed.
+
+    /// What the value at the cursor is, by its first byte (after whitespace).
+    enum ValueKind {
+        case object, array, string, number, bool, null, invalid
+
+        var typeName: String {
+            switch self {
+            case .object: "an object"
+            case .array: "an array"
+            case .string: "a string"
+            case .number: "a number"
+            case .bool: "a boolean"
+            case .null: "null"
+            case .invalid: "invalid JSON"
             }
-            guard bytes[index] == UInt8(ascii: "]") else { throw failure("expected ',' or ']' in an array") }
-            index += 1
-            depth -= 1
-            return values
         }
     }
 
-    private mutating func enterContainer() throws(JSONSyntaxError) {
+    mutating func peekKind() -> ValueKind {
+        skipWhitespace()
+        guard index < bytes.count else { return .invalid }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return .object
+        case UInt8(ascii: "["): return .array
+        case UInt8(ascii: "\""): return .string
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return .bool
+        case UInt8(ascii: "n"): return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number
+        default: return .invalid
+        }
+    }
+
+    /// Consumes the `{` or `[` at the cursor.
+    mutating func beginContainer() throws(JSONSyntaxError) {
+        try enterContainer()
+        index += 1
+    }
+
+    /// A member name as it appears in the input: its raw bytes when it has no escapes.
+    struct Key {
+        var raw: UnsafeBufferPointer<UInt8>?
+        var decoded: String?
+        var offset: Int
+
+        /// True when the key is exactly `name` (an ASCII literal).
+        func `is`(_ name: StaticString) -> Bool {
+            if let raw {
+                guard raw.count == name.utf8CodeUnitCount else { return false }
+                for offset in 0..<raw.count where raw[offset] != name.utf8Start[offset] { return false }
+                return true
+            }
+            return decoded == name.description
+        }
+
+        func string() throws(JSONSyntaxError) -> String {
+            if let decoded { return decoded }
+            guard let raw, let string = String(validating: raw, as: UTF8.self) else {
+                throw JSONSyntaxError(offset: offset, reason: "the string is not valid UTF-8")
+            }
+            return string
+        }
+    }
+
+    /// Moves past the `,` or the `{` before the next member and returns its key, leaving
+    /// the cursor on its value; at `}` consumes it and returns nil.
+    mutating func nextKey(first: inout Bool) throws(JSONSyntaxError) -> Key? {
+        skipWhitespace()
+        guard index < bytes.count else { throw failure("unexpected end of input inside an object") }
+        // A `}` right after a `,` never gets here: the `,` branch below demands a key.
+        if bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            depth -= 1
+            return nil
+        }
+        if !first {
+            guard bytes[index] == UInt8(ascii: ",") else { throw failure("expected ',' or '}' in an object") }
+            index += 1
+            skipWhitespace()
+        }
+        first = false
+        guard peek(UInt8(ascii: "\"")) else { throw failure("expected a string key") }
+        let key = try keyAtCursor()
+        skipWhitespace()
+        guard peek(UInt8(ascii: ":")) else { throw failure("expected ':' after a key") }
+        index += 1
+        skipWhitespace()
+        return key
+    }
+
+    private mutating func keyAtCursor() throws(JSONSyntaxError) -> Key {
+        let start = index
+        var scan = index + 1
+        while scan < bytes.count {
+            let byte = bytes[scan]
+            if byte == UInt8(ascii: "\"") {
+                let raw = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<scan])
+                index = scan + 1
+                return Key(raw: raw, decoded: nil, offset: start)
+            }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            scan += 1
+        }
+        return Key(raw: nil, decoded: try parseString(), offset: start)
+    }
+
+    /// Moves past the `,` or the `[` before the next element and returns true, leaving the
+    /// cursor on it; at `]` consumes it and returns false.
+    mutating func nextElement(first: inout Bool) throws(JSONSyntaxError) -> Bool {
+        skipWhitespace()
+        guard index < bytes.count else { throw failure("unexpected end of input inside an array") }
+        if bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            depth -= 1
+            return false
+        }
+        if !first {
+            guard bytes[index] == UInt8(ascii: ",") else { throw failure("expected ',' or ']' in an array") }
+            index += 1
+            skipWhitespace()
+        }
+        first = false
+        return true
+    }
+
+    mutating func enterContainer() throws(JSONSyntaxError) {
         depth += 1
         guard depth <= Self.maximumDepth else { throw failure("nested deeper than \(Self.maximumDepth) levels") }
     }
 
-    private mutating func parseString() throws(JSONSyntaxError) -> String {
+    mutating func parseString() throws(JSONSyntaxError) -> String {
         let start = index
         index += 1  // opening quote
         // Fast path: no escapes, so the bytes between the quotes are the string.
@@ -245,11 +333,16 @@ struct JSONParser {
         return value
     }
 
-    private mutating func parseNumber() throws(JSONSyntaxError) -> JSONNumber {
+    mutating func parseNumber() throws(JSONSyntaxError) -> JSONNumber {
+        JSONNumber(validatedLiteral: String(decoding: try numberBytes(), as: UTF8.self))
+    }
+
+    /// The bytes of the number literal at the cursor, which moves past it.
+    mutating func numberBytes() throws(JSONSyntaxError) -> UnsafeBufferPointer<UInt8> {
         guard let length = JSONNumber.grammarLength(of: bytes, from: index) else { throw failure("malformed number") }
         let slice = UnsafeBufferPointer(rebasing: bytes[index..<(index + length)])
         index += length
-        return JSONNumber(validatedLiteral: String(decoding: slice, as: UTF8.self))
+        return slice
     }
 
     private mutating func expectWord(_ word: StaticString) throws(JSONSyntaxError) {
@@ -261,7 +354,7 @@ struct JSONParser {
         index += length
     }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): index += 1
@@ -270,11 +363,11 @@ struct JSONParser {
         }
     }
 
-    private func peek(_ byte: UInt8) -> Bool { index < bytes.count && bytes[index] == byte }
+    func peek(_ byte: UInt8) -> Bool { index < bytes.count && bytes[index] == byte }
 
-    private func failure(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
+    func failure(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
 
-    private func describe(_ byte: UInt8) -> String {
+    func describe(_ byte: UInt8) -> String {
         (0x21...0x7e).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "0x" + String(byte, radix: 16)
     }
 }

@@ -12,8 +12,8 @@ public struct JSONWriter {
         case canonical
     }
 
-    public private(set) var bytes: [UInt8] = []
-    private let style: Style
+    public internal(set) var bytes: [UInt8] = []
+    let style: Style
 
     public init(style: Style, reservingCapacity capacity: Int = 1024) {
         self.style = style
@@ -52,6 +52,22 @@ public struct JSONWriter {
         return object.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
+    /// A key and its value, without the separator before them.
+    mutating func writeMember(_ key: String, _ value: JSONValue) {
+        writeString(key)
+        bytes.append(UInt8(ascii: ":"))
+        write(value)
+    }
+
+    /// An integer, canonical in both styles.
+    mutating func writeInteger(_ value: Int) {
+        if value >= 0, value < 10 {
+            bytes.append(UInt8(ascii: "0") + UInt8(value))
+        } else {
+            append(String(value))
+        }
+    }
+
     private mutating func writeNumber(_ number: JSONNumber) {
         switch style {
         case .compact: append(number.literal)
@@ -59,8 +75,14 @@ public struct JSONWriter {
         }
     }
 
-    private mutating func writeString(_ string: String) {
+    mutating func writeString(_ string: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copy them whole.
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: string.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case UInt8(ascii: "\""): append("\\\"")

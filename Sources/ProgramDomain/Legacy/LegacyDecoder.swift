@@ -3,250 +3,392 @@ extension Program {
     ///
     /// Tolerant where real rows are messy: numbers written as strings (`"5"`, `"82.5"`) and
     /// whole numbers written with a fraction (`5.0`) are accepted; workouts and exercises
-    /// without an `id` get one by the rule in `GeneratedIDs`. Precise where the JSON is
-    /// wrong: every problem is reported at its path in one `LegacyDecodingError`.
-    /// Out-of-range values (`"sets": 50`) decode; `ProgramValidator` reports them.
+    /// without an `id` (absent or null) get one by the rule in `GeneratedIDs`. Precise where
+    /// the JSON is wrong: every problem is reported at its path in one
+    /// `LegacyDecodingError`. Out-of-range values (`"sets": 50`) decode;
+    /// `Program.violations` reports them. A key repeated in one object counts once, with
+    /// its last value, as in PostgreSQL's jsonb.
     public init(legacyJSON bytes: some Collection<UInt8>) throws(LegacyDecodingError) {
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(bytes)
-        } catch {
-            throw LegacyDecodingError(problems: [.init(path: .root, reason: .invalidJSON(error))])
+        if let result = bytes.withContiguousStorageIfAvailable(Program.decodeResult) {
+            self = try result.get()
+        } else {
+            self = try Array(bytes).withUnsafeBufferPointer(Program.decodeResult).get()
         }
-        try self.init(legacyJSON: value)
     }
 
     /// Decodes an already parsed legacy program document.
     public init(legacyJSON value: JSONValue) throws(LegacyDecodingError) {
-        var decoder = LegacyDecoder()
-        let program = decoder.program(value)
-        guard decoder.problems.isEmpty, let program else {
-            throw LegacyDecodingError(problems: decoder.problems)
+        try self.init(legacyJSON: Array(value.jsonText.utf8))
+    }
+
+    private static func decodeResult(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<Program, LegacyDecodingError> {
+        var decoder = LegacyDecoder(parser: JSONParser(buffer))
+        do throws(JSONSyntaxError) {
+            let program = try decoder.document()
+            guard let program else { return .failure(LegacyDecodingError(problems: decoder.problems)) }
+            return .success(program)
+        } catch {
+            return .failure(LegacyDecodingError(problems: [.init(path: .root, reason: .invalidJSON(error))]))
         }
-        self = program
     }
 }
 
-/// Keys the legacy format defines at each level; every other key is the app's own.
-enum LegacyKeys {
-    static let program: Set<String> = ["name", "workouts", "schedule"]
-    static let workout: Set<String> = ["id", "name", "exercises"]
-    static let exercise: Set<String> = ["id", "name", "sets", "reps", "restSeconds", "weightKg"]
-    static let scheduleEntry: Set<String> = ["dayIndex", "workoutIndex"]
-}
-
-/// Walks the document, collecting problems instead of stopping at the first.
+/// Reads the legacy document in one pass over its bytes, building values only for what a
+/// `Program` holds (and the app's unknown keys), and collecting problems instead of
+/// stopping at the first. Syntax errors stop it: past one, nothing can be located.
 struct LegacyDecoder {
-    private(set) var problems: [LegacyDecodingError.Problem] = []
+    var parser: JSONParser
+    /// Problems with the byte offset they were found at, so they can be listed in
+    /// document order although a missing key is only noticed at its object's end.
+    private var located: [(offset: Int, problem: LegacyDecodingError.Problem)] = []
 
-    mutating func program(_ value: JSONValue) -> Program? {
-        guard case .object(let object) = value else {
-            report(.root, .wrongType(expected: "an object", found: value.typeName))
-            return nil
-        }
-        let name = string(object, "name", at: .root)
-        var workouts: [Workout] = []
-        var givenIDs: [WrittenIDs] = []
-        if let array = array(object, "workouts", at: .root) {
-            for (position, element) in array.enumerated() {
-                if let (workout, written) = workout(element, at: position) {
-                    workouts.append(workout)
-                    givenIDs.append(written)
+    init(parser: JSONParser) {
+        self.parser = parser
+    }
+
+    var problems: [LegacyDecodingError.Problem] {
+        located.enumerated().sorted { ($0.element.offset, $0.offset) < ($1.element.offset, $1.offset) }.map(\.element.problem)
+    }
+
+    mutating func document() throws(JSONSyntaxError) -> Program? {
+        let program = try self.program()
+        parser.skipWhitespace()
+        guard parser.index == parser.bytes.count else { throw parser.failure("unexpected data after the JSON value") }
+        return program
+    }
+
+    // MARK: Levels
+
+    private mutating func program() throws(JSONSyntaxError) -> Program? {
+        guard let start = try beginObject(at: .root) else { return nil }
+        var name = Field(offset: start)
+        var workouts: [DecodedWorkout]?
+        var schedule: [DecodedScheduleEntry]?
+        var seen = (workouts: false, schedule: false)
+        var unknown = JSONObject()
+        var first = true
+        while let key = try parser.nextKey(first: &first) {
+            if key.is("name") {
+                name = try scalar()
+            } else if key.is("workouts") {
+                seen.workouts = true
+                workouts = try array(at: JSONPath.root.appending("workouts")) { decoder, position throws(JSONSyntaxError) in
+                    try decoder.workout(at: position)
                 }
-            }
-        }
-        var scheduleIndexes: [(dayIndex: Int, workoutIndex: Int, unknownKeys: JSONObject)] = []
-        if let array = array(object, "schedule", at: .root) {
-            for (position, element) in array.enumerated() {
-                if let entry = scheduleEntry(element, at: position) { scheduleIndexes.append(entry) }
-            }
-        }
-        guard problems.isEmpty, let name else { return nil }
-
-        assignMissingIDs(&workouts, written: givenIDs)
-        // An index names a workout by id only when that id is not shared with another.
-        var idCounts: [String: Int] = [:]
-        for workout in workouts { idCounts[workout.id, default: 0] += 1 }
-        let schedule = scheduleIndexes.map { entry -> ScheduleEntry in
-            let reference: WorkoutReference
-            if workouts.indices.contains(entry.workoutIndex), idCounts[workouts[entry.workoutIndex].id] == 1 {
-                reference = .id(workouts[entry.workoutIndex].id)
+            } else if key.is("schedule") {
+                seen.schedule = true
+                schedule = try array(at: JSONPath.root.appending("schedule")) { decoder, position throws(JSONSyntaxError) in
+                    try decoder.scheduleEntry(at: position)
+                }
             } else {
-                reference = .index(entry.workoutIndex)
+                unknown.set(try key.string(), try parser.parseValue())
             }
-            return ScheduleEntry(dayIndex: entry.dayIndex, workout: reference, unknownKeys: entry.unknownKeys)
         }
-        return Program(name: name, workouts: workouts, schedule: schedule, unknownKeys: unknown(object, LegacyKeys.program))
+        let programName = string(name, at: JSONPath.root.appending("name"))
+        if !seen.workouts { report(JSONPath.root.appending("workouts"), .missing, at: start) }
+        if !seen.schedule { report(JSONPath.root.appending("schedule"), .missing, at: start) }
+        guard located.isEmpty, let programName, let workouts, let schedule else { return nil }
+        return Self.assemble(name: programName, workouts: workouts, schedule: schedule, unknownKeys: unknown)
     }
 
-    /// The ids a workout and its exercises carried in the JSON (nil where none was written).
-    struct WrittenIDs {
-        var workout: String?
-        var exercises: [String?]
-    }
-
-    /// A workout with placeholder ids where none were written (assigned afterwards, once
-    /// every written id is known), plus the ids that were written.
-    private mutating func workout(_ value: JSONValue, at position: Int) -> (Workout, WrittenIDs)? {
+    private mutating func workout(at position: Int) throws(JSONSyntaxError) -> DecodedWorkout? {
         let path = JSONPath.workout(position)
-        guard case .object(let object) = value else {
-            report(path, .wrongType(expected: "an object", found: value.typeName))
-            return nil
+        guard let start = try beginObject(at: path) else { return nil }
+        var id = Field(offset: start), name = Field(offset: start)
+        var exercises: [DecodedExercise]?
+        var sawExercises = false
+        var unknown = JSONObject()
+        var first = true
+        while let key = try parser.nextKey(first: &first) {
+            if key.is("id") {
+                id = try scalar()
+            } else if key.is("name") {
+                name = try scalar()
+            } else if key.is("exercises") {
+                sawExercises = true
+                exercises = try array(at: path.appending("exercises")) { decoder, exercisePosition throws(JSONSyntaxError) in
+                    try decoder.exercise(at: exercisePosition, inWorkout: position)
+                }
+            } else {
+                unknown.set(try key.string(), try parser.parseValue())
+            }
         }
-        let id = optionalString(object, "id", at: path)
-        let name = string(object, "name", at: path)
-        var exercises: [Exercise] = []
-        var givenExerciseIDs: [String?] = []
-        if let array = array(object, "exercises", at: path) {
-            for (exercisePosition, element) in array.enumerated() {
-                if let (exercise, givenID) = exercise(element, at: exercisePosition, inWorkout: position) {
-                    exercises.append(exercise)
-                    givenExerciseIDs.append(givenID)
+        let writtenID = optionalString(id, at: path.appending("id"))
+        let workoutName = string(name, at: path.appending("name"))
+        if !sawExercises { report(path.appending("exercises"), .missing, at: start) }
+        guard let writtenID, let workoutName, let exercises else { return nil }
+        return DecodedWorkout(writtenID: writtenID, name: workoutName, exercises: exercises, unknownKeys: unknown)
+    }
+
+    private mutating func exercise(at position: Int, inWorkout workout: Int) throws(JSONSyntaxError) -> DecodedExercise? {
+        let path = JSONPath.exercise(position, inWorkout: workout)
+        guard let start = try beginObject(at: path) else { return nil }
+        var id = Field(offset: start), name = Field(offset: start), sets = Field(offset: start), reps = Field(offset: start)
+        var rest = Field(offset: start), weight = Field(offset: start)
+        var unknown = JSONObject()
+        var first = true
+        while let key = try parser.nextKey(first: &first) {
+            if key.is("id") {
+                id = try scalar()
+            } else if key.is("name") {
+                name = try scalar()
+            } else if key.is("sets") {
+                sets = try scalar()
+            } else if key.is("reps") {
+                reps = try scalar()
+            } else if key.is("restSeconds") {
+                rest = try scalar()
+            } else if key.is("weightKg") {
+                weight = try scalar()
+            } else {
+                unknown.set(try key.string(), try parser.parseValue())
+            }
+        }
+        let writtenID = optionalString(id, at: path.appending("id"))
+        let exerciseName = string(name, at: path.appending("name"))
+        let setCount = integer(sets, at: path.appending("sets"))
+        let repCount = integer(reps, at: path.appending("reps"))
+        let restSeconds = integer(rest, at: path.appending("restSeconds"))
+        let weightKg = self.weight(weight, at: path.appending("weightKg"))
+        guard let writtenID, let exerciseName, let setCount, let repCount, let restSeconds, let weightKg else { return nil }
+        let exercise = Exercise(
+            id: writtenID ?? "", name: exerciseName, sets: setCount, reps: repCount, restSeconds: restSeconds,
+            weightKg: weightKg.value, writesNullWeight: weightKg.writtenAsNull, unknownKeys: unknown)
+        return DecodedExercise(exercise: exercise, writtenID: writtenID)
+    }
+
+    private mutating func scheduleEntry(at position: Int) throws(JSONSyntaxError) -> DecodedScheduleEntry? {
+        let path = JSONPath.scheduleEntry(position)
+        guard let start = try beginObject(at: path) else { return nil }
+        var day = Field(offset: start), index = Field(offset: start)
+        var unknown = JSONObject()
+        var first = true
+        while let key = try parser.nextKey(first: &first) {
+            if key.is("dayIndex") {
+                day = try scalar()
+            } else if key.is("workoutIndex") {
+                index = try scalar()
+            } else {
+                unknown.set(try key.string(), try parser.parseValue())
+            }
+        }
+        let dayIndex = integer(day, at: path.appending("dayIndex"))
+        let workoutIndex = integer(index, at: path.appending("workoutIndex"))
+        guard let dayIndex, let workoutIndex else { return nil }
+        return DecodedScheduleEntry(dayIndex: dayIndex, workoutIndex: workoutIndex, unknownKeys: unknown)
+    }
+
+    // MARK: Assembly
+
+    struct DecodedExercise {
+        var exercise: Exercise
+        var writtenID: String?
+    }
+
+    struct DecodedWorkout {
+        var writtenID: String?
+        var name: String
+        var exercises: [DecodedExercise]
+        var unknownKeys: JSONObject
+    }
+
+    struct DecodedScheduleEntry {
+        var dayIndex: Int
+        var workoutIndex: Int
+        var unknownKeys: JSONObject
+    }
+
+    /// Fills in missing ids (written ids are reserved first, see `GeneratedIDs`) and turns
+    /// schedule indexes into workout ids where an index names exactly one workout.
+    static func assemble(name: String, workouts decoded: [DecodedWorkout], schedule: [DecodedScheduleEntry], unknownKeys: JSONObject) -> Program {
+        var workoutIDs = decoded.map { $0.writtenID ?? "" }
+        if decoded.contains(where: { $0.writtenID == nil }) {
+            var taken = Set(decoded.compactMap(\.writtenID))
+            for (position, workout) in decoded.enumerated() where workout.writtenID == nil {
+                workoutIDs[position] = GeneratedIDs.firstFree(GeneratedIDs.workoutID(position: position, name: workout.name), taken: &taken)
+            }
+        }
+        let workouts = decoded.enumerated().map { position, workout -> Workout in
+            var exercises = workout.exercises.map(\.exercise)
+            if workout.exercises.contains(where: { $0.writtenID == nil }) {
+                var taken = Set(workout.exercises.compactMap(\.writtenID))
+                for (exercisePosition, exercise) in workout.exercises.enumerated() where exercise.writtenID == nil {
+                    exercises[exercisePosition].id = GeneratedIDs.firstFree(
+                        GeneratedIDs.exerciseID(workoutID: workoutIDs[position], position: exercisePosition, name: exercise.exercise.name),
+                        taken: &taken)
                 }
             }
+            return Workout(id: workoutIDs[position], name: workout.name, exercises: exercises, unknownKeys: workout.unknownKeys)
         }
-        guard let name, let id else { return nil }
-        let workout = Workout(id: id ?? "", name: name, exercises: exercises, unknownKeys: unknown(object, LegacyKeys.workout))
-        return (workout, WrittenIDs(workout: id, exercises: givenExerciseIDs))
+        let entries = schedule.map { entry -> ScheduleEntry in
+            let index = entry.workoutIndex
+            let namesOne = workoutIDs.indices.contains(index) && !workoutIDs.enumerated().contains { $0.offset != index && $0.element == workoutIDs[index] }
+            return ScheduleEntry(dayIndex: entry.dayIndex, workout: namesOne ? .id(workoutIDs[index]) : .index(index), unknownKeys: entry.unknownKeys)
+        }
+        return Program(name: name, workouts: workouts, schedule: entries, unknownKeys: unknownKeys)
     }
 
-    private mutating func exercise(_ value: JSONValue, at position: Int, inWorkout workout: Int) -> (Exercise, String?)? {
-        let path = JSONPath.exercise(position, inWorkout: workout)
-        guard case .object(let object) = value else {
-            report(path, .wrongType(expected: "an object", found: value.typeName))
+    // MARK: Values
+
+    /// A known key's value and where it starts (where its object starts while absent).
+    struct Field {
+        var value: Scalar = .absent
+        var offset: Int
+    }
+
+    /// A value where the format expects a scalar, read without building a `JSONValue`.
+    enum Scalar {
+        case absent
+        case null
+        case string(String)
+        case number(JSONNumber)
+        /// The integer of a plain integer literal, decoded straight from its bytes.
+        case integer(Int)
+        case other(typeName: String)
+    }
+
+    private mutating func scalar() throws(JSONSyntaxError) -> Field {
+        let kind = parser.peekKind()
+        return Field(value: try scalar(kind), offset: parser.index)
+    }
+
+    private mutating func scalar(_ kind: JSONParser.ValueKind) throws(JSONSyntaxError) -> Scalar {
+        switch kind {
+        case .string: return .string(try parser.parseString())
+        case .null:
+            _ = try parser.parseValue()
+            return .null
+        case .number:
+            let literal = try parser.numberBytes()
+            if let integer = Self.plainInteger(literal) { return .integer(integer) }
+            return .number(JSONNumber(validatedLiteral: String(decoding: literal, as: UTF8.self)))
+        case .invalid:
+            _ = try parser.parseValue()  // throws the syntax error
+            return .absent
+        case let kind:
+            _ = try parser.parseValue()
+            return .other(typeName: kind.typeName)
+        }
+    }
+
+    /// `-?[1-9][0-9]{0,17}` or `0`: fits in `Int` without any check.
+    private static func plainInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var index = 0
+        let negative = bytes.first == UInt8(ascii: "-")
+        if negative { index = 1 }
+        let digits = bytes.count - index
+        guard digits >= 1, digits <= 18, digits == 1 || bytes[index] != UInt8(ascii: "0") else { return nil }
+        var value = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit <= 9 else { return nil }
+            value = value &* 10 &+ Int(digit)
+            index += 1
+        }
+        return negative ? -value : value
+    }
+
+    /// Consumes an object's `{` and returns where it starts; for anything else reports the
+    /// type, skips the value and returns nil.
+    private mutating func beginObject(at path: JSONPath) throws(JSONSyntaxError) -> Int? {
+        let kind = parser.peekKind()
+        let start = parser.index
+        guard kind == .object else {
+            _ = try parser.parseValue()
+            report(path, .wrongType(expected: "an object", found: kind.typeName), at: start)
             return nil
         }
-        let id = optionalString(object, "id", at: path)
-        let name = string(object, "name", at: path)
-        let sets = integer(object, "sets", at: path)
-        let reps = integer(object, "reps", at: path)
-        let rest = integer(object, "restSeconds", at: path)
-        let weight = self.weight(object, at: path)
-        guard let id, let name, let sets, let reps, let rest, let weight else { return nil }
-        let exercise = Exercise(
-            id: id ?? "", name: name, sets: sets, reps: reps, restSeconds: rest, weightKg: weight.value,
-            writesNullWeight: weight.writtenAsNull, unknownKeys: unknown(object, LegacyKeys.exercise))
-        return (exercise, id)
+        try parser.beginContainer()
+        return start
     }
 
-    private mutating func scheduleEntry(_ value: JSONValue, at position: Int) -> (dayIndex: Int, workoutIndex: Int, unknownKeys: JSONObject)? {
-        let path = JSONPath.scheduleEntry(position)
-        guard case .object(let object) = value else {
-            report(path, .wrongType(expected: "an object", found: value.typeName))
+    private mutating func array<Element>(
+        at path: JSONPath, _ element: (inout LegacyDecoder, Int) throws(JSONSyntaxError) -> Element?
+    ) throws(JSONSyntaxError) -> [Element]? {
+        let kind = parser.peekKind()
+        let start = parser.index
+        guard kind == .array else {
+            _ = try parser.parseValue()
+            report(path, .wrongType(expected: "an array", found: kind.typeName), at: start)
             return nil
         }
-        let day = integer(object, "dayIndex", at: path)
-        let index = integer(object, "workoutIndex", at: path)
-        guard let day, let index else { return nil }
-        return (day, index, unknown(object, LegacyKeys.scheduleEntry))
+        try parser.beginContainer()
+        var elements: [Element] = []
+        var first = true
+        var position = 0
+        while try parser.nextElement(first: &first) {
+            if let value = try element(&self, position) { elements.append(value) }
+            position += 1
+        }
+        return elements
     }
 
-    /// Written ids stay; the others are generated (see `GeneratedIDs`), workouts first, then
-    /// the exercises of each workout under its final id.
-    private func assignMissingIDs(_ workouts: inout [Workout], written: [WrittenIDs]) {
-        if written.contains(where: { $0.workout == nil }) {
-            var taken = Set(written.compactMap(\.workout))
-            for position in workouts.indices where written[position].workout == nil {
-                workouts[position].id = GeneratedIDs.firstFree(
-                    GeneratedIDs.workoutID(position: position, name: workouts[position].name), taken: &taken)
-            }
-        }
-        for position in workouts.indices {
-            let writtenExercises = written[position].exercises
-            guard writtenExercises.contains(where: { $0 == nil }) else { continue }
-            var taken = Set(writtenExercises.compactMap { $0 })
-            let workoutID = workouts[position].id
-            for exercisePosition in workouts[position].exercises.indices where writtenExercises[exercisePosition] == nil {
-                let name = workouts[position].exercises[exercisePosition].name
-                workouts[position].exercises[exercisePosition].id = GeneratedIDs.firstFree(
-                    GeneratedIDs.exerciseID(workoutID: workoutID, position: exercisePosition, name: name), taken: &taken)
-            }
-        }
+    private mutating func report(_ path: JSONPath, _ reason: LegacyDecodingError.Reason, at offset: Int) {
+        located.append((offset, .init(path: path, reason: reason)))
     }
 
-    // MARK: Fields
-
-    private mutating func report(_ path: JSONPath, _ reason: LegacyDecodingError.Reason) {
-        problems.append(.init(path: path, reason: reason))
-    }
-
-    private mutating func string(_ object: JSONObject, _ key: String, at path: JSONPath) -> String? {
-        guard let value = object[key] else {
-            report(path.appending(key), .missing)
-            return nil
+    private mutating func string(_ field: Field, at path: JSONPath) -> String? {
+        switch field.value {
+        case .string(let string): return string
+        case .absent: report(path, .missing, at: field.offset)
+        default: report(path, .wrongType(expected: "a string", found: field.value.typeName), at: field.offset)
         }
-        guard case .string(let string) = value else {
-            report(path.appending(key), .wrongType(expected: "a string", found: value.typeName))
-            return nil
-        }
-        return string
+        return nil
     }
 
     /// An id: a string, or absent/null (to be generated). The outer nil means a problem.
-    private mutating func optionalString(_ object: JSONObject, _ key: String, at path: JSONPath) -> String??  {
-        switch object[key] {
-        case nil, .null?: return .some(nil)
-        case .string(let string)?: return .some(string)
-        case let value?:
-            report(path.appending(key), .wrongType(expected: "a string", found: value.typeName))
+    private mutating func optionalString(_ field: Field, at path: JSONPath) -> String?? {
+        switch field.value {
+        case .absent, .null: return .some(nil)
+        case .string(let string): return .some(string)
+        default:
+            report(path, .wrongType(expected: "a string", found: field.value.typeName), at: field.offset)
             return nil
         }
-    }
-
-    private mutating func array(_ object: JSONObject, _ key: String, at path: JSONPath) -> [JSONValue]? {
-        guard let value = object[key] else {
-            report(path.appending(key), .missing)
-            return nil
-        }
-        guard case .array(let array) = value else {
-            report(path.appending(key), .wrongType(expected: "an array", found: value.typeName))
-            return nil
-        }
-        return array
     }
 
     /// A number, or a string spelling one.
-    private mutating func number(_ value: JSONValue, at path: JSONPath) -> JSONNumber? {
-        switch value {
+    private mutating func number(_ field: Field, at path: JSONPath) -> JSONNumber? {
+        switch field.value {
+        case .integer(let integer): return JSONNumber(integer)
         case .number(let number): return number
         case .string(let text):
-            guard let number = JSONNumber(text) else {
-                report(path, .notANumber(text))
-                return nil
-            }
-            return number
-        default:
-            report(path, .wrongType(expected: "a number", found: value.typeName))
-            return nil
+            if let number = JSONNumber(text) { return number }
+            report(path, .notANumber(text), at: field.offset)
+        case .absent: report(path, .missing, at: field.offset)
+        default: report(path, .wrongType(expected: "a number", found: field.value.typeName), at: field.offset)
         }
+        return nil
     }
 
-    private mutating func integer(_ object: JSONObject, _ key: String, at path: JSONPath) -> Int? {
-        let path = path.appending(key)
-        guard let value = object[key] else {
-            report(path, .missing)
-            return nil
-        }
-        guard let number = number(value, at: path) else { return nil }
+    private mutating func integer(_ field: Field, at path: JSONPath) -> Int? {
+        if case .integer(let integer) = field.value { return integer }
+        guard let number = number(field, at: path) else { return nil }
         if let integer = number.intValue { return integer }
-        report(path, number.isWholeNumber ? .numberTooLarge(number.literal) : .notAWholeNumber(number.literal))
+        report(path, number.isWholeNumber ? .numberTooLarge(number.literal) : .notAWholeNumber(number.literal), at: field.offset)
         return nil
     }
 
     /// `weightKg`: absent or null (bodyweight), or a number. The outer nil means a problem.
-    private mutating func weight(_ object: JSONObject, at path: JSONPath) -> (value: JSONNumber?, writtenAsNull: Bool)? {
-        switch object["weightKg"] {
-        case nil: return (nil, false)
-        case .null?: return (nil, true)
-        case let value?:
-            guard let number = number(value, at: path.appending("weightKg")) else { return nil }
+    private mutating func weight(_ field: Field, at path: JSONPath) -> (value: JSONNumber?, writtenAsNull: Bool)? {
+        switch field.value {
+        case .absent: return (nil, false)
+        case .null: return (nil, true)
+        default:
+            guard let number = number(field, at: path) else { return nil }
             return (number, false)
         }
     }
+}
 
-    private func unknown(_ object: JSONObject, _ known: Set<String>) -> JSONObject {
-        // Most objects hold only known keys: skip building anything for them.
-        guard object.members.contains(where: { !known.contains($0.key) }) else { return JSONObject() }
-        return JSONObject(object.members.filter { !known.contains($0.key) })
+extension LegacyDecoder.Scalar {
+    var typeName: String {
+        switch self {
+        case .absent: "nothing"
+        case .null: "null"
+        case .string: "a string"
+        case .number, .integer: "a number"
+        case .other(let typeName): typeName
+        }
     }
 }

@@ -77,34 +77,30 @@ extension Program {
     }
 
     private func checkWorkouts(into found: inout [Violation]) {
-        var firstWorkoutWithID: [String: Int] = [:]
+        let firstWorkoutWithID = FirstOccurrence(workouts.map(\.id))
         for (position, workout) in workouts.enumerated() {
-            let path = JSONPath.workout(position)
             if workout.id.isEmpty {
-                found.append(Violation(path: path.appending("id"), rule: .workoutIDEmpty, message: "Workout \"\(workout.name)\" needs an id."))
-            } else if let first = firstWorkoutWithID[workout.id] {
+                found.append(Violation(path: JSONPath.workout(position).appending("id"), rule: .workoutIDEmpty, message: "Workout \"\(workout.name)\" needs an id."))
+            } else if let first = firstWorkoutWithID.earlier(than: position) {
                 found.append(Violation(
-                    path: path.appending("id"), rule: .workoutIDRepeated,
+                    path: JSONPath.workout(position).appending("id"), rule: .workoutIDRepeated,
                     message: "Workout id \"\(workout.id)\" is already used by \(JSONPath.workout(first)); each workout needs its own id."))
-            } else {
-                firstWorkoutWithID[workout.id] = position
             }
-            var firstExerciseWithID: [String: Int] = [:]
+            let firstExerciseWithID = FirstOccurrence(workout.exercises.map(\.id))
             for (exercisePosition, exercise) in workout.exercises.enumerated() {
-                let exercisePath = JSONPath.exercise(exercisePosition, inWorkout: position)
-                if let first = firstExerciseWithID[exercise.id] {
+                if let first = firstExerciseWithID.earlier(than: exercisePosition) {
                     found.append(Violation(
-                        path: exercisePath.appending("id"), rule: .exerciseIDRepeated,
+                        path: JSONPath.exercise(exercisePosition, inWorkout: position).appending("id"), rule: .exerciseIDRepeated,
                         message: "Exercise id \"\(exercise.id)\" is already used by \(JSONPath.exercise(first, inWorkout: position)) in this workout."))
-                } else {
-                    firstExerciseWithID[exercise.id] = exercisePosition
                 }
-                check(exercise, at: exercisePath, into: &found)
+                check(exercise, at: (workout: position, exercise: exercisePosition), into: &found)
             }
         }
     }
 
-    private func check(_ exercise: Exercise, at path: JSONPath, into found: inout [Violation]) {
+    private func check(_ exercise: Exercise, at location: (workout: Int, exercise: Int), into found: inout [Violation]) {
+        // Paths are built only for a violation: the valid case must stay cheap.
+        var path: JSONPath { JSONPath.exercise(location.exercise, inWorkout: location.workout) }
         func range(_ value: Int, _ limits: ClosedRange<Int>, _ key: String, _ rule: Violation.Rule, _ what: String) {
             guard !limits.contains(value) else { return }
             found.append(Violation(
@@ -122,9 +118,10 @@ extension Program {
     }
 
     private func checkSchedule(into found: inout [Violation]) {
-        var firstEntry: [DayAndWorkout: Int] = [:]
+        var targets: [DayAndWorkout?] = []
+        targets.reserveCapacity(schedule.count)
         for (position, entry) in schedule.enumerated() {
-            let path = JSONPath.scheduleEntry(position)
+            var path: JSONPath { JSONPath.scheduleEntry(position) }
             if !ProgramLimits.dayIndex.contains(entry.dayIndex) {
                 found.append(Violation(
                     path: path.appending("dayIndex"), rule: .dayIndexOutOfRange,
@@ -143,14 +140,14 @@ extension Program {
             default:
                 break
             }
-            guard let workoutPosition else { continue }
-            let key = DayAndWorkout(day: entry.dayIndex, workout: workoutPosition)
-            if let first = firstEntry[key] {
+            targets.append(workoutPosition.map { DayAndWorkout(day: entry.dayIndex, workout: $0) })
+        }
+        let firstEntry = FirstOccurrence(targets)
+        for position in targets.indices where targets[position] != nil {
+            if let first = firstEntry.earlier(than: position) {
                 found.append(Violation(
-                    path: path, rule: .scheduleEntryRepeated,
+                    path: JSONPath.scheduleEntry(position), rule: .scheduleEntryRepeated,
                     message: "The schedule already has this workout on this day (\(JSONPath.scheduleEntry(first)))."))
-            } else {
-                firstEntry[key] = position
             }
         }
     }
@@ -159,4 +156,31 @@ extension Program {
 private struct DayAndWorkout: Hashable {
     var day: Int
     var workout: Int
+}
+
+/// For each position, the first earlier position holding an equal value. Programs have a
+/// handful of items per level, where comparing pairs beats hashing; long lists are hashed.
+private struct FirstOccurrence<Value: Hashable> {
+    private let values: [Value]
+    private let firstPositions: [Value: Int]?
+
+    init(_ values: [Value]) {
+        self.values = values
+        if values.count > 32 {
+            var firsts: [Value: Int] = [:]
+            for (position, value) in values.enumerated() where firsts[value] == nil { firsts[value] = position }
+            firstPositions = firsts
+        } else {
+            firstPositions = nil
+        }
+    }
+
+    func earlier(than position: Int) -> Int? {
+        if let firstPositions {
+            let first = firstPositions[values[position]]!
+            return first < position ? first : nil
+        }
+        for earlier in 0..<position where values[earlier] == values[position] { return earlier }
+        return nil
+    }
 }

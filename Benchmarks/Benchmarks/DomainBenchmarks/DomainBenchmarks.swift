@@ -1,0 +1,54 @@
+import Benchmark
+import ProgramDomain
+
+/// A 6-workout x 8-exercise program as the app writes it: realistic names (some non-ASCII),
+/// weights with decimals, a weekly schedule, a few unknown keys. About 5 KB of JSON.
+let sixByEight: [UInt8] = {
+    let exerciseNames = [
+        "Bench Press", "Barbell Row", "Back Squat", "Romanian Deadlift", "Overhead Press", "Pull-up", "Walking Lunge",
+        "Biceps Curl", "Face Pull", "Calf Raise", "Leg Press", "Dip",
+    ]
+    let workoutNames = ["Upper A", "Lower A", "Push", "Pull", "Legs", "Kraft Oberkörper"]
+    var workouts: [String] = []
+    for w in 0..<6 {
+        var exercises: [String] = []
+        for e in 0..<8 {
+            let weight = e % 3 == 2 ? "" : #","weightKg":\#(40 + w * 5 + e).5"#
+            let note = e == 0 ? #","coachNote":"Tempo 3-1-1 · form ✓""# : ""
+            exercises.append(#"{"id":"e-\#(w)-\#(e)","name":"\#(exerciseNames[(w + e) % exerciseNames.count])","sets":\#(3 + e % 3),"reps":\#(5 + e),"restSeconds":\#(60 + 30 * (e % 4))\#(weight)\#(note)}"#)
+        }
+        workouts.append(#"{"id":"w-\#(w)","name":"\#(workoutNames[w])","exercises":[\#(exercises.joined(separator: ","))]}"#)
+    }
+    let schedule = (0..<6).map { #"{"dayIndex":\#($0),"workoutIndex":\#($0)}"# }
+    let json = #"{"name":"Six-day split","appVersion":"4.2.0","workouts":[\#(workouts.joined(separator: ","))],"schedule":[\#(schedule.joined(separator: ","))]}"#
+    return Array(json.utf8)
+}()
+
+/// What the backfill and the nightly check do with every program. `scripts/bench` turns
+/// the first into programs per second on one core; the issue's goal is >= 50,000.
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        timeUnits: .microseconds,
+        warmupIterations: 10,
+        scalingFactor: .kilo,
+        maxDuration: .seconds(5),
+        maxIterations: 100)
+
+    Benchmark("domain: decode + validate + checksum 6x8") { benchmark in
+        for _ in benchmark.scaledIterations {
+            guard let program = try? Program(legacyJSON: sixByEight), program.violations.isEmpty else { fatalError("fixture must be valid") }
+            blackHole(program.canonicalChecksum)
+        }
+    }
+
+    Benchmark("domain: parse JSON 6x8") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? JSONValue.parse(sixByEight)) }
+    }
+
+    Benchmark("domain: checksum 6x8") { benchmark in
+        let program = try Program(legacyJSON: sixByEight)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(program.canonicalChecksum) }
+    }
+}
