@@ -67,6 +67,7 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
     /// Compares the value with an integer exactly.
     public func compare(to integer: Int) -> ComparisonResult {
         if let fast = plainInteger { return fast < integer ? .less : (fast > integer ? .greater : .equal) }
+        if let fast = compareWithoutExponent(to: integer) { return fast }
         let lhs = decimal
         let rhs = JSONNumber(integer).decimal
         return lhs.compare(to: rhs)
@@ -77,10 +78,63 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
         compare(to: range.lowerBound) != .less && compare(to: range.upperBound) != .greater
     }
 
+    /// Compares a literal without an exponent and with at most 18 integer digits (every
+    /// weight), without building a `Decimal`: nil for other literals.
+    private func compareWithoutExponent(to integer: Int) -> ComparisonResult? {
+        var copy = literal
+        return copy.withUTF8 { bytes -> ComparisonResult? in
+            var index = 0
+            let negative = bytes.first == UInt8(ascii: "-")
+            if negative { index = 1 }
+            var whole = 0, digits = 0
+            while index < bytes.count, bytes[index] != UInt8(ascii: ".") {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit <= 9, digits < 18 else { return nil }  // an exponent, or too long
+                whole = whole * 10 + Int(digit)
+                digits += 1
+                index += 1
+            }
+            var fraction = false
+            if index < bytes.count { index += 1 }  // the point
+            while index < bytes.count {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit <= 9 else { return nil }
+                if digit != 0 { fraction = true }
+                index += 1
+            }
+            // |value| = whole + f with 0 <= f < 1, f > 0 exactly when `fraction`.
+            func compareMagnitude(to target: Int) -> ComparisonResult {
+                if whole < target { return .less }
+                if whole > target { return .greater }
+                return fraction ? .greater : .equal
+            }
+            guard negative, whole != 0 || fraction else { return compareMagnitude(to: integer) }
+            guard integer != Int.min else { return nil }
+            switch compareMagnitude(to: -integer) {
+            case .less: return .greater
+            case .greater: return .less
+            case .equal: return .equal
+            }
+        }
+    }
+
     /// The canonical spelling (see the type's documentation).
     public var canonical: String {
         if plainInteger != nil, literal != "-0" { return literal }
+        if isAlreadyCanonicalDecimal { return literal }
         return decimal.canonicalText
+    }
+
+    /// `82.5`, `-1.25`: a nonzero integer part, a fraction without trailing zeros and no
+    /// exponent is already in canonical spelling (the common weight), no `Decimal` needed.
+    private var isAlreadyCanonicalDecimal: Bool {
+        var copy = literal
+        return copy.withUTF8 { bytes in
+            guard let last = bytes.last, last != UInt8(ascii: "0") else { return false }
+            let first = bytes.first == UInt8(ascii: "-") ? 1 : 0
+            guard first < bytes.count, bytes[first] != UInt8(ascii: "0") else { return false }
+            return !bytes.contains { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
+        }
     }
 
     /// The value of a literal that is a plain integer without leading zeros and fits in

@@ -160,7 +160,7 @@ struct JSONParser {
 
         func string() throws(JSONSyntaxError) -> String {
             if let decoded { return decoded }
-            guard let raw, let string = String(validating: raw, as: UTF8.self) else {
+            guard let raw, let string = UTF8Validation.string(raw) else {
                 throw JSONSyntaxError(offset: offset, reason: "the string is not valid UTF-8")
             }
             return string
@@ -242,7 +242,7 @@ struct JSONParser {
             let byte = bytes[scan]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[index..<scan])
-                guard let string = String(validating: slice, as: UTF8.self) else {
+                guard let string = UTF8Validation.string(slice) else {
                     throw JSONSyntaxError(offset: start, reason: "the string is not valid UTF-8")
                 }
                 index = scan + 1
@@ -263,7 +263,7 @@ struct JSONParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                guard let string = String(validating: decoded, as: UTF8.self) else {
+                guard let string = decoded.withUnsafeBufferPointer({ UTF8Validation.string($0) }) else {
                     throw JSONSyntaxError(offset: start, reason: "the string is not valid UTF-8")
                 }
                 return string

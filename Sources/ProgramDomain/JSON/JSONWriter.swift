@@ -12,114 +12,132 @@ public struct JSONWriter {
         case canonical
     }
 
-    public internal(set) var bytes: [UInt8] = []
+    let buffer: ByteBuffer
     let style: Style
 
     public init(style: Style, reservingCapacity capacity: Int = 1024) {
         self.style = style
-        bytes.reserveCapacity(capacity)
+        buffer = ByteBuffer(capacity: capacity)
     }
 
-    public mutating func write(_ value: JSONValue) {
+    /// What was written so far.
+    public var bytes: [UInt8] { buffer.bytes }
+
+    public func write(_ value: JSONValue) {
         switch value {
-        case .null: append("null")
-        case .bool(let flag): append(flag ? "true" : "false")
+        case .null: buffer.append("null")
+        case .bool(let flag): buffer.append(flag ? "true" : "false")
         case .number(let number): writeNumber(number)
         case .string(let string): writeString(string)
         case .array(let values):
-            bytes.append(UInt8(ascii: "["))
+            buffer.append(UInt8(ascii: "["))
             for (position, element) in values.enumerated() {
-                if position > 0 { bytes.append(UInt8(ascii: ",")) }
+                if position > 0 { buffer.append(UInt8(ascii: ",")) }
                 write(element)
             }
-            bytes.append(UInt8(ascii: "]"))
+            buffer.append(UInt8(ascii: "]"))
         case .object(let object):
-            bytes.append(UInt8(ascii: "{"))
+            buffer.append(UInt8(ascii: "{"))
             var first = true
             for member in orderedMembers(object) {
-                if !first { bytes.append(UInt8(ascii: ",")) }
+                if !first { buffer.append(UInt8(ascii: ",")) }
                 first = false
-                writeString(member.key)
-                bytes.append(UInt8(ascii: ":"))
-                write(member.value)
+                writeMember(member.key, member.value)
             }
-            bytes.append(UInt8(ascii: "}"))
+            buffer.append(UInt8(ascii: "}"))
         }
     }
 
-    private func orderedMembers(_ object: JSONObject) -> [(key: String, value: JSONValue)] {
+    /// Members in the style's order: as given, or sorted by key bytes.
+    func orderedMembers(_ object: JSONObject) -> [(key: String, value: JSONValue)] {
         guard style == .canonical, object.members.count > 1 else { return object.members }
         return object.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
     /// A key and its value, without the separator before them.
-    mutating func writeMember(_ key: String, _ value: JSONValue) {
+    func writeMember(_ key: String, _ value: JSONValue) {
         writeString(key)
-        bytes.append(UInt8(ascii: ":"))
+        buffer.append(UInt8(ascii: ":"))
         write(value)
     }
 
     /// An integer, canonical in both styles.
-    mutating func writeInteger(_ value: Int) {
+    func writeInteger(_ value: Int) {
         if value >= 0, value < 10 {
-            bytes.append(UInt8(ascii: "0") + UInt8(value))
-        } else {
-            append(String(value))
-        }
-    }
-
-    private mutating func writeNumber(_ number: JSONNumber) {
-        switch style {
-        case .compact: append(number.literal)
-        case .canonical: append(number.canonical)
-        }
-    }
-
-    mutating func writeString(_ string: String) {
-        bytes.append(UInt8(ascii: "\""))
-        // Most strings need no escape: copy them whole.
-        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            bytes.append(contentsOf: string.utf8)
-            bytes.append(UInt8(ascii: "\""))
+            buffer.append(UInt8(ascii: "0") + UInt8(value))
             return
         }
-        for byte in string.utf8 {
+        // Digits backwards into a small stack buffer; no String.
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var position = 20
+            repeat {
+                position -= 1
+                digits[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 { buffer.append(UInt8(ascii: "-")) }
+            buffer.append(UnsafeBufferPointer(rebasing: digits[position..<20]))
+        }
+    }
+
+    private func writeNumber(_ number: JSONNumber) {
+        switch style {
+        case .compact: writeRaw(number.literal)
+        case .canonical: writeRaw(number.canonical)
+        }
+    }
+
+    private func writeRaw(_ text: String) {
+        if let done: Void = text.utf8.withContiguousStorageIfAvailable({ buffer.append($0) }) { return done }
+        buffer.append(Array(text.utf8))
+    }
+
+    func writeString(_ string: String) {
+        if let done: Void = string.utf8.withContiguousStorageIfAvailable({ writeStringBytes($0) }) { return done }
+        Array(string.utf8).withUnsafeBufferPointer { writeStringBytes($0) }
+    }
+
+    private func writeStringBytes(_ utf8: UnsafeBufferPointer<UInt8>) {
+        buffer.append(UInt8(ascii: "\""))
+        var clean = 0  // start of the bytes not yet copied
+        for position in utf8.indices {
+            let byte = utf8[position]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            buffer.append(UnsafeBufferPointer(rebasing: utf8[clean..<position]))
+            clean = position + 1
             switch byte {
-            case UInt8(ascii: "\""): append("\\\"")
-            case UInt8(ascii: "\\"): append("\\\\")
-            case 0x08: append("\\b")
-            case 0x0c: append("\\f")
-            case 0x0a: append("\\n")
-            case 0x0d: append("\\r")
-            case 0x09: append("\\t")
-            case 0..<0x20:
-                append("\\u00")
-                bytes.append(Self.hexDigits[Int(byte >> 4)])
-                bytes.append(Self.hexDigits[Int(byte & 0x0f)])
-            default: bytes.append(byte)
+            case UInt8(ascii: "\""): buffer.append("\\\"")
+            case UInt8(ascii: "\\"): buffer.append("\\\\")
+            case 0x08: buffer.append("\\b")
+            case 0x0c: buffer.append("\\f")
+            case 0x0a: buffer.append("\\n")
+            case 0x0d: buffer.append("\\r")
+            case 0x09: buffer.append("\\t")
+            default:
+                buffer.append("\\u00")
+                buffer.append(Self.hexDigits[Int(byte >> 4)])
+                buffer.append(Self.hexDigits[Int(byte & 0x0f)])
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        buffer.append(UnsafeBufferPointer(rebasing: utf8[clean...]))
+        buffer.append(UInt8(ascii: "\""))
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private mutating func append(_ text: String) {
-        bytes.append(contentsOf: text.utf8)
-    }
 }
 
 extension JSONValue {
     /// The value as compact JSON text, members in document order.
     public var jsonText: String {
-        var writer = JSONWriter(style: .compact)
+        let writer = JSONWriter(style: .compact)
         writer.write(self)
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// The canonical bytes (see `JSONWriter`).
     public var canonicalBytes: [UInt8] {
-        var writer = JSONWriter(style: .canonical)
+        let writer = JSONWriter(style: .canonical)
         writer.write(self)
         return writer.bytes
     }

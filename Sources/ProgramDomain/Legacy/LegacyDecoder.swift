@@ -92,7 +92,7 @@ struct LegacyDecoder {
     }
 
     private mutating func workout(at position: Int) throws(JSONSyntaxError) -> DecodedWorkout? {
-        let path = JSONPath.workout(position)
+        var path: JSONPath { JSONPath.workout(position) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return nil }
         var id = Field(offset: start), name = Field(offset: start)
         var exercises: [DecodedExercise]?
@@ -121,7 +121,7 @@ struct LegacyDecoder {
     }
 
     private mutating func exercise(at position: Int, inWorkout workout: Int) throws(JSONSyntaxError) -> DecodedExercise? {
-        let path = JSONPath.exercise(position, inWorkout: workout)
+        var path: JSONPath { JSONPath.exercise(position, inWorkout: workout) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return nil }
         var id = Field(offset: start), name = Field(offset: start), sets = Field(offset: start), reps = Field(offset: start)
         var rest = Field(offset: start), weight = Field(offset: start)
@@ -158,7 +158,7 @@ struct LegacyDecoder {
     }
 
     private mutating func scheduleEntry(at position: Int) throws(JSONSyntaxError) -> DecodedScheduleEntry? {
-        let path = JSONPath.scheduleEntry(position)
+        var path: JSONPath { JSONPath.scheduleEntry(position) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return nil }
         var day = Field(offset: start), index = Field(offset: start)
         var unknown = JSONObject()
@@ -290,12 +290,12 @@ struct LegacyDecoder {
 
     /// Consumes an object's `{` and returns where it starts; for anything else reports the
     /// type, skips the value and returns nil.
-    private mutating func beginObject(at path: JSONPath) throws(JSONSyntaxError) -> Int? {
+    private mutating func beginObject(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> Int? {
         let kind = parser.peekKind()
         let start = parser.index
         guard kind == .object else {
             _ = try parser.parseValue()
-            report(path, .wrongType(expected: "an object", found: kind.typeName), at: start)
+            report(path(), .wrongType(expected: "an object", found: kind.typeName), at: start)
             return nil
         }
         try parser.beginContainer()
@@ -303,13 +303,13 @@ struct LegacyDecoder {
     }
 
     private mutating func array<Element>(
-        at path: JSONPath, _ element: (inout LegacyDecoder, Int) throws(JSONSyntaxError) -> Element?
+        at path: @autoclosure () -> JSONPath, _ element: (inout LegacyDecoder, Int) throws(JSONSyntaxError) -> Element?
     ) throws(JSONSyntaxError) -> [Element]? {
         let kind = parser.peekKind()
         let start = parser.index
         guard kind == .array else {
             _ = try parser.parseValue()
-            report(path, .wrongType(expected: "an array", found: kind.typeName), at: start)
+            report(path(), .wrongType(expected: "an array", found: kind.typeName), at: start)
             return nil
         }
         try parser.beginContainer()
@@ -323,59 +323,59 @@ struct LegacyDecoder {
         return elements
     }
 
-    private mutating func report(_ path: JSONPath, _ reason: LegacyDecodingError.Reason, at offset: Int) {
-        located.append((offset, .init(path: path, reason: reason)))
+    private mutating func report(_ path: @autoclosure () -> JSONPath, _ reason: LegacyDecodingError.Reason, at offset: Int) {
+        located.append((offset, .init(path: path(), reason: reason)))
     }
 
-    private mutating func string(_ field: Field, at path: JSONPath) -> String? {
+    private mutating func string(_ field: Field, at path: @autoclosure () -> JSONPath) -> String? {
         switch field.value {
         case .string(let string): return string
-        case .absent: report(path, .missing, at: field.offset)
-        default: report(path, .wrongType(expected: "a string", found: field.value.typeName), at: field.offset)
+        case .absent: report(path(), .missing, at: field.offset)
+        default: report(path(), .wrongType(expected: "a string", found: field.value.typeName), at: field.offset)
         }
         return nil
     }
 
     /// An id: a string, or absent/null (to be generated). The outer nil means a problem.
-    private mutating func optionalString(_ field: Field, at path: JSONPath) -> String?? {
+    private mutating func optionalString(_ field: Field, at path: @autoclosure () -> JSONPath) -> String?? {
         switch field.value {
         case .absent, .null: return .some(nil)
         case .string(let string): return .some(string)
         default:
-            report(path, .wrongType(expected: "a string", found: field.value.typeName), at: field.offset)
+            report(path(), .wrongType(expected: "a string", found: field.value.typeName), at: field.offset)
             return nil
         }
     }
 
     /// A number, or a string spelling one.
-    private mutating func number(_ field: Field, at path: JSONPath) -> JSONNumber? {
+    private mutating func number(_ field: Field, at path: @autoclosure () -> JSONPath) -> JSONNumber? {
         switch field.value {
         case .integer(let integer): return JSONNumber(integer)
         case .number(let number): return number
         case .string(let text):
             if let number = JSONNumber(text) { return number }
-            report(path, .notANumber(text), at: field.offset)
-        case .absent: report(path, .missing, at: field.offset)
-        default: report(path, .wrongType(expected: "a number", found: field.value.typeName), at: field.offset)
+            report(path(), .notANumber(text), at: field.offset)
+        case .absent: report(path(), .missing, at: field.offset)
+        default: report(path(), .wrongType(expected: "a number", found: field.value.typeName), at: field.offset)
         }
         return nil
     }
 
-    private mutating func integer(_ field: Field, at path: JSONPath) -> Int? {
+    private mutating func integer(_ field: Field, at path: @autoclosure () -> JSONPath) -> Int? {
         if case .integer(let integer) = field.value { return integer }
-        guard let number = number(field, at: path) else { return nil }
+        guard let number = number(field, at: path()) else { return nil }
         if let integer = number.intValue { return integer }
-        report(path, number.isWholeNumber ? .numberTooLarge(number.literal) : .notAWholeNumber(number.literal), at: field.offset)
+        report(path(), number.isWholeNumber ? .numberTooLarge(number.literal) : .notAWholeNumber(number.literal), at: field.offset)
         return nil
     }
 
     /// `weightKg`: absent or null (bodyweight), or a number. The outer nil means a problem.
-    private mutating func weight(_ field: Field, at path: JSONPath) -> (value: JSONNumber?, writtenAsNull: Bool)? {
+    private mutating func weight(_ field: Field, at path: @autoclosure () -> JSONPath) -> (value: JSONNumber?, writtenAsNull: Bool)? {
         switch field.value {
         case .absent: return (nil, false)
         case .null: return (nil, true)
         default:
-            guard let number = number(field, at: path) else { return nil }
+            guard let number = number(field, at: path()) else { return nil }
             return (number, false)
         }
     }

@@ -7,7 +7,7 @@ extension Program {
     /// (possible only in a program built in code, which validation refuses) is written
     /// one past the end.
     public var legacyJSONBytes: [UInt8] {
-        var writer = LegacyWriter(JSONWriter(style: .compact, reservingCapacity: 4096))
+        let writer = LegacyWriter(JSONWriter(style: .compact, reservingCapacity: 8192))
         writer.write(self)
         return writer.output.bytes
     }
@@ -28,68 +28,52 @@ extension Program {
     /// (`5`, `"5"`, `5.0`) or `null` vs absent weight have the same canonical form. Unknown
     /// keys count: the app may depend on them.
     public var canonicalBytes: [UInt8] {
-        var writer = LegacyWriter(JSONWriter(style: .canonical, reservingCapacity: 4096))
+        let writer = LegacyWriter(JSONWriter(style: .canonical, reservingCapacity: 8192))
         writer.write(self)
         return writer.output.bytes
     }
 
     /// SHA-256 of `canonicalBytes`, as 64 hex digits: `program_versions.source_checksum`.
     public var canonicalChecksum: String {
-        canonicalBytes.withUnsafeBytes { SHA256Checksum.hex($0) }
+        let writer = LegacyWriter(JSONWriter(style: .canonical, reservingCapacity: 8192))
+        writer.write(self)
+        return writer.output.buffer.withBytes { SHA256Checksum.hex($0) }
     }
 }
 
 /// Writes a program straight from its fields (no intermediate `JSONValue`), known keys in
 /// the legacy order or, in canonical style, merged with the unknown keys in byte order.
 struct LegacyWriter {
-    var output: JSONWriter
+    let output: JSONWriter
+    private let canonical: Bool
 
     init(_ output: JSONWriter) {
         self.output = output
+        canonical = output.style == .canonical
     }
 
-    // Known keys per level: `allCases` is the compact order, `canonical` the byte order.
-    private enum ProgramKey: String, LegacyKeySet {
-        case name, workouts, schedule
-        static let canonical = sortedCases
-    }
-
-    private enum WorkoutKey: String, LegacyKeySet {
-        case id, name, exercises
-        static let canonical = sortedCases
-    }
-
-    private enum ExerciseKey: String, LegacyKeySet {
-        case id, name, sets, reps, restSeconds, weightKg
-        static let canonical = sortedCases
-    }
-
-    private enum ScheduleKey: String, LegacyKeySet {
-        case dayIndex, workoutIndex
-        static let canonical = sortedCases
-    }
-
-    mutating func write(_ program: Program) {
+    func write(_ program: Program) {
         var positions: [String: Int] = [:]
         for (position, workout) in program.workouts.enumerated() where positions[workout.id] == nil {
             positions[workout.id] = position
         }
-        writeObject(ProgramKey.self, unknown: program.unknownKeys) { writer, key in
+        writeObject(ProgramKey.self, unknown: program.unknownKeys) { key in
             switch key {
-            case .name: writer.output.writeString(program.name)
+            case .name: output.writeString(program.name)
             case .workouts:
-                writer.writeArray(program.workouts) { writer, workout in writer.write(workout) }
+                writeArray(program.workouts.indices) { write(program.workouts[$0]) }
             case .schedule:
-                writer.writeArray(program.schedule) { writer, entry in
+                writeArray(program.schedule.indices) { position in
+                    let entry = program.schedule[position]
                     let index: Int
                     switch entry.workout {
                     case .id(let id): index = positions[id] ?? program.workouts.count
                     case .index(let position): index = position
                     }
-                    writer.writeObject(ScheduleKey.self, unknown: entry.unknownKeys) { writer, key in
+                    writeObject(ScheduleKey.self, unknown: entry.unknownKeys) { key in
                         switch key {
-                        case .dayIndex: writer.output.writeInteger(entry.dayIndex)
-                        case .workoutIndex: writer.output.writeInteger(index)
+                        case .dayIndex: output.writeInteger(entry.dayIndex)
+                        case .workoutIndex: output.writeInteger(index)
                         }
                     }
                 }
@@ -97,86 +81,137 @@ struct LegacyWriter {
         }
     }
 
-    private mutating func write(_ workout: Workout) {
-        writeObject(WorkoutKey.self, unknown: workout.unknownKeys) { writer, key in
+    private func write(_ workout: Workout) {
+        writeObject(WorkoutKey.self, unknown: workout.unknownKeys) { key in
             switch key {
-            case .id: writer.output.writeString(workout.id)
-            case .name: writer.output.writeString(workout.name)
-            case .exercises: writer.writeArray(workout.exercises) { writer, exercise in writer.write(exercise) }
+            case .id: output.writeString(workout.id)
+            case .name: output.writeString(workout.name)
+            case .exercises: writeArray(workout.exercises.indices) { write(workout.exercises[$0]) }
             }
         }
     }
 
-    private mutating func write(_ exercise: Exercise) {
-        let canonical = output.style == .canonical
+    private func write(_ exercise: Exercise) {
         // Bodyweight: absent, or `null` where the app wrote null (never in canonical form).
         let writesWeight = exercise.weightKg != nil || (exercise.writesNullWeight && !canonical)
-        writeObject(ExerciseKey.self, unknown: exercise.unknownKeys, skipping: writesWeight ? nil : .weightKg) { writer, key in
+        writeObject(ExerciseKey.self, unknown: exercise.unknownKeys, skipping: writesWeight ? nil : .weightKg) { key in
             switch key {
-            case .id: writer.output.writeString(exercise.id)
-            case .name: writer.output.writeString(exercise.name)
-            case .sets: writer.output.writeInteger(exercise.sets)
-            case .reps: writer.output.writeInteger(exercise.reps)
-            case .restSeconds: writer.output.writeInteger(exercise.restSeconds)
-            case .weightKg:
-                if let weight = exercise.weightKg { writer.output.write(.number(weight)) } else { writer.output.write(.null) }
+            case .id: output.writeString(exercise.id)
+            case .name: output.writeString(exercise.name)
+            case .sets: output.writeInteger(exercise.sets)
+            case .reps: output.writeInteger(exercise.reps)
+            case .restSeconds: output.writeInteger(exercise.restSeconds)
+            case .weightKg: output.write(exercise.weightKg.map(JSONValue.number) ?? .null)
             }
         }
     }
 
-    private mutating func writeArray<Element>(_ elements: [Element], _ writeElement: (inout LegacyWriter, Element) -> Void) {
-        output.bytes.append(UInt8(ascii: "["))
-        for (position, element) in elements.enumerated() {
-            if position > 0 { output.bytes.append(UInt8(ascii: ",")) }
-            writeElement(&self, element)
+    private func writeArray(_ positions: Range<Int>, _ writeElement: (Int) -> Void) {
+        output.buffer.append(UInt8(ascii: "["))
+        for position in positions {
+            if position > positions.lowerBound { output.buffer.append(UInt8(ascii: ",")) }
+            writeElement(position)
         }
-        output.bytes.append(UInt8(ascii: "]"))
+        output.buffer.append(UInt8(ascii: "]"))
     }
 
     /// An object of the known keys (minus `skipping`) and the app's `unknown` members.
-    private mutating func writeObject<Key: LegacyKeySet>(
-        _: Key.Type, unknown: JSONObject, skipping: Key? = nil, _ writeValue: (inout LegacyWriter, Key) -> Void
+    private func writeObject<Key: LegacyKeySet>(
+        _: Key.Type, unknown: JSONObject, skipping: Key? = nil, _ writeValue: (Key) -> Void
     ) {
-        output.bytes.append(UInt8(ascii: "{"))
+        let buffer = output.buffer
+        buffer.append(UInt8(ascii: "{"))
         var first = true
-        func writeKnown(_ key: Key, _ writer: inout LegacyWriter) {
-            if !first { writer.output.bytes.append(UInt8(ascii: ",")) }
+        func writeKnown(_ key: Key) {
+            if !first { buffer.append(UInt8(ascii: ",")) }
             first = false
-            writer.output.writeString(key.rawValue)
-            writer.output.bytes.append(UInt8(ascii: ":"))
-            writeValue(&writer, key)
+            buffer.append(key.memberPrefix)
+            writeValue(key)
         }
-        func writeUnknown(_ member: (key: String, value: JSONValue), _ writer: inout LegacyWriter) {
-            if !first { writer.output.bytes.append(UInt8(ascii: ",")) }
+        func writeUnknown(_ member: (key: String, value: JSONValue)) {
+            if !first { buffer.append(UInt8(ascii: ",")) }
             first = false
-            writer.output.writeMember(member.key, member.value)
+            output.writeMember(member.key, member.value)
         }
-        if output.style == .canonical {
-            let extra = unknown.members.count > 1
-                ? unknown.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) } : unknown.members
+        if unknown.isEmpty {
+            for key in canonical ? Key.canonical : Key.allCases where key != skipping { writeKnown(key) }
+        } else if canonical {
+            let extra = output.orderedMembers(unknown)
             var next = 0
             for key in Key.canonical where key != skipping {
                 while next < extra.count, extra[next].key.utf8.lexicographicallyPrecedes(key.rawValue.utf8) {
-                    writeUnknown(extra[next], &self)
+                    writeUnknown(extra[next])
                     next += 1
                 }
-                writeKnown(key, &self)
+                writeKnown(key)
             }
-            for member in extra[next...] { writeUnknown(member, &self) }
+            for member in extra[next...] { writeUnknown(member) }
         } else {
-            for key in Key.allCases where key != skipping { writeKnown(key, &self) }
-            for member in unknown.members { writeUnknown(member, &self) }
+            for key in Key.allCases where key != skipping { writeKnown(key) }
+            for member in unknown.members { writeUnknown(member) }
         }
-        output.bytes.append(UInt8(ascii: "}"))
+        buffer.append(UInt8(ascii: "}"))
     }
 }
 
-/// The known keys of one level of the legacy format.
+/// The known keys of one level of the legacy format: `allCases` in the order the compact
+/// style writes them, `canonical` in UTF-8 byte order.
 private protocol LegacyKeySet: RawRepresentable, CaseIterable, Equatable where RawValue == String, AllCases == [Self] {
-    /// The keys in canonical (UTF-8 byte) order.
     static var canonical: [Self] { get }
+    /// `"key":` as bytes, written as one copy.
+    var memberPrefix: StaticString { get }
 }
 
-extension LegacyKeySet {
-    static var sortedCases: [Self] { allCases.sorted { $0.rawValue.utf8.lexicographicallyPrecedes($1.rawValue.utf8) } }
+private enum ProgramKey: String, LegacyKeySet {
+    case name, workouts, schedule
+    static let canonical: [Self] = [.name, .schedule, .workouts]
+
+    var memberPrefix: StaticString {
+        switch self {
+        case .name: #""name":"#
+        case .workouts: #""workouts":"#
+        case .schedule: #""schedule":"#
+        }
+    }
+}
+
+private enum WorkoutKey: String, LegacyKeySet {
+    case id, name, exercises
+    static let canonical: [Self] = [.exercises, .id, .name]
+
+    var memberPrefix: StaticString {
+        switch self {
+        case .id: #""id":"#
+        case .name: #""name":"#
+        case .exercises: #""exercises":"#
+        }
+    }
+}
+
+private enum ExerciseKey: String, LegacyKeySet {
+    case id, name, sets, reps, restSeconds, weightKg
+    static let canonical: [Self] = [.id, .name, .reps, .restSeconds, .sets, .weightKg]
+
+    var memberPrefix: StaticString {
+        switch self {
+        case .id: #""id":"#
+        case .name: #""name":"#
+        case .sets: #""sets":"#
+        case .reps: #""reps":"#
+        case .restSeconds: #""restSeconds":"#
+        case .weightKg: #""weightKg":"#
+        }
+    }
+}
+
+private enum ScheduleKey: String, LegacyKeySet {
+    case dayIndex, workoutIndex
+    static let canonical: [Self] = [.dayIndex, .workoutIndex]
+
+    var memberPrefix: StaticString {
+        switch self {
+        case .dayIndex: #""dayIndex":"#
+        case .workoutIndex: #""workoutIndex":"#
+        }
+    }
 }
