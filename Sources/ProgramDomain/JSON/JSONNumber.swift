@@ -67,7 +67,7 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
     /// Compares the value with an integer exactly.
     public func compare(to integer: Int) -> ComparisonResult {
         if let fast = plainInteger { return fast < integer ? .less : (fast > integer ? .greater : .equal) }
-        if let fast = compareWithoutExponent(to: integer) { return fast }
+        if let parts = SimpleParts(literal) { return parts.compare(to: integer) }
         let lhs = decimal
         let rhs = JSONNumber(integer).decimal
         return lhs.compare(to: rhs)
@@ -75,47 +75,10 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether the value lies in `range`, compared exactly.
     public func isWithin(_ range: ClosedRange<Int>) -> Bool {
-        compare(to: range.lowerBound) != .less && compare(to: range.upperBound) != .greater
-    }
-
-    /// Compares a literal without an exponent and with at most 18 integer digits (every
-    /// weight), without building a `Decimal`: nil for other literals.
-    private func compareWithoutExponent(to integer: Int) -> ComparisonResult? {
-        var copy = literal
-        return copy.withUTF8 { bytes -> ComparisonResult? in
-            var index = 0
-            let negative = bytes.first == UInt8(ascii: "-")
-            if negative { index = 1 }
-            var whole = 0, digits = 0
-            while index < bytes.count, bytes[index] != UInt8(ascii: ".") {
-                let digit = bytes[index] &- UInt8(ascii: "0")
-                guard digit <= 9, digits < 18 else { return nil }  // an exponent, or too long
-                whole = whole * 10 + Int(digit)
-                digits += 1
-                index += 1
-            }
-            var fraction = false
-            if index < bytes.count { index += 1 }  // the point
-            while index < bytes.count {
-                let digit = bytes[index] &- UInt8(ascii: "0")
-                guard digit <= 9 else { return nil }
-                if digit != 0 { fraction = true }
-                index += 1
-            }
-            // |value| = whole + f with 0 <= f < 1, f > 0 exactly when `fraction`.
-            func compareMagnitude(to target: Int) -> ComparisonResult {
-                if whole < target { return .less }
-                if whole > target { return .greater }
-                return fraction ? .greater : .equal
-            }
-            guard negative, whole != 0 || fraction else { return compareMagnitude(to: integer) }
-            guard integer != Int.min else { return nil }
-            switch compareMagnitude(to: -integer) {
-            case .less: return .greater
-            case .greater: return .less
-            case .equal: return .equal
-            }
+        if let parts = SimpleParts(literal) {
+            return parts.compare(to: range.lowerBound) != .less && parts.compare(to: range.upperBound) != .greater
         }
+        return compare(to: range.lowerBound) != .less && compare(to: range.upperBound) != .greater
     }
 
     /// The canonical spelling (see the type's documentation).
@@ -258,6 +221,63 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
                 text += Array("e\(point - 1)".utf8)
             }
             return String(decoding: text, as: UTF8.self)
+        }
+    }
+}
+
+/// A literal without an exponent and with at most 18 integer digits (every weight), read
+/// without building a `Decimal`: |value| = whole + f, 0 <= f < 1, f > 0 exactly when
+/// `hasFraction`.
+private struct SimpleParts {
+    var negative: Bool
+    var whole: Int
+    var hasFraction: Bool
+
+    init?(_ literal: String) {
+        var copy = literal
+        guard let parts = copy.withUTF8({ bytes -> SimpleParts? in
+            var index = 0
+            let negative = bytes.first == UInt8(ascii: "-")
+            if negative { index = 1 }
+            var whole = 0, digits = 0
+            while index < bytes.count, bytes[index] != UInt8(ascii: ".") {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit <= 9, digits < 18 else { return nil }  // an exponent, or too long
+                whole = whole * 10 + Int(digit)
+                digits += 1
+                index += 1
+            }
+            var fraction = false
+            if index < bytes.count { index += 1 }  // the point
+            while index < bytes.count {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit <= 9 else { return nil }
+                if digit != 0 { fraction = true }
+                index += 1
+            }
+            return SimpleParts(negative: negative && (whole != 0 || fraction), whole: whole, hasFraction: fraction)
+        }) else { return nil }
+        self = parts
+    }
+
+    private init(negative: Bool, whole: Int, hasFraction: Bool) {
+        self.negative = negative
+        self.whole = whole
+        self.hasFraction = hasFraction
+    }
+
+    func compare(to integer: Int) -> JSONNumber.ComparisonResult {
+        func compareMagnitude(to target: Int) -> JSONNumber.ComparisonResult {
+            if whole < target { return .less }
+            if whole > target { return .greater }
+            return hasFraction ? .greater : .equal
+        }
+        guard negative else { return compareMagnitude(to: integer) }
+        if integer == Int.min { return .greater }
+        switch compareMagnitude(to: -integer) {
+        case .less: return .greater
+        case .greater: return .less
+        case .equal: return .equal
         }
     }
 }

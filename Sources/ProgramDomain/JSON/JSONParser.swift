@@ -337,6 +337,31 @@ struct JSONParser {
         JSONNumber(validatedLiteral: String(decoding: try numberBytes(), as: UTF8.self))
     }
 
+    /// Reads a plain integer literal (`-?(0|[1-9][0-9]{0,17})` followed by no fraction or
+    /// exponent) at the cursor in one pass and moves past it; nil, with the cursor left
+    /// where it was, for any other number.
+    mutating func plainInteger() -> Int? {
+        var position = index
+        let negative = position < bytes.count && bytes[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
+        let first = position
+        var value = 0
+        while position < bytes.count {
+            let digit = bytes[position] &- UInt8(ascii: "0")
+            guard digit <= 9 else { break }
+            value = value &* 10 &+ Int(digit)
+            position += 1
+        }
+        let digits = position - first
+        guard digits >= 1, digits <= 18, digits == 1 || bytes[first] != UInt8(ascii: "0") else { return nil }
+        if position < bytes.count {
+            let next = bytes[position]
+            guard next != UInt8(ascii: "."), next != UInt8(ascii: "e"), next != UInt8(ascii: "E") else { return nil }
+        }
+        index = position
+        return negative ? -value : value
+    }
+
     /// The bytes of the number literal at the cursor, which moves past it.
     mutating func numberBytes() throws(JSONSyntaxError) -> UnsafeBufferPointer<UInt8> {
         guard let length = JSONNumber.grammarLength(of: bytes, from: index) else { throw failure("malformed number") }

@@ -61,22 +61,23 @@ struct LegacyDecoder {
 
     private mutating func program() throws(JSONSyntaxError) -> Program? {
         guard let start = try beginObject(at: .root) else { return nil }
-        var name = Field(offset: start)
+        var name: String?
         var workouts: [DecodedWorkout]?
         var schedule: [DecodedScheduleEntry]?
-        var seen = (workouts: false, schedule: false)
+        var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
         while let key = try parser.nextKey(first: &first) {
             if key.is("name") {
-                name = try scalar()
+                seen.insert(0)
+                name = try readString(at: JSONPath.root.appending("name"))
             } else if key.is("workouts") {
-                seen.workouts = true
+                seen.insert(1)
                 workouts = try array(at: JSONPath.root.appending("workouts")) { decoder, position throws(JSONSyntaxError) in
                     try decoder.workout(at: position)
                 }
             } else if key.is("schedule") {
-                seen.schedule = true
+                seen.insert(2)
                 schedule = try array(at: JSONPath.root.appending("schedule")) { decoder, position throws(JSONSyntaxError) in
                     try decoder.scheduleEntry(at: position)
                 }
@@ -84,112 +85,130 @@ struct LegacyDecoder {
                 unknown.set(try key.string(), try parser.parseValue())
             }
         }
-        let programName = string(name, at: JSONPath.root.appending("name"))
-        if !seen.workouts { report(JSONPath.root.appending("workouts"), .missing, at: start) }
-        if !seen.schedule { report(JSONPath.root.appending("schedule"), .missing, at: start) }
-        guard located.isEmpty, let programName, let workouts, let schedule else { return nil }
-        return Self.assemble(name: programName, workouts: workouts, schedule: schedule, unknownKeys: unknown)
+        reportMissing(seen, ["name", "workouts", "schedule"], in: .root, at: start)
+        guard located.isEmpty, let name, let workouts, let schedule else { return nil }
+        return Self.assemble(name: name, workouts: workouts, schedule: schedule, unknownKeys: unknown)
     }
 
     private mutating func workout(at position: Int) throws(JSONSyntaxError) -> DecodedWorkout? {
         var path: JSONPath { JSONPath.workout(position) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return nil }
-        var id = Field(offset: start), name = Field(offset: start)
-        var exercises: [DecodedExercise]?
-        var sawExercises = false
+        var id: String??  = .some(nil)
+        var name: String?
+        var exercises: [Exercise]?
+        var missingExerciseIDs: [Int] = []
+        var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
         while let key = try parser.nextKey(first: &first) {
             if key.is("id") {
-                id = try scalar()
+                id = try readOptionalString(at: path.appending("id"))
             } else if key.is("name") {
-                name = try scalar()
+                seen.insert(0)
+                name = try readString(at: path.appending("name"))
             } else if key.is("exercises") {
-                sawExercises = true
+                seen.insert(1)
+                missingExerciseIDs = []
                 exercises = try array(at: path.appending("exercises")) { decoder, exercisePosition throws(JSONSyntaxError) in
-                    try decoder.exercise(at: exercisePosition, inWorkout: position)
+                    guard let (exercise, idWritten) = try decoder.exercise(at: exercisePosition, inWorkout: position) else { return nil }
+                    if !idWritten { missingExerciseIDs.append(exercisePosition) }
+                    return exercise
                 }
             } else {
                 unknown.set(try key.string(), try parser.parseValue())
             }
         }
-        let writtenID = optionalString(id, at: path.appending("id"))
-        let workoutName = string(name, at: path.appending("name"))
-        if !sawExercises { report(path.appending("exercises"), .missing, at: start) }
-        guard let writtenID, let workoutName, let exercises else { return nil }
-        return DecodedWorkout(writtenID: writtenID, name: workoutName, exercises: exercises, unknownKeys: unknown)
+        reportMissing(seen, ["name", "exercises"], in: path, at: start)
+        guard let id, let name, let exercises else { return nil }
+        return DecodedWorkout(
+            workout: Workout(id: id ?? "", name: name, exercises: exercises, unknownKeys: unknown),
+            idWritten: id != nil, missingExerciseIDs: missingExerciseIDs)
     }
 
-    private mutating func exercise(at position: Int, inWorkout workout: Int) throws(JSONSyntaxError) -> DecodedExercise? {
+    /// The exercise (id "" when none was written, filled in later), and whether an id was written.
+    private mutating func exercise(at position: Int, inWorkout workout: Int) throws(JSONSyntaxError) -> (Exercise, Bool)? {
         var path: JSONPath { JSONPath.exercise(position, inWorkout: workout) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return nil }
-        var id = Field(offset: start), name = Field(offset: start), sets = Field(offset: start), reps = Field(offset: start)
-        var rest = Field(offset: start), weight = Field(offset: start)
+        var id: String?? = .some(nil)
+        var name: String?
+        var sets: Int?, reps: Int?, rest: Int?
+        var weight: (value: JSONNumber?, writtenAsNull: Bool)? = (nil, false)
+        var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
         while let key = try parser.nextKey(first: &first) {
             if key.is("id") {
-                id = try scalar()
+                id = try readOptionalString(at: path.appending("id"))
             } else if key.is("name") {
-                name = try scalar()
+                seen.insert(0)
+                name = try readString(at: path.appending("name"))
             } else if key.is("sets") {
-                sets = try scalar()
+                seen.insert(1)
+                sets = try readInteger(at: path.appending("sets"))
             } else if key.is("reps") {
-                reps = try scalar()
+                seen.insert(2)
+                reps = try readInteger(at: path.appending("reps"))
             } else if key.is("restSeconds") {
-                rest = try scalar()
+                seen.insert(3)
+                rest = try readInteger(at: path.appending("restSeconds"))
             } else if key.is("weightKg") {
-                weight = try scalar()
+                weight = try readWeight(at: path.appending("weightKg"))
             } else {
                 unknown.set(try key.string(), try parser.parseValue())
             }
         }
-        let writtenID = optionalString(id, at: path.appending("id"))
-        let exerciseName = string(name, at: path.appending("name"))
-        let setCount = integer(sets, at: path.appending("sets"))
-        let repCount = integer(reps, at: path.appending("reps"))
-        let restSeconds = integer(rest, at: path.appending("restSeconds"))
-        let weightKg = self.weight(weight, at: path.appending("weightKg"))
-        guard let writtenID, let exerciseName, let setCount, let repCount, let restSeconds, let weightKg else { return nil }
+        reportMissing(seen, ["name", "sets", "reps", "restSeconds"], in: path, at: start)
+        guard let id, let name, let sets, let reps, let rest, let weight else { return nil }
         let exercise = Exercise(
-            id: writtenID ?? "", name: exerciseName, sets: setCount, reps: repCount, restSeconds: restSeconds,
-            weightKg: weightKg.value, writesNullWeight: weightKg.writtenAsNull, unknownKeys: unknown)
-        return DecodedExercise(exercise: exercise, writtenID: writtenID)
+            id: id ?? "", name: name, sets: sets, reps: reps, restSeconds: rest,
+            weightKg: weight.value, writesNullWeight: weight.writtenAsNull, unknownKeys: unknown)
+        return (exercise, id != nil)
     }
 
     private mutating func scheduleEntry(at position: Int) throws(JSONSyntaxError) -> DecodedScheduleEntry? {
         var path: JSONPath { JSONPath.scheduleEntry(position) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return nil }
-        var day = Field(offset: start), index = Field(offset: start)
+        var day: Int?, index: Int?
+        var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
         while let key = try parser.nextKey(first: &first) {
             if key.is("dayIndex") {
-                day = try scalar()
+                seen.insert(0)
+                day = try readInteger(at: path.appending("dayIndex"))
             } else if key.is("workoutIndex") {
-                index = try scalar()
+                seen.insert(1)
+                index = try readInteger(at: path.appending("workoutIndex"))
             } else {
                 unknown.set(try key.string(), try parser.parseValue())
             }
         }
-        let dayIndex = integer(day, at: path.appending("dayIndex"))
-        let workoutIndex = integer(index, at: path.appending("workoutIndex"))
-        guard let dayIndex, let workoutIndex else { return nil }
-        return DecodedScheduleEntry(dayIndex: dayIndex, workoutIndex: workoutIndex, unknownKeys: unknown)
+        reportMissing(seen, ["dayIndex", "workoutIndex"], in: path, at: start)
+        guard let day, let index else { return nil }
+        return DecodedScheduleEntry(dayIndex: day, workoutIndex: index, unknownKeys: unknown)
+    }
+
+    /// Which required keys of an object were present, by their position in the list given
+    /// to `reportMissing`.
+    private struct SeenKeys {
+        private var bits: UInt8 = 0
+        mutating func insert(_ position: Int) { bits |= 1 << position }
+        func contains(_ position: Int) -> Bool { bits & (1 << position) != 0 }
+    }
+
+    private mutating func reportMissing(_ seen: SeenKeys, _ required: [StaticString], in path: @autoclosure () -> JSONPath, at offset: Int) {
+        for (position, key) in required.enumerated() where !seen.contains(position) {
+            report(path().appending(key.description), .missing, at: offset)
+        }
     }
 
     // MARK: Assembly
 
-    struct DecodedExercise {
-        var exercise: Exercise
-        var writtenID: String?
-    }
-
     struct DecodedWorkout {
-        var writtenID: String?
-        var name: String
-        var exercises: [DecodedExercise]
-        var unknownKeys: JSONObject
+        /// Ids not written in the JSON are "" here until `assemble` generates them.
+        var workout: Workout
+        var idWritten: Bool
+        var missingExerciseIDs: [Int]
     }
 
     struct DecodedScheduleEntry {
@@ -201,91 +220,94 @@ struct LegacyDecoder {
     /// Fills in missing ids (written ids are reserved first, see `GeneratedIDs`) and turns
     /// schedule indexes into workout ids where an index names exactly one workout.
     static func assemble(name: String, workouts decoded: [DecodedWorkout], schedule: [DecodedScheduleEntry], unknownKeys: JSONObject) -> Program {
-        var workoutIDs = decoded.map { $0.writtenID ?? "" }
-        if decoded.contains(where: { $0.writtenID == nil }) {
-            var taken = Set(decoded.compactMap(\.writtenID))
-            for (position, workout) in decoded.enumerated() where workout.writtenID == nil {
-                workoutIDs[position] = GeneratedIDs.firstFree(GeneratedIDs.workoutID(position: position, name: workout.name), taken: &taken)
+        var workouts = decoded.map(\.workout)
+        if decoded.contains(where: { !$0.idWritten }) {
+            var taken = Set(decoded.filter(\.idWritten).map(\.workout.id))
+            for (position, workout) in decoded.enumerated() where !workout.idWritten {
+                workouts[position].id = GeneratedIDs.firstFree(GeneratedIDs.workoutID(position: position, name: workout.workout.name), taken: &taken)
             }
         }
-        let workouts = decoded.enumerated().map { position, workout -> Workout in
-            var exercises = workout.exercises.map(\.exercise)
-            if workout.exercises.contains(where: { $0.writtenID == nil }) {
-                var taken = Set(workout.exercises.compactMap(\.writtenID))
-                for (exercisePosition, exercise) in workout.exercises.enumerated() where exercise.writtenID == nil {
-                    exercises[exercisePosition].id = GeneratedIDs.firstFree(
-                        GeneratedIDs.exerciseID(workoutID: workoutIDs[position], position: exercisePosition, name: exercise.exercise.name),
-                        taken: &taken)
-                }
+        for (position, workout) in decoded.enumerated() where !workout.missingExerciseIDs.isEmpty {
+            let missing = Set(workout.missingExerciseIDs)
+            var taken = Set(workout.workout.exercises.indices.filter { !missing.contains($0) }.map { workout.workout.exercises[$0].id })
+            for exercisePosition in workout.missingExerciseIDs {
+                workouts[position].exercises[exercisePosition].id = GeneratedIDs.firstFree(
+                    GeneratedIDs.exerciseID(
+                        workoutID: workouts[position].id, position: exercisePosition, name: workout.workout.exercises[exercisePosition].name),
+                    taken: &taken)
             }
-            return Workout(id: workoutIDs[position], name: workout.name, exercises: exercises, unknownKeys: workout.unknownKeys)
         }
         let entries = schedule.map { entry -> ScheduleEntry in
             let index = entry.workoutIndex
-            let namesOne = workoutIDs.indices.contains(index) && !workoutIDs.enumerated().contains { $0.offset != index && $0.element == workoutIDs[index] }
-            return ScheduleEntry(dayIndex: entry.dayIndex, workout: namesOne ? .id(workoutIDs[index]) : .index(index), unknownKeys: entry.unknownKeys)
+            let namesOne = workouts.indices.contains(index)
+                && !workouts.indices.contains { $0 != index && workouts[$0].id == workouts[index].id }
+            return ScheduleEntry(dayIndex: entry.dayIndex, workout: namesOne ? .id(workouts[index].id) : .index(index), unknownKeys: entry.unknownKeys)
         }
         return Program(name: name, workouts: workouts, schedule: entries, unknownKeys: unknownKeys)
     }
 
-    // MARK: Values
+    // MARK: Values, each read where it stands; a wrong one is reported there.
 
-    /// A known key's value and where it starts (where its object starts while absent).
-    struct Field {
-        var value: Scalar = .absent
-        var offset: Int
-    }
-
-    /// A value where the format expects a scalar, read without building a `JSONValue`.
-    enum Scalar {
-        case absent
-        case null
-        case string(String)
-        case number(JSONNumber)
-        /// The integer of a plain integer literal, decoded straight from its bytes.
-        case integer(Int)
-        case other(typeName: String)
-    }
-
-    private mutating func scalar() throws(JSONSyntaxError) -> Field {
+    private mutating func readString(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> String? {
         let kind = parser.peekKind()
-        return Field(value: try scalar(kind), offset: parser.index)
+        if kind == .string { return try parser.parseString() }
+        try skipWrongType(kind, expected: "a string", at: path())
+        return nil
     }
 
-    private mutating func scalar(_ kind: JSONParser.ValueKind) throws(JSONSyntaxError) -> Scalar {
-        switch kind {
-        case .string: return .string(try parser.parseString())
+    /// An id: a string, or null (to be generated). The outer nil means a problem.
+    private mutating func readOptionalString(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> String?? {
+        switch parser.peekKind() {
+        case .string: return .some(try parser.parseString())
         case .null:
             _ = try parser.parseValue()
-            return .null
-        case .number:
-            let literal = try parser.numberBytes()
-            if let integer = Self.plainInteger(literal) { return .integer(integer) }
-            return .number(JSONNumber(validatedLiteral: String(decoding: literal, as: UTF8.self)))
-        case .invalid:
-            _ = try parser.parseValue()  // throws the syntax error
-            return .absent
+            return .some(nil)
         case let kind:
-            _ = try parser.parseValue()
-            return .other(typeName: kind.typeName)
+            try skipWrongType(kind, expected: "a string", at: path())
+            return nil
         }
     }
 
-    /// `-?[1-9][0-9]{0,17}` or `0`: fits in `Int` without any check.
-    private static func plainInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
-        var index = 0
-        let negative = bytes.first == UInt8(ascii: "-")
-        if negative { index = 1 }
-        let digits = bytes.count - index
-        guard digits >= 1, digits <= 18, digits == 1 || bytes[index] != UInt8(ascii: "0") else { return nil }
-        var value = 0
-        while index < bytes.count {
-            let digit = bytes[index] &- UInt8(ascii: "0")
-            guard digit <= 9 else { return nil }
-            value = value &* 10 &+ Int(digit)
-            index += 1
+    /// A number, or a string spelling one.
+    private mutating func readNumber(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> JSONNumber? {
+        let offset = parser.index
+        switch parser.peekKind() {
+        case .number: return try parser.parseNumber()
+        case .string:
+            let text = try parser.parseString()
+            if let number = JSONNumber(text) { return number }
+            report(path(), .notANumber(text), at: offset)
+            return nil
+        case let kind:
+            try skipWrongType(kind, expected: "a number", at: path())
+            return nil
         }
-        return negative ? -value : value
+    }
+
+    private mutating func readInteger(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> Int? {
+        if parser.peekKind() == .number, let integer = parser.plainInteger() { return integer }
+        let offset = parser.index
+        guard let number = try readNumber(at: path()) else { return nil }
+        if let integer = number.intValue { return integer }
+        report(path(), number.isWholeNumber ? .numberTooLarge(number.literal) : .notAWholeNumber(number.literal), at: offset)
+        return nil
+    }
+
+    /// `weightKg`: null (bodyweight) or a number. The outer nil means a problem.
+    private mutating func readWeight(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> (value: JSONNumber?, writtenAsNull: Bool)? {
+        if parser.peekKind() == .null {
+            _ = try parser.parseValue()
+            return (nil, true)
+        }
+        guard let number = try readNumber(at: path()) else { return nil }
+        return (number, false)
+    }
+
+    /// Reports a value of the wrong type and moves past it (invalid JSON throws here).
+    private mutating func skipWrongType(_ kind: JSONParser.ValueKind, expected: String, at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) {
+        let offset = parser.index
+        _ = try parser.parseValue()
+        report(path(), .wrongType(expected: expected, found: kind.typeName), at: offset)
     }
 
     /// Consumes an object's `{` and returns where it starts; for anything else reports the
@@ -325,70 +347,5 @@ struct LegacyDecoder {
 
     private mutating func report(_ path: @autoclosure () -> JSONPath, _ reason: LegacyDecodingError.Reason, at offset: Int) {
         located.append((offset, .init(path: path(), reason: reason)))
-    }
-
-    private mutating func string(_ field: Field, at path: @autoclosure () -> JSONPath) -> String? {
-        switch field.value {
-        case .string(let string): return string
-        case .absent: report(path(), .missing, at: field.offset)
-        default: report(path(), .wrongType(expected: "a string", found: field.value.typeName), at: field.offset)
-        }
-        return nil
-    }
-
-    /// An id: a string, or absent/null (to be generated). The outer nil means a problem.
-    private mutating func optionalString(_ field: Field, at path: @autoclosure () -> JSONPath) -> String?? {
-        switch field.value {
-        case .absent, .null: return .some(nil)
-        case .string(let string): return .some(string)
-        default:
-            report(path(), .wrongType(expected: "a string", found: field.value.typeName), at: field.offset)
-            return nil
-        }
-    }
-
-    /// A number, or a string spelling one.
-    private mutating func number(_ field: Field, at path: @autoclosure () -> JSONPath) -> JSONNumber? {
-        switch field.value {
-        case .integer(let integer): return JSONNumber(integer)
-        case .number(let number): return number
-        case .string(let text):
-            if let number = JSONNumber(text) { return number }
-            report(path(), .notANumber(text), at: field.offset)
-        case .absent: report(path(), .missing, at: field.offset)
-        default: report(path(), .wrongType(expected: "a number", found: field.value.typeName), at: field.offset)
-        }
-        return nil
-    }
-
-    private mutating func integer(_ field: Field, at path: @autoclosure () -> JSONPath) -> Int? {
-        if case .integer(let integer) = field.value { return integer }
-        guard let number = number(field, at: path()) else { return nil }
-        if let integer = number.intValue { return integer }
-        report(path(), number.isWholeNumber ? .numberTooLarge(number.literal) : .notAWholeNumber(number.literal), at: field.offset)
-        return nil
-    }
-
-    /// `weightKg`: absent or null (bodyweight), or a number. The outer nil means a problem.
-    private mutating func weight(_ field: Field, at path: @autoclosure () -> JSONPath) -> (value: JSONNumber?, writtenAsNull: Bool)? {
-        switch field.value {
-        case .absent: return (nil, false)
-        case .null: return (nil, true)
-        default:
-            guard let number = number(field, at: path()) else { return nil }
-            return (number, false)
-        }
-    }
-}
-
-extension LegacyDecoder.Scalar {
-    var typeName: String {
-        switch self {
-        case .absent: "nothing"
-        case .null: "null"
-        case .string: "a string"
-        case .number, .integer: "a number"
-        case .other(let typeName): typeName
-        }
     }
 }

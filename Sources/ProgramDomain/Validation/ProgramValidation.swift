@@ -77,7 +77,7 @@ extension Program {
     }
 
     private func checkWorkouts(into found: inout [Violation]) {
-        let firstWorkoutWithID = FirstOccurrence(workouts.map(\.id))
+        let firstWorkoutWithID = FirstOccurrence(workouts.count) { workouts[$0].id }
         for (position, workout) in workouts.enumerated() {
             if workout.id.isEmpty {
                 found.append(Violation(path: JSONPath.workout(position).appending("id"), rule: .workoutIDEmpty, message: "Workout \"\(workout.name)\" needs an id."))
@@ -86,7 +86,7 @@ extension Program {
                     path: JSONPath.workout(position).appending("id"), rule: .workoutIDRepeated,
                     message: "Workout id \"\(workout.id)\" is already used by \(JSONPath.workout(first)); each workout needs its own id."))
             }
-            let firstExerciseWithID = FirstOccurrence(workout.exercises.map(\.id))
+            let firstExerciseWithID = FirstOccurrence(workout.exercises.count) { workout.exercises[$0].id }
             for (exercisePosition, exercise) in workout.exercises.enumerated() {
                 if let first = firstExerciseWithID.earlier(than: exercisePosition) {
                     found.append(Violation(
@@ -142,7 +142,7 @@ extension Program {
             }
             targets.append(workoutPosition.map { DayAndWorkout(day: entry.dayIndex, workout: $0) })
         }
-        let firstEntry = FirstOccurrence(targets)
+        let firstEntry = FirstOccurrence(targets.count) { targets[$0] }
         for position in targets.indices where targets[position] != nil {
             if let first = firstEntry.earlier(than: position) {
                 found.append(Violation(
@@ -161,14 +161,14 @@ private struct DayAndWorkout: Hashable {
 /// For each position, the first earlier position holding an equal value. Programs have a
 /// handful of items per level, where comparing pairs beats hashing; long lists are hashed.
 private struct FirstOccurrence<Value: Hashable> {
-    private let values: [Value]
+    private let value: (Int) -> Value
     private let firstPositions: [Value: Int]?
 
-    init(_ values: [Value]) {
-        self.values = values
-        if values.count > 32 {
+    init(_ count: Int, _ value: @escaping (Int) -> Value) {
+        self.value = value
+        if count > 32 {
             var firsts: [Value: Int] = [:]
-            for (position, value) in values.enumerated() where firsts[value] == nil { firsts[value] = position }
+            for position in 0..<count where firsts[value(position)] == nil { firsts[value(position)] = position }
             firstPositions = firsts
         } else {
             firstPositions = nil
@@ -176,11 +176,12 @@ private struct FirstOccurrence<Value: Hashable> {
     }
 
     func earlier(than position: Int) -> Int? {
+        let wanted = value(position)
         if let firstPositions {
-            let first = firstPositions[values[position]]!
+            let first = firstPositions[wanted]!
             return first < position ? first : nil
         }
-        for earlier in 0..<position where values[earlier] == values[position] { return earlier }
+        for earlier in 0..<position where value(earlier) == wanted { return earlier }
         return nil
     }
 }
