@@ -122,6 +122,7 @@ struct JSONParser {
         }
     }
 
+    @inline(__always)
     mutating func peekKind() -> ValueKind {
         skipWhitespace()
         guard index < bytes.count else { return .invalid }
@@ -142,28 +143,30 @@ struct JSONParser {
         index += 1
     }
 
-    /// A member name as it appears in the input: its raw bytes when it has no escapes.
+    /// A member name as it appears in the input, quotes included; decoded only on demand.
     struct Key {
-        var raw: UnsafeBufferPointer<UInt8>?
-        var decoded: String?
+        /// The key's bytes from its opening to its closing quote.
+        var quoted: UnsafeBufferPointer<UInt8>
+        /// It contains a `\` escape, so its bytes are not its text.
+        var escaped: Bool
         var offset: Int
 
         /// True when the key is exactly `name` (an ASCII literal).
+        @inline(__always)
         func `is`(_ name: StaticString) -> Bool {
-            if let raw {
-                guard raw.count == name.utf8CodeUnitCount else { return false }
-                for offset in 0..<raw.count where raw[offset] != name.utf8Start[offset] { return false }
-                return true
-            }
-            return decoded == name.description
+            if escaped { return (try? string()) == name.description }
+            guard quoted.count == name.utf8CodeUnitCount + 2 else { return false }
+            for position in 0..<name.utf8CodeUnitCount where quoted[position + 1] != name.utf8Start[position] { return false }
+            return true
         }
 
         func string() throws(JSONSyntaxError) -> String {
-            if let decoded { return decoded }
-            guard let raw, let string = UTF8Validation.string(raw) else {
-                throw JSONSyntaxError(offset: offset, reason: "the string is not valid UTF-8")
+            var parser = JSONParser(quoted)
+            do {
+                return try parser.parseString()
+            } catch {
+                throw JSONSyntaxError(offset: offset + error.offset, reason: error.reason)
             }
-            return string
         }
     }
 
@@ -199,14 +202,14 @@ struct JSONParser {
         while scan < bytes.count {
             let byte = bytes[scan]
             if byte == UInt8(ascii: "\"") {
-                let raw = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<scan])
                 index = scan + 1
-                return Key(raw: raw, decoded: nil, offset: start)
+                return Key(quoted: UnsafeBufferPointer(rebasing: bytes[start..<index]), escaped: false, offset: start)
             }
             if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
             scan += 1
         }
-        return Key(raw: nil, decoded: try parseString(), offset: start)
+        _ = try parseString()  // checks the escapes and finds the end
+        return Key(quoted: UnsafeBufferPointer(rebasing: bytes[start..<index]), escaped: true, offset: start)
     }
 
     /// Moves past the `,` or the `[` before the next element and returns true, leaving the
@@ -340,6 +343,7 @@ struct JSONParser {
     /// Reads a plain integer literal (`-?(0|[1-9][0-9]{0,17})` followed by no fraction or
     /// exponent) at the cursor in one pass and moves past it; nil, with the cursor left
     /// where it was, for any other number.
+    @inline(__always)
     mutating func plainInteger() -> Int? {
         var position = index
         let negative = position < bytes.count && bytes[position] == UInt8(ascii: "-")
@@ -379,6 +383,7 @@ struct JSONParser {
         index += length
     }
 
+    @inline(__always)
     mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {

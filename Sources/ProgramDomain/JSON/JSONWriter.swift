@@ -62,6 +62,7 @@ public struct JSONWriter {
     }
 
     /// An integer, canonical in both styles.
+    @inline(__always)
     func writeInteger(_ value: Int) {
         if value >= 0, value < 10 {
             buffer.append(UInt8(ascii: "0") + UInt8(value))
@@ -81,7 +82,7 @@ public struct JSONWriter {
         }
     }
 
-    private func writeNumber(_ number: JSONNumber) {
+    func writeNumber(_ number: JSONNumber) {
         switch style {
         case .compact: writeRaw(number.literal)
         case .canonical: writeRaw(number.canonical)
@@ -93,6 +94,7 @@ public struct JSONWriter {
         buffer.append(Array(text.utf8))
     }
 
+    @inline(__always)
     func writeString(_ string: String) {
         if let done: Void = string.utf8.withContiguousStorageIfAvailable({ writeStringBytes($0) }) { return done }
         Array(string.utf8).withUnsafeBufferPointer { writeStringBytes($0) }

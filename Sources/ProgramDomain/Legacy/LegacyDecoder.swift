@@ -336,6 +336,7 @@ struct LegacyDecoder {
         }
         try parser.beginContainer()
         var elements: [Element] = []
+        elements.reserveCapacity(8)  // typical for workouts, exercises and schedules alike
         var first = true
         var position = 0
         while try parser.nextElement(first: &first) {

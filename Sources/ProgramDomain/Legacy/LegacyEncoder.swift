@@ -81,7 +81,7 @@ struct LegacyWriter {
         }
     }
 
-    private func write(_ workout: Workout) {
+    private func write(_ workout: borrowing Workout) {
         writeObject(WorkoutKey.self, unknown: workout.unknownKeys) { key in
             switch key {
             case .id: output.writeString(workout.id)
@@ -91,7 +91,7 @@ struct LegacyWriter {
         }
     }
 
-    private func write(_ exercise: Exercise) {
+    private func write(_ exercise: borrowing Exercise) {
         // Bodyweight: absent, or `null` where the app wrote null (never in canonical form).
         let writesWeight = exercise.weightKg != nil || (exercise.writesNullWeight && !canonical)
         writeObject(ExerciseKey.self, unknown: exercise.unknownKeys, skipping: writesWeight ? nil : .weightKg) { key in
@@ -101,7 +101,8 @@ struct LegacyWriter {
             case .sets: output.writeInteger(exercise.sets)
             case .reps: output.writeInteger(exercise.reps)
             case .restSeconds: output.writeInteger(exercise.restSeconds)
-            case .weightKg: output.write(exercise.weightKg.map(JSONValue.number) ?? .null)
+            case .weightKg:
+                if let weight = exercise.weightKg { output.writeNumber(weight) } else { output.buffer.append("null") }
             }
         }
     }
