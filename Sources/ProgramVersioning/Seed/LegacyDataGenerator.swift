@@ -1,4 +1,5 @@
 import Foundation
+import ProgramDomain
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -66,7 +67,7 @@ struct LegacyDataGenerator {
 
         // Workouts and exercises.
         let workoutCount = random.int(1...6)
-        var workouts: [JSONText] = []
+        var workouts: [JSONValue] = []
         var workoutIDs: [String] = []
         var workoutExercises: [[(id: String, weight: Double?)]] = []
         var usedNames = Set<String>()
@@ -81,7 +82,7 @@ struct LegacyDataGenerator {
             let exerciseCount = random.int(3...8)
             var picked = Array(Self.exercises.indices).shuffledDeterministically(using: &random).prefix(exerciseCount)
             if picked.isEmpty { picked = [0] }
-            var exerciseJSON: [JSONText] = []
+            var exerciseJSON: [JSONValue] = []
             var exerciseList: [(id: String, weight: Double?)] = []
             for (position, exerciseIndex) in picked.enumerated() {
                 let exercise = Self.exercises[exerciseIndex]
@@ -89,7 +90,7 @@ struct LegacyDataGenerator {
                 if mess == .repeatedIds, w == 0, position == 1 { exerciseID = exerciseList[0].id }
                 let weight = exercise.weight.map { ($0 + Double(random.int(-4...8)) * 2.5) }
                 exerciseList.append((exerciseID, weight))
-                var fields: [(String, JSONText)] = []
+                var fields: [(String, JSONValue)] = []
                 if mess != .missingIds { fields.append(("id", .string(exerciseID))) }
                 fields.append(("name", .string(exercise.name)))
                 let sets = random.int(2...5), reps = random.pick([5, 6, 8, 10, 12, 15]), rest = random.pick([60, 90, 120, 150, 180])
@@ -109,7 +110,7 @@ struct LegacyDataGenerator {
                 exerciseJSON.append(.object(fields))
             }
             workoutExercises.append(exerciseList)
-            var fields: [(String, JSONText)] = []
+            var fields: [(String, JSONValue)] = []
             if mess != .missingIds { fields.append(("id", .string(workoutID))) }
             fields.append(("name", .string(name)))
             fields.append(("exercises", .array(exerciseJSON)))
@@ -120,8 +121,8 @@ struct LegacyDataGenerator {
         // Schedule: each workout on a distinct day, in week order.
         var days = Array(0...6).shuffledDeterministically(using: &random).prefix(min(7, workoutCount + random.int(0...2))).sorted()
         if days.isEmpty { days = [0] }
-        var schedule: [JSONText] = days.enumerated().map { slot, day in
-            var fields: [(String, JSONText)] = [("dayIndex", .number(Double(day))), ("workoutIndex", .number(Double(slot % workoutCount)))]
+        var schedule: [JSONValue] = days.enumerated().map { slot, day in
+            var fields: [(String, JSONValue)] = [("dayIndex", .number(Double(day))), ("workoutIndex", .number(Double(slot % workoutCount)))]
             if mess == .numbersAsStrings, slot == 0 { fields[0].1 = .string(String(day)) }
             if mess == .unknownKeys, slot == 0 { fields.append(("reminder", .string("07:30"))) }
             return .object(fields)
@@ -131,7 +132,7 @@ struct LegacyDataGenerator {
             schedule.append(.object([("dayIndex", .number(Double(freeDay))), ("workoutIndex", .number(Double(workoutCount + 1)))]))
         }
 
-        var programFields: [(String, JSONText)] = [
+        var programFields: [(String, JSONValue)] = [
             ("name", .string("Program \(index + 1): \(workoutCount)-day split")),
             ("workouts", .array(workouts)),
             ("schedule", .array(schedule)),
@@ -140,7 +141,7 @@ struct LegacyDataGenerator {
             programFields.insert(("appVersion", .string("4.2.0")), at: 1)
             programFields.append(("goals", .array([.string("strength"), .string("Ausdauer"), .string("柔軟性")])))
         }
-        let json = JSONText.object(programFields).rendered
+        let json = JSONValue.object(programFields).jsonText
 
         let programRow: [String?] = [
             programID.lowercased, userID.lowercased, json, Self.timestamp(created), Self.timestamp(created + 3600),
@@ -206,58 +207,10 @@ extension UUID {
     var lowercased: String { uuidString.lowercased() }
 }
 
-/// Minimal JSON building with keys in the order given, so the generator controls the exact
-/// shape (strings where numbers belong, repeated ids) that a JSON encoder would not write.
-indirect enum JSONText {
-    case string(String)
-    case number(Double)
-    case null
-    case array([JSONText])
-    case object([(String, JSONText)])
-
-    var rendered: String {
-        var output = ""
-        render(into: &output)
-        return output
-    }
-
-    func render(into output: inout String) {
-        switch self {
-        case .string(let value): JSONText.quote(value, into: &output)
-        case .number(let value): output += value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
-        case .null: output += "null"
-        case .array(let values):
-            output += "["
-            for (index, value) in values.enumerated() {
-                if index > 0 { output += ", " }
-                value.render(into: &output)
-            }
-            output += "]"
-        case .object(let fields):
-            output += "{"
-            for (index, (key, value)) in fields.enumerated() {
-                if index > 0 { output += ", " }
-                JSONText.quote(key, into: &output)
-                output += ": "
-                value.render(into: &output)
-            }
-            output += "}"
-        }
-    }
-
-    static func quote(_ value: String, into output: inout String) {
-        output += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        output += "\""
-    }
+/// The generator writes JSON with the domain's own value type: members stay in the order
+/// given, so it controls the exact shape (strings where numbers belong, repeated ids) that an
+/// encoder would not write.
+private extension JSONValue {
+    static func number(_ value: Double) -> JSONValue { .number(JSONNumber(value) ?? JSONNumber(0)) }
+    static func object(_ fields: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(fields.map { (key: $0.0, value: $0.1) })) }
 }
