@@ -41,8 +41,9 @@ extension Program {
     }
 }
 
-/// Writes a program straight from its fields (no intermediate `JSONValue`), known keys in
-/// the legacy order or, in canonical style, merged with the unknown keys in byte order.
+/// Writes a program straight from its fields (no intermediate `JSONValue`, no closures):
+/// each level walks its known keys in the style's order, and `UnknownMembers` slips the
+/// app's own keys in (after the known ones, or by byte order in canonical style).
 struct LegacyWriter {
     let output: JSONWriter
     private let canonical: Bool
@@ -53,48 +54,70 @@ struct LegacyWriter {
     }
 
     func write(_ program: Program) {
-        var positions: [String: Int] = [:]
-        for (position, workout) in program.workouts.enumerated() where positions[workout.id] == nil {
-            positions[workout.id] = position
-        }
-        writeObject(ProgramKey.self, unknown: program.unknownKeys) { key in
+        let buffer = output.buffer
+        var object = ObjectWriter(output, unknown: program.unknownKeys)
+        for key in canonical ? ProgramKey.canonical : ProgramKey.compact {
+            object.beginMember(key)
             switch key {
             case .name: output.writeString(program.name)
             case .workouts:
-                writeArray(program.workouts.indices) { write(program.workouts[$0]) }
-            case .schedule:
-                writeArray(program.schedule.indices) { position in
-                    let entry = program.schedule[position]
-                    let index: Int
-                    switch entry.workout {
-                    case .id(let id): index = positions[id] ?? program.workouts.count
-                    case .index(let position): index = position
-                    }
-                    writeObject(ScheduleKey.self, unknown: entry.unknownKeys) { key in
-                        switch key {
-                        case .dayIndex: output.writeInteger(entry.dayIndex)
-                        case .workoutIndex: output.writeInteger(index)
-                        }
+                buffer.append(UInt8(ascii: "["))
+                program.workouts.withUnsafeBufferPointer { workouts in
+                    // Through the buffer each workout is borrowed, not copied and retained.
+                    for position in workouts.indices {
+                        if position > 0 { buffer.append(UInt8(ascii: ",")) }
+                        write(workouts[position])
                     }
                 }
+                buffer.append(UInt8(ascii: "]"))
+            case .schedule:
+                buffer.append(UInt8(ascii: "["))
+                for (position, entry) in program.schedule.enumerated() {
+                    if position > 0 { buffer.append(UInt8(ascii: ",")) }
+                    write(entry, workoutIndex: workoutIndex(of: entry.workout, in: program.workouts))
+                }
+                buffer.append(UInt8(ascii: "]"))
             }
+        }
+        object.end()
+    }
+
+    /// The legacy index of a schedule entry's workout (one past the end for an unknown id).
+    private func workoutIndex(of reference: WorkoutReference, in workouts: [Workout]) -> Int {
+        switch reference {
+        case .index(let position): return position
+        case .id(let id): return workouts.firstIndex { $0.id == id } ?? workouts.count
         }
     }
 
     private func write(_ workout: borrowing Workout) {
-        writeObject(WorkoutKey.self, unknown: workout.unknownKeys) { key in
+        let buffer = output.buffer
+        var object = ObjectWriter(output, unknown: workout.unknownKeys)
+        for key in canonical ? WorkoutKey.canonical : WorkoutKey.compact {
+            object.beginMember(key)
             switch key {
             case .id: output.writeString(workout.id)
             case .name: output.writeString(workout.name)
-            case .exercises: writeArray(workout.exercises.indices) { write(workout.exercises[$0]) }
+            case .exercises:
+                buffer.append(UInt8(ascii: "["))
+                workout.exercises.withUnsafeBufferPointer { exercises in
+                    for position in exercises.indices {
+                        if position > 0 { buffer.append(UInt8(ascii: ",")) }
+                        write(exercises[position])
+                    }
+                }
+                buffer.append(UInt8(ascii: "]"))
             }
         }
+        object.end()
     }
 
     private func write(_ exercise: borrowing Exercise) {
         // Bodyweight: absent, or `null` where the app wrote null (never in canonical form).
         let writesWeight = exercise.weightKg != nil || (exercise.writesNullWeight && !canonical)
-        writeObject(ExerciseKey.self, unknown: exercise.unknownKeys, skipping: writesWeight ? nil : .weightKg) { key in
+        var object = ObjectWriter(output, unknown: exercise.unknownKeys)
+        for key in canonical ? ExerciseKey.canonical : ExerciseKey.compact where writesWeight || key != .weightKg {
+            object.beginMember(key)
             switch key {
             case .id: output.writeString(exercise.id)
             case .name: output.writeString(exercise.name)
@@ -105,59 +128,73 @@ struct LegacyWriter {
                 if let weight = exercise.weightKg { output.writeNumber(weight) } else { output.buffer.append("null") }
             }
         }
+        object.end()
     }
 
-    private func writeArray(_ positions: Range<Int>, _ writeElement: (Int) -> Void) {
-        output.buffer.append(UInt8(ascii: "["))
-        for position in positions {
-            if position > positions.lowerBound { output.buffer.append(UInt8(ascii: ",")) }
-            writeElement(position)
-        }
-        output.buffer.append(UInt8(ascii: "]"))
-    }
-
-    /// An object of the known keys (minus `skipping`) and the app's `unknown` members.
-    private func writeObject<Key: LegacyKeySet>(
-        _: Key.Type, unknown: JSONObject, skipping: Key? = nil, _ writeValue: (Key) -> Void
-    ) {
-        let buffer = output.buffer
-        buffer.append(UInt8(ascii: "{"))
-        var first = true
-        func writeKnown(_ key: Key) {
-            if !first { buffer.append(UInt8(ascii: ",")) }
-            first = false
-            buffer.append(key.memberPrefix)
-            writeValue(key)
-        }
-        func writeUnknown(_ member: (key: String, value: JSONValue)) {
-            if !first { buffer.append(UInt8(ascii: ",")) }
-            first = false
-            output.writeMember(member.key, member.value)
-        }
-        if unknown.isEmpty {
-            for key in canonical ? Key.canonical : Key.allCases where key != skipping { writeKnown(key) }
-        } else if canonical {
-            let extra = output.orderedMembers(unknown)
-            var next = 0
-            for key in Key.canonical where key != skipping {
-                while next < extra.count, extra[next].key.utf8.lexicographicallyPrecedes(key.rawValue.utf8) {
-                    writeUnknown(extra[next])
-                    next += 1
-                }
-                writeKnown(key)
+    private func write(_ entry: ScheduleEntry, workoutIndex: Int) {
+        var object = ObjectWriter(output, unknown: entry.unknownKeys)
+        for key in canonical ? ScheduleKey.canonical : ScheduleKey.compact {
+            object.beginMember(key)
+            switch key {
+            case .dayIndex: output.writeInteger(entry.dayIndex)
+            case .workoutIndex: output.writeInteger(workoutIndex)
             }
-            for member in extra[next...] { writeUnknown(member) }
-        } else {
-            for key in Key.allCases where key != skipping { writeKnown(key) }
-            for member in unknown.members { writeUnknown(member) }
         }
-        buffer.append(UInt8(ascii: "}"))
+        object.end()
     }
 }
 
-/// The known keys of one level of the legacy format: `allCases` in the order the compact
-/// style writes them, `canonical` in UTF-8 byte order.
-private protocol LegacyKeySet: RawRepresentable, CaseIterable, Equatable where RawValue == String, AllCases == [Self] {
+/// Writes one object's braces and separators, and the app's unknown members: in canonical
+/// style each goes just before the first known key that sorts after it, else all go last.
+private struct ObjectWriter {
+    private let output: JSONWriter
+    private let unknown: [(key: String, value: JSONValue)]
+    private var next = 0
+    private var first = true
+
+    init(_ output: JSONWriter, unknown: JSONObject) {
+        self.output = output
+        self.unknown = output.orderedMembers(unknown)
+        output.buffer.append(UInt8(ascii: "{"))
+    }
+
+    /// Writes the separator and `"key":` of a known key, after any unknown members that
+    /// sort before it.
+    mutating func beginMember<Key: LegacyKeySet>(_ key: Key) {
+        if output.style == .canonical {
+            while next < unknown.count, unknown[next].key.utf8.lexicographicallyPrecedes(key.rawValue.utf8) {
+                writeUnknown(unknown[next])
+                next += 1
+            }
+        }
+        separate()
+        output.buffer.append(key.memberPrefix)
+    }
+
+    mutating func end() {
+        while next < unknown.count {
+            writeUnknown(unknown[next])
+            next += 1
+        }
+        output.buffer.append(UInt8(ascii: "}"))
+    }
+
+    private mutating func writeUnknown(_ member: (key: String, value: JSONValue)) {
+        separate()
+        output.writeMember(member.key, member.value)
+    }
+
+    private mutating func separate() {
+        if !first { output.buffer.append(UInt8(ascii: ",")) }
+        first = false
+    }
+}
+
+/// The known keys of one level of the legacy format: `compact` in the order the compact
+/// style writes them (the app's usual order), `canonical` in UTF-8 byte order. Stored, so
+/// writing an object allocates nothing.
+private protocol LegacyKeySet: RawRepresentable, Equatable where RawValue == String {
+    static var compact: [Self] { get }
     static var canonical: [Self] { get }
     /// `"key":` as bytes, written as one copy.
     var memberPrefix: StaticString { get }
@@ -165,6 +202,7 @@ private protocol LegacyKeySet: RawRepresentable, CaseIterable, Equatable where R
 
 private enum ProgramKey: String, LegacyKeySet {
     case name, workouts, schedule
+    static let compact: [Self] = [.name, .workouts, .schedule]
     static let canonical: [Self] = [.name, .schedule, .workouts]
 
     var memberPrefix: StaticString {
@@ -178,6 +216,7 @@ private enum ProgramKey: String, LegacyKeySet {
 
 private enum WorkoutKey: String, LegacyKeySet {
     case id, name, exercises
+    static let compact: [Self] = [.id, .name, .exercises]
     static let canonical: [Self] = [.exercises, .id, .name]
 
     var memberPrefix: StaticString {
@@ -191,6 +230,7 @@ private enum WorkoutKey: String, LegacyKeySet {
 
 private enum ExerciseKey: String, LegacyKeySet {
     case id, name, sets, reps, restSeconds, weightKg
+    static let compact: [Self] = [.id, .name, .sets, .reps, .restSeconds, .weightKg]
     static let canonical: [Self] = [.id, .name, .reps, .restSeconds, .sets, .weightKg]
 
     var memberPrefix: StaticString {
@@ -207,6 +247,7 @@ private enum ExerciseKey: String, LegacyKeySet {
 
 private enum ScheduleKey: String, LegacyKeySet {
     case dayIndex, workoutIndex
+    static let compact: [Self] = [.dayIndex, .workoutIndex]
     static let canonical: [Self] = [.dayIndex, .workoutIndex]
 
     var memberPrefix: StaticString {
