@@ -30,6 +30,29 @@ final class ByteBuffer {
         count += bytes.count
     }
 
+    /// The decimal digits of `value`, written straight into the buffer.
+    func appendDecimal(_ value: Int) {
+        if count + 20 > capacity { grow(to: count + 20) }
+        if value < 0 {
+            base[count] = UInt8(ascii: "-")
+            count += 1
+        }
+        var magnitude = value.magnitude
+        var digits = 1
+        var probe = magnitude
+        while probe >= 10 {
+            probe /= 10
+            digits += 1
+        }
+        var position = count + digits
+        repeat {
+            position -= 1
+            base[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        count += digits
+    }
+
     func append(_ bytes: [UInt8]) {
         bytes.withUnsafeBufferPointer { append($0) }
     }

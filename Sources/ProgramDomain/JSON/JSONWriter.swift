@@ -66,19 +66,8 @@ public struct JSONWriter {
     func writeInteger(_ value: Int) {
         if value >= 0, value < 10 {
             buffer.append(UInt8(ascii: "0") + UInt8(value))
-            return
-        }
-        // Digits backwards into a small stack buffer; no String.
-        var magnitude = value.magnitude
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var position = 20
-            repeat {
-                position -= 1
-                digits[position] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if value < 0 { buffer.append(UInt8(ascii: "-")) }
-            buffer.append(UnsafeBufferPointer(rebasing: digits[position..<20]))
+        } else {
+            buffer.appendDecimal(value)
         }
     }
 

@@ -57,7 +57,7 @@ struct LegacyWriter {
         let buffer = output.buffer
         var object = ObjectWriter(output, unknown: program.unknownKeys)
         for key in canonical ? ProgramKey.canonical : ProgramKey.compact {
-            object.beginMember(key)
+            object.beginMember(key, output)
             switch key {
             case .name: output.writeString(program.name)
             case .workouts:
@@ -79,7 +79,7 @@ struct LegacyWriter {
                 buffer.append(UInt8(ascii: "]"))
             }
         }
-        object.end()
+        object.end(output)
     }
 
     /// The legacy index of a schedule entry's workout (one past the end for an unknown id).
@@ -94,7 +94,7 @@ struct LegacyWriter {
         let buffer = output.buffer
         var object = ObjectWriter(output, unknown: workout.unknownKeys)
         for key in canonical ? WorkoutKey.canonical : WorkoutKey.compact {
-            object.beginMember(key)
+            object.beginMember(key, output)
             switch key {
             case .id: output.writeString(workout.id)
             case .name: output.writeString(workout.name)
@@ -109,7 +109,7 @@ struct LegacyWriter {
                 buffer.append(UInt8(ascii: "]"))
             }
         }
-        object.end()
+        object.end(output)
     }
 
     private func write(_ exercise: borrowing Exercise) {
@@ -117,7 +117,7 @@ struct LegacyWriter {
         let writesWeight = exercise.weightKg != nil || (exercise.writesNullWeight && !canonical)
         var object = ObjectWriter(output, unknown: exercise.unknownKeys)
         for key in canonical ? ExerciseKey.canonical : ExerciseKey.compact where writesWeight || key != .weightKg {
-            object.beginMember(key)
+            object.beginMember(key, output)
             switch key {
             case .id: output.writeString(exercise.id)
             case .name: output.writeString(exercise.name)
@@ -128,65 +128,62 @@ struct LegacyWriter {
                 if let weight = exercise.weightKg { output.writeNumber(weight) } else { output.buffer.append("null") }
             }
         }
-        object.end()
+        object.end(output)
     }
 
     private func write(_ entry: ScheduleEntry, workoutIndex: Int) {
         var object = ObjectWriter(output, unknown: entry.unknownKeys)
         for key in canonical ? ScheduleKey.canonical : ScheduleKey.compact {
-            object.beginMember(key)
+            object.beginMember(key, output)
             switch key {
             case .dayIndex: output.writeInteger(entry.dayIndex)
             case .workoutIndex: output.writeInteger(workoutIndex)
             }
         }
-        object.end()
+        object.end(output)
     }
 }
 
 /// Writes one object's braces and separators, and the app's unknown members: in canonical
 /// style each goes just before the first known key that sorts after it, else all go last.
 private struct ObjectWriter {
-    private let output: JSONWriter
     private let unknown: [(key: String, value: JSONValue)]
+    private let canonical: Bool
     private var next = 0
     private var first = true
 
     init(_ output: JSONWriter, unknown: JSONObject) {
-        self.output = output
-        self.unknown = output.orderedMembers(unknown)
+        canonical = output.style == .canonical
+        self.unknown = unknown.isEmpty ? [] : output.orderedMembers(unknown)
         output.buffer.append(UInt8(ascii: "{"))
     }
 
     /// Writes the separator and `"key":` of a known key, after any unknown members that
     /// sort before it.
-    mutating func beginMember<Key: LegacyKeySet>(_ key: Key) {
-        if output.style == .canonical {
+    mutating func beginMember<Key: LegacyKeySet>(_ key: Key, _ output: JSONWriter) {
+        if canonical, next < unknown.count {
             while next < unknown.count, unknown[next].key.utf8.lexicographicallyPrecedes(key.rawValue.utf8) {
-                writeUnknown(unknown[next])
+                writeUnknown(unknown[next], output)
                 next += 1
             }
         }
-        separate()
+        if !first { output.buffer.append(UInt8(ascii: ",")) }
+        first = false
         output.buffer.append(key.memberPrefix)
     }
 
-    mutating func end() {
+    mutating func end(_ output: JSONWriter) {
         while next < unknown.count {
-            writeUnknown(unknown[next])
+            writeUnknown(unknown[next], output)
             next += 1
         }
         output.buffer.append(UInt8(ascii: "}"))
     }
 
-    private mutating func writeUnknown(_ member: (key: String, value: JSONValue)) {
-        separate()
-        output.writeMember(member.key, member.value)
-    }
-
-    private mutating func separate() {
+    private mutating func writeUnknown(_ member: (key: String, value: JSONValue), _ output: JSONWriter) {
         if !first { output.buffer.append(UInt8(ascii: ",")) }
         first = false
+        output.writeMember(member.key, member.value)
     }
 }
 
