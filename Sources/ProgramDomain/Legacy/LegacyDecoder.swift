@@ -16,6 +16,12 @@ extension Program {
         }
     }
 
+    /// `init(legacyJSON:)` for the common argument type, without the generic entry's cost
+    /// of looking up `Collection` conformances on every call.
+    public init(legacyJSON bytes: [UInt8]) throws(LegacyDecodingError) {
+        self = try bytes.withUnsafeBufferPointer(Program.decodeResult).get()
+    }
+
     /// Decodes an already parsed legacy program document.
     public init(legacyJSON value: JSONValue) throws(LegacyDecodingError) {
         try self.init(legacyJSON: Array(value.jsonText.utf8))
