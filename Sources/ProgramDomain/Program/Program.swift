@@ -55,7 +55,8 @@ public struct Exercise: Sendable, Hashable {
     /// Exact, as written (`82.5` stays `82.5`); nil for bodyweight.
     public var weightKg: JSONNumber?
     /// The legacy JSON spelled bodyweight as `"weightKg": null` rather than leaving the key
-    /// out; kept only so encoding gives back the same JSON. Not part of the content.
+    /// out; kept only so encoding gives back the same JSON. A spelling, like `"5"` for 5:
+    /// not part of equality, the canonical form or the versioned tables.
     public var writesNullWeight: Bool
     public var unknownKeys: JSONObject
 
@@ -71,6 +72,21 @@ public struct Exercise: Sendable, Hashable {
         self.weightKg = weightKg
         self.writesNullWeight = writesNullWeight
         self.unknownKeys = unknownKeys
+    }
+
+    public static func == (lhs: Exercise, rhs: Exercise) -> Bool {
+        lhs.id == rhs.id && lhs.name == rhs.name && lhs.sets == rhs.sets && lhs.reps == rhs.reps
+            && lhs.restSeconds == rhs.restSeconds && lhs.weightKg == rhs.weightKg && lhs.unknownKeys == rhs.unknownKeys
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(name)
+        hasher.combine(sets)
+        hasher.combine(reps)
+        hasher.combine(restSeconds)
+        hasher.combine(weightKg)
+        hasher.combine(unknownKeys)
     }
 }
 
