@@ -199,15 +199,19 @@ public struct PostgresJSON<Value: Codable & Sendable>: Sendable, PostgresEncodab
     }
 }
 
-/// Arrays of simple values, sent as PostgreSQL array literals (`{"a","b"}`), e.g. for
-/// `WHERE id = ANY(\(ids))`.
+/// Arrays of simple values, sent as PostgreSQL array literals (`{"a","b",NULL}`), e.g. for
+/// `WHERE id = ANY(\(ids))` or a multi-row `INSERT ... SELECT FROM unnest(...)`.
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     public var postgresBind: PostgresBind {
         var literal = "{"
         for (index, element) in enumerated() {
             if index > 0 { literal += "," }
+            guard let text = element.arrayElementText else {
+                literal += "NULL"
+                continue
+            }
             literal += "\""
-            for character in element.arrayElementText {
+            for character in text {
                 if character == "\"" || character == "\\" { literal += "\\" }
                 literal.append(character)
             }
@@ -222,23 +226,28 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
 public protocol PostgresArrayElement: Sendable {
     /// The OID of the array type, e.g. `uuid[]`.
     static var arrayTypeOID: UInt32 { get }
-    /// The element in PostgreSQL's text format.
-    var arrayElementText: String { get }
+    /// The element in PostgreSQL's text format; nil for NULL.
+    var arrayElementText: String? { get }
 }
 
 extension UUID: PostgresArrayElement {
     public static var arrayTypeOID: UInt32 { PostgresType.uuidArray }
-    public var arrayElementText: String { uuidString }
+    public var arrayElementText: String? { uuidString }
 }
 
 extension String: PostgresArrayElement {
     public static var arrayTypeOID: UInt32 { PostgresType.textArray }
-    public var arrayElementText: String { self }
+    public var arrayElementText: String? { self }
 }
 
 extension Int: PostgresArrayElement {
     public static var arrayTypeOID: UInt32 { PostgresType.int8Array }
-    public var arrayElementText: String { String(self) }
+    public var arrayElementText: String? { String(self) }
+}
+
+extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
+    public static var arrayTypeOID: UInt32 { Wrapped.arrayTypeOID }
+    public var arrayElementText: String? { self?.arrayElementText }
 }
 
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {

@@ -108,4 +108,16 @@ struct BindRoundTripTests {
             #expect(try row.decode(Bool.self, at: 1))
         }
     }
+
+    @Test func arraysWithNullsAndUnicodeUnnestBackToTheSameValues() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let names: [String?] = ["NULL", nil, "Jambes 💪 \"x\"", "", " spaced "]
+            let rows = try await db.pool.query("""
+                SELECT n, n IS NULL FROM unnest(\(names)::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i
+                """)
+            let decoded = try rows.map { try $0.decode((String?, Bool).self) }
+            #expect(decoded.map(\.0) == names)
+            #expect(decoded.map(\.1) == [false, true, false, false, false])
+        }
+    }
 }
