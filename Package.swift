@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ProgramVersioning", targets: ["ProgramVersioning"]),
         .library(name: "PostgresDriver", targets: ["PostgresDriver"]),
         .library(name: "ProgramDomain", targets: ["ProgramDomain"]),
+        .library(name: "RuntimeFlags", targets: ["RuntimeFlags"]),
         .executable(name: "program-versioning", targets: ["ProgramVersioningCLI"]),
     ],
     dependencies: [
@@ -23,6 +24,7 @@ let package = Package(
         // is on the backfill's and the nightly check's hot path.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // libpq, found with pkg-config; `apt-get install libpq-dev` on Debian.
@@ -46,13 +48,20 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
-        // The library app services link: migrator, seeding, repository, backfill, checker.
+        // The rollout flags: snapshots, sources, the percentage rollout.
+        .target(
+            name: "RuntimeFlags",
+            swiftSettings: swiftSettings
+        ),
+        // The library app services link: repository, migrator, seeding, backfill, checker.
         .target(
             name: "ProgramVersioning",
             dependencies: [
                 "PostgresDriver",
                 "ProgramDomain",
+                "RuntimeFlags",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -69,7 +78,7 @@ let package = Package(
         // Shared helpers for integration tests: a fresh database per test, cloned from a template.
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresDriver", "ProgramVersioning", "ProgramDomain"],
+            dependencies: ["PostgresDriver", "ProgramVersioning", "ProgramDomain", "RuntimeFlags"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -88,7 +97,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ProgramVersioningTests",
-            dependencies: ["ProgramVersioning", "PostgresDriver", "TestSupport"],
+            dependencies: [
+                "ProgramVersioning", "PostgresDriver", "ProgramDomain", "RuntimeFlags", "TestSupport",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -133,7 +133,8 @@ struct MigratorTests {
             let exists = try await db.pool.query("SELECT to_regclass('half_done') IS NOT NULL").single().decode(Bool.self, at: 0)
             #expect(!exists)
             let version = try await Self.migrator(db, path: folder.path).currentVersion()
-            #expect(version == 11, "every migration before the broken one stays applied")
+            let shipped = try FileManager.default.contentsOfDirectory(atPath: TestDatabase.migrationsPath).compactMap { Int($0.prefix(5)) }.max() ?? 0
+            #expect(version == shipped, "every migration before the broken one stays applied")
         }
     }
 

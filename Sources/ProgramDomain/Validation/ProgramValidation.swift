@@ -34,6 +34,10 @@ public struct Violation: Sendable, Hashable, CustomStringConvertible {
 public struct ProgramValidationError: Error, Sendable, Hashable, CustomStringConvertible {
     public var violations: [Violation]
 
+    public init(violations: [Violation]) {
+        self.violations = violations
+    }
+
     public var description: String {
         let more = violations.count > 1 ? " (and \(violations.count - 1) more)" : ""
         return "the program breaks \(violations.count) rule\(violations.count == 1 ? "" : "s"): \(violations.first.map(String.init(describing:)) ?? "")\(more)"

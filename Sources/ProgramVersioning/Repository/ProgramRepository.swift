@@ -1,0 +1,282 @@
+import Foundation
+import Logging
+import PostgresDriver
+import ProgramDomain
+import RuntimeFlags
+
+/// What app services call to read and save training programs during the migration.
+///
+/// Every save writes the legacy JSON and, while `PROGRAM_VERSIONING_WRITES` is on, the next
+/// immutable version, in one transaction. Reads come from the versioned tables for the
+/// users `PROGRAM_VERSIONING_READS` covers, else from legacy; a program without a current
+/// version is served from legacy, so no read ever fails because of the migration. Each
+/// call reads the flags once and uses that snapshot throughout.
+public final class ProgramRepository: Sendable {
+    private let pool: PostgresPool
+    private let flags: any FlagSource
+    private let logger: Logger
+    private let cache: VersionCache
+    private let metrics = RepositoryMetrics()
+
+    /// - Parameter versionCacheCapacity: decoded versions kept in memory. Versions never
+    ///   change, so a cached one is always right; 0 turns the cache off.
+    public init(pool: PostgresPool, flags: any FlagSource, logger: Logger, versionCacheCapacity: Int = 10_000) {
+        self.pool = pool
+        self.flags = flags
+        self.logger = logger
+        self.cache = VersionCache(capacity: versionCacheCapacity)
+    }
+
+    // MARK: Reading
+
+    /// The program, from versions or legacy as the flags decide for its user.
+    public func program(_ id: UUID) async throws(RepositoryError) -> StoredProgram {
+        let flags = self.flags.current()
+        let started = ContinuousClock.now
+        defer { metrics.readDuration.recordNanoseconds(Self.nanoseconds(since: started)) }
+        return try await run { connection in
+            guard flags.writes, flags.reads else { return try await self.legacyRead(id, on: connection) }
+            let header = try await connection.query("""
+                SELECT p.user_id, p.xmin::text, v.id, v.version, v.legacy_xmin = p.xmin::text
+                  FROM programs p
+                  LEFT JOIN LATERAL (SELECT id, version, legacy_xmin FROM program_versions
+                                      WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+                 WHERE p.id = \(id)
+                """)
+            guard let row = header.first else { throw RepositoryError.programNotFound(id) }
+            let (userID, revision, versionID, version, fresh) = try row.decode((UUID, String, UUID?, Int32?, Bool?).self)
+            guard flags.readsVersions(for: userID) else { return try await self.legacyRead(id, on: connection) }
+            guard let versionID, let version else {
+                self.metrics.missingVersionFallbacks.increment()
+                return try await self.legacyRead(id, on: connection)
+            }
+            guard fresh == true else {
+                // The legacy row changed after this version was written: serve what is current.
+                self.metrics.staleVersionFallbacks.increment()
+                self.logger.warning("version is older than the legacy row; serving legacy", metadata: ["program": "\(id)", "version": "\(version)"])
+                return try await self.legacyRead(id, on: connection)
+            }
+            let program = try await self.versionContent(versionID, on: connection)
+            self.metrics.versionReads.increment()
+            return StoredProgram(id: id, userID: userID, program: program, revision: Revision(revision), version: Int(version), source: .versions)
+        }
+    }
+
+    /// One version of a program, for history and audit.
+    public func program(_ id: UUID, version: Int) async throws(RepositoryError) -> Program {
+        try await run { connection in
+            let rows = try await connection.query("""
+                SELECT v.id FROM program_versions v WHERE v.program_id = \(id) AND v.version = \(version)
+                """)
+            guard let row = rows.first else {
+                let exists = try await connection.query("SELECT 1 FROM programs WHERE id = \(id)").first != nil
+                throw exists ? RepositoryError.versionNotFound(programID: id, version: version) : RepositoryError.programNotFound(id)
+            }
+            return try await self.versionContent(try row.decode(UUID.self, at: 0), on: connection)
+        }
+    }
+
+    /// Every version of a program, oldest first.
+    public func versions(of id: UUID) async throws(RepositoryError) -> [VersionSummary] {
+        try await run { connection in
+            let rows = try await connection.query("""
+                SELECT version, id, created_at, created_by, content_checksum
+                  FROM program_versions WHERE program_id = \(id) ORDER BY version
+                """)
+            if rows.isEmpty, try await connection.query("SELECT 1 FROM programs WHERE id = \(id)").first == nil {
+                throw RepositoryError.programNotFound(id)
+            }
+            return try rows.map { row in
+                let (version, versionID, createdAt, createdBy, checksum) = try row.decode((Int32, UUID, Date, String, String).self)
+                return VersionSummary(version: Int(version), id: versionID, createdAt: createdAt, createdBy: createdBy, checksum: checksum)
+            }
+        }
+    }
+
+    private func legacyRead(_ id: UUID, on connection: PostgresConnection) async throws -> StoredProgram {
+        let rows = try await connection.query("""
+            SELECT p.user_id, p.program_json, p.xmin::text,
+                   (SELECT max(version) FROM program_versions WHERE program_id = p.id)
+              FROM programs p WHERE p.id = \(id)
+            """)
+        guard let row = rows.first else { throw RepositoryError.programNotFound(id) }
+        let (userID, json, revision, version) = try row.decode((UUID, PostgresJSONB, String, Int32?).self)
+        let program: Program
+        do {
+            program = try Program(legacyJSON: json.bytes)
+        } catch {
+            throw RepositoryError.unreadableLegacy(programID: id, error)
+        }
+        metrics.legacyReads.increment()
+        return StoredProgram(id: id, userID: userID, program: program, revision: Revision(revision), version: version.map(Int.init), source: .legacy)
+    }
+
+    private func versionContent(_ versionID: UUID, on connection: PostgresConnection) async throws -> Program {
+        if let cached = cache.program(versionID) {
+            metrics.versionCacheHits.increment()
+            return cached
+        }
+        let program = try await VersionContent.load(versionID: versionID, on: connection)
+        cache.store(program, for: versionID)
+        return program
+    }
+
+    // MARK: Writing
+
+    /// Stores a new program for `userID` (and its first version while WRITES is on).
+    public func create(_ program: Program, for userID: UUID, id: UUID = UUID()) async throws(RepositoryError) -> StoredProgram {
+        let flags = self.flags.current()
+        let reconciled = program.reconciled(with: Program(name: program.name, workouts: [], schedule: [])).program
+        do {
+            try reconciled.validate()
+        } catch {
+            metrics.refusedSaves.increment()
+            throw .invalidProgram(error)
+        }
+        return try await run { connection in
+            try await connection.transaction { connection in
+                let inserted = try await connection.query("""
+                    INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(userID), \(PostgresJSONB(reconciled.legacyJSONText)))
+                    RETURNING xmin::text
+                    """).single().decode(String.self, at: 0)
+                guard flags.writes else {
+                    return StoredProgram(id: id, userID: userID, program: reconciled, revision: Revision(inserted), version: nil, source: .legacy)
+                }
+                let write = ProgramWrite(
+                    programID: id, program: reconciled, checksum: reconciled.canonicalChecksum, writeLegacy: false,
+                    version: 1, currentRevision: Revision(inserted), createdBy: "save")
+                _ = try await write.run(on: connection)
+                return StoredProgram(id: id, userID: userID, program: reconciled, revision: Revision(inserted), version: 1, source: .versions)
+            }
+        }
+    }
+
+    /// Saves an edited program.
+    ///
+    /// Validates it (refusing with every violation), gives its workouts and exercises the
+    /// ids of the ones they continue (see `Program.reconciled(with:)`), then writes the
+    /// legacy JSON and, while WRITES is on, the next version, in one transaction. Content
+    /// equal to what is stored writes nothing. `expectedRevision` is the `revision` of the
+    /// read the edit started from: if anyone saved since, the save fails with `.conflict`.
+    public func save(_ program: Program, to id: UUID, expectedRevision: Revision) async throws(RepositoryError) -> SaveResult {
+        try await save(id, expectedRevision: expectedRevision) { _, _ in (program, Bool?.none) }.result
+    }
+
+    /// Deletes a workout and its schedule entries, as a save: every other schedule entry
+    /// keeps its workout, and the enrollment's `current_day_index` follows its entry or is
+    /// clamped to the new schedule (see `Program.deletingWorkout`).
+    public func deleteWorkout(
+        _ workoutID: String, from id: UUID, expectedRevision: Revision
+    ) async throws(RepositoryError) -> (result: SaveResult, deletion: WorkoutDeletion) {
+        let (result, deletion) = try await save(id, expectedRevision: expectedRevision) { current, connection in
+            guard let current else { throw RepositoryError.workoutNotFound(programID: id, workoutID: workoutID) }
+            let state = try await connection.query("""
+                SELECT user_id, current_day_index FROM user_program_states WHERE program_id = \(id) FOR UPDATE
+                """)
+            let enrollments = try state.map { try $0.decode((UUID, Int32?).self) }
+            let deletion: WorkoutDeletion
+            do {
+                deletion = try current.deletingWorkout(id: workoutID, currentDayIndex: enrollments.first?.1.map(Int.init))
+            } catch {
+                throw RepositoryError.workoutNotFound(programID: id, workoutID: workoutID)
+            }
+            for (userID, day) in enrollments {
+                let repaired = try current.deletingWorkout(id: workoutID, currentDayIndex: day.map(Int.init))
+                if let change = repaired.currentDayIndexChange {
+                    try await connection.query("""
+                        UPDATE user_program_states SET current_day_index = \(change.to)
+                         WHERE user_id = \(userID) AND program_id = \(id)
+                        """)
+                }
+            }
+            return (deletion.program, deletion)
+        }
+        guard let deletion else { throw .workoutNotFound(programID: id, workoutID: workoutID) }
+        return (result, deletion)
+    }
+
+    /// The shared save: lock the row, check the revision, let `edit` produce the new
+    /// program from the current one, reconcile, validate, write what changed.
+    private func save<Extra: Sendable>(
+        _ id: UUID, expectedRevision: Revision,
+        edit: @escaping @Sendable (Program?, PostgresConnection) async throws -> (Program, Extra?)
+    ) async throws(RepositoryError) -> (result: SaveResult, extra: Extra?) {
+        let flags = self.flags.current()
+        let started = ContinuousClock.now
+        defer { metrics.saveDuration.recordNanoseconds(Self.nanoseconds(since: started)) }
+        return try await run { connection in
+            try await connection.transaction { connection in
+                let locked = try await connection.query("""
+                    SELECT p.user_id, p.program_json, p.xmin::text, v.version, v.content_checksum
+                      FROM programs p
+                      LEFT JOIN LATERAL (SELECT version, content_checksum FROM program_versions
+                                          WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+                     WHERE p.id = \(id)
+                       FOR UPDATE OF p
+                    """)
+                guard let row = locked.first else { throw RepositoryError.programNotFound(id) }
+                let (userID, json, revisionText, latestVersion, latestChecksum) =
+                    try row.decode((UUID, PostgresJSONB, String, Int32?, String?).self)
+                let revision = Revision(revisionText)
+                guard revision == expectedRevision else {
+                    self.metrics.conflicts.increment()
+                    throw RepositoryError.conflict(programID: id, expected: expectedRevision, current: revision)
+                }
+                // A legacy row that cannot be read is replaced by the save, not an obstacle to it.
+                let current = try? Program(legacyJSON: json.bytes)
+                let (edited, extra) = try await edit(current, connection)
+                let reconciliation = edited.reconciled(with: current ?? Program(name: edited.name, workouts: [], schedule: []))
+                let program = reconciliation.program
+                let violations = program.violations
+                guard violations.isEmpty else {
+                    self.metrics.refusedSaves.increment()
+                    throw RepositoryError.invalidProgram(ProgramValidationError(violations: violations))
+                }
+                let checksum = program.canonicalChecksum
+                let writeLegacy = current?.canonicalChecksum != checksum
+                let writeVersion = flags.writes && latestChecksum != checksum
+                let nextVersion = Int(latestVersion ?? 0) + 1
+                guard writeLegacy || writeVersion else {
+                    self.metrics.unchangedSaves.increment()
+                    let stored = StoredProgram(
+                        id: id, userID: userID, program: program, revision: revision, version: latestVersion.map(Int.init),
+                        source: .legacy)
+                    return (SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: false, wroteLegacy: false), extra)
+                }
+                let outcome = try await ProgramWrite(
+                    programID: id, program: program, checksum: checksum, writeLegacy: writeLegacy,
+                    version: writeVersion ? nextVersion : nil, currentRevision: revision, createdBy: "save"
+                ).run(on: connection)
+                (writeVersion ? self.metrics.savesWithVersion : self.metrics.legacyOnlySaves).increment()
+                self.logger.debug("program saved", metadata: [
+                    "program": "\(id)", "version": "\(writeVersion ? String(nextVersion) : "-")",
+                    "changes": "\(reconciliation.changes.items.count)",
+                ])
+                let stored = StoredProgram(
+                    id: id, userID: userID, program: program, revision: outcome.legacyRevision ?? revision,
+                    version: writeVersion ? nextVersion : latestVersion.map(Int.init), source: .legacy)
+                return (SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: writeVersion, wroteLegacy: writeLegacy), extra)
+            }
+        }
+    }
+
+    // MARK: Plumbing
+
+    private static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
+        let (seconds, attoseconds) = start.duration(to: .now).components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    /// Runs `body` on a pooled connection, turning every failure into a `RepositoryError`.
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(RepositoryError) -> T {
+        do {
+            return try await pool.withConnection(body)
+        } catch let error as RepositoryError {
+            throw error
+        } catch let error as PostgresError {
+            throw .database(error)
+        } catch {
+            throw .database(PostgresError(code: .server, message: "\(error)"))
+        }
+    }
+}

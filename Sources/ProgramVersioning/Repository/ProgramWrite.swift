@@ -1,0 +1,116 @@
+import Foundation
+import PostgresDriver
+import ProgramDomain
+
+/// The one statement a save sends: the legacy `UPDATE` and, when asked, every row of the
+/// new version (`program_versions` plus all workouts, exercises and schedule entries, each
+/// table one multi-row `INSERT ... SELECT FROM unnest(...)`), as data-modifying CTEs. One
+/// round trip, all or nothing with the rest of the save's transaction.
+struct ProgramWrite {
+    var programID: UUID
+    var program: Program
+    var checksum: String
+    var writeLegacy: Bool
+    /// The version number to write, or nil to write no version.
+    var version: Int?
+    /// The row's revision as read under the lock: recorded as the version's `legacy_xmin`
+    /// when the legacy JSON is not rewritten.
+    var currentRevision: Revision
+    var createdBy: String
+
+    /// What the statement reports back.
+    struct Outcome {
+        /// The new legacy revision, when the legacy JSON was rewritten.
+        var legacyRevision: Revision?
+        var versionID: UUID?
+    }
+
+    func run(on connection: PostgresConnection) async throws -> Outcome {
+        let rows = VersionRows(program)
+        let legacyJSON = PostgresJSONB(program.legacyJSONText)
+        let row = try await connection.query("""
+            WITH legacy AS (
+              UPDATE programs SET program_json = \(legacyJSON), updated_at = now()
+               WHERE id = \(programID) AND \(writeLegacy)
+              RETURNING xmin::text AS revision
+            ), version AS (
+              INSERT INTO program_versions
+                (program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin)
+              SELECT \(programID), \(version ?? 0), \(program.name), \(rows.programExtra)::jsonb, \(checksum), \(checksum),
+                     \(createdBy), coalesce((SELECT revision FROM legacy), \(currentRevision.token))
+               WHERE \(version != nil)
+              RETURNING id
+            ), workouts AS (
+              INSERT INTO program_version_workouts (program_id, program_version_id, workout_id, name, position, extra)
+              SELECT \(programID), version.id, w.workout_id, w.name, w.ordinality - 1, w.extra::jsonb
+                FROM version,
+                     unnest(\(rows.workoutIDs)::text[], \(rows.workoutNames)::text[], \(rows.workoutExtras)::text[])
+                       WITH ORDINALITY AS w(workout_id, name, extra, ordinality)
+              RETURNING id, workout_id
+            ), exercises AS (
+              INSERT INTO program_version_exercises
+                (program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds,
+                 weight_kg, position, extra)
+              SELECT \(programID), version.id, workouts.id, e.exercise_id, e.name, e.sets, e.reps, e.rest,
+                     e.weight::numeric, e.position, e.extra::jsonb
+                FROM version,
+                     unnest(\(rows.exerciseWorkoutIDs)::text[], \(rows.exerciseIDs)::text[], \(rows.exerciseNames)::text[],
+                            \(rows.sets)::int8[], \(rows.reps)::int8[], \(rows.restSeconds)::int8[], \(rows.weights)::text[],
+                            \(rows.exercisePositions)::int8[], \(rows.exerciseExtras)::text[])
+                       AS e(workout_id, exercise_id, name, sets, reps, rest, weight, position, extra)
+                JOIN workouts ON workouts.workout_id = e.workout_id
+              RETURNING 1
+            ), schedule AS (
+              INSERT INTO program_version_schedule (program_id, program_version_id, position, day_index, workout_id, extra)
+              SELECT \(programID), version.id, s.ordinality - 1, s.day_index, s.workout_id, s.extra::jsonb
+                FROM version,
+                     unnest(\(rows.scheduleDays)::int8[], \(rows.scheduleWorkoutIDs)::text[], \(rows.scheduleExtras)::text[])
+                       WITH ORDINALITY AS s(day_index, workout_id, extra, ordinality)
+              RETURNING 1
+            )
+            SELECT (SELECT revision FROM legacy), (SELECT id FROM version),
+                   (SELECT count(*) FROM exercises), (SELECT count(*) FROM schedule)
+            """).single()
+        let (revision, versionID, _, _) = try row.decode((String?, UUID?, Int, Int).self)
+        return Outcome(legacyRevision: revision.map(Revision.init), versionID: versionID)
+    }
+}
+
+/// A program flattened into the column arrays the version `INSERT`s unnest. Only valid
+/// programs get here, so every schedule entry names a workout by id.
+struct VersionRows {
+    var programExtra: String
+    var workoutIDs: [String] = [], workoutNames: [String] = [], workoutExtras: [String] = []
+    var exerciseWorkoutIDs: [String] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
+    var sets: [Int] = [], reps: [Int] = [], restSeconds: [Int] = [], weights: [String?] = []
+    var exercisePositions: [Int] = [], exerciseExtras: [String] = []
+    var scheduleDays: [Int] = [], scheduleWorkoutIDs: [String] = [], scheduleExtras: [String] = []
+
+    init(_ program: Program) {
+        programExtra = JSONValue.object(program.unknownKeys).jsonText
+        for workout in program.workouts {
+            workoutIDs.append(workout.id)
+            workoutNames.append(workout.name)
+            workoutExtras.append(JSONValue.object(workout.unknownKeys).jsonText)
+            for (position, exercise) in workout.exercises.enumerated() {
+                exerciseWorkoutIDs.append(workout.id)
+                exerciseIDs.append(exercise.id)
+                exerciseNames.append(exercise.name)
+                sets.append(exercise.sets)
+                reps.append(exercise.reps)
+                restSeconds.append(exercise.restSeconds)
+                weights.append(exercise.weightKg?.canonical)
+                exercisePositions.append(position)
+                exerciseExtras.append(JSONValue.object(exercise.unknownKeys).jsonText)
+            }
+        }
+        for entry in program.schedule {
+            scheduleDays.append(entry.dayIndex)
+            switch entry.workout {
+            case .id(let id): scheduleWorkoutIDs.append(id)
+            case .index(let index): scheduleWorkoutIDs.append(program.workouts.indices.contains(index) ? program.workouts[index].id : "")
+            }
+            scheduleExtras.append(JSONValue.object(entry.unknownKeys).jsonText)
+        }
+    }
+}

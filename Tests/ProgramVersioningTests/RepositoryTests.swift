@@ -1,0 +1,318 @@
+import Foundation
+import Logging
+import PostgresDriver
+import ProgramDomain
+import ProgramVersioning
+import RuntimeFlags
+import Testing
+import TestSupport
+
+/// A program with unknown keys at every level, as an app would store it.
+enum Fixtures {
+    static func program(name: String = "Upper/Lower") -> Program {
+        Program(
+            name: name,
+            workouts: [
+                Workout(id: "w-upper", name: "Upper", exercises: [
+                    Exercise(id: "e-bench", name: "Bench Press", sets: 4, reps: 6, restSeconds: 150, weightKg: JSONNumber("80.5"),
+                             unknownKeys: ["coachNote": .string("Tempo 3-1-1 · 注意 ✓")]),
+                    Exercise(id: "e-row", name: "Barbell Row", sets: 4, reps: 8, restSeconds: 120),
+                ], unknownKeys: ["aiMeta": .object(["confidence": .number(JSONNumber("0.87")!)])]),
+                Workout(id: "w-lower", name: "Lower", exercises: [
+                    Exercise(id: "e-squat", name: "Back Squat", sets: 5, reps: 5, restSeconds: 180, weightKg: JSONNumber("100")),
+                ]),
+                Workout(id: "w-core", name: "Core", exercises: [
+                    Exercise(id: "e-plank", name: "Plank", sets: 3, reps: 1, restSeconds: 60),
+                ]),
+            ],
+            schedule: [
+                ScheduleEntry(dayIndex: 0, workoutID: "w-upper", unknownKeys: ["reminder": .string("07:30")]),
+                ScheduleEntry(dayIndex: 2, workoutID: "w-lower"),
+                ScheduleEntry(dayIndex: 4, workoutID: "w-core"),
+            ],
+            unknownKeys: ["appVersion": .string("4.2.0"), "big": .number(JSONNumber("1.50e300")!)])
+    }
+
+    static func repository(_ db: TestDatabase.Fresh, _ flags: FlagSnapshot, cache: Int = 100) -> ProgramRepository {
+        ProgramRepository(pool: db.pool, flags: FixedFlagSource(flags), logger: Logger(label: "test"), versionCacheCapacity: cache)
+    }
+
+    static let off = FlagSnapshot(writes: false, reads: false, readPercent: 0)
+    static let writesOn = FlagSnapshot(writes: true, reads: false, readPercent: 0)
+    static let bothOn = FlagSnapshot(writes: true, reads: true, readPercent: 100)
+
+    static func count(_ db: TestDatabase.Fresh, _ table: String) async throws -> Int {
+        try await db.pool.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)")).single().decode(Int.self, at: 0)
+    }
+
+    static func legacyJSON(_ db: TestDatabase.Fresh, _ id: UUID) async throws -> String {
+        try await db.pool.query("SELECT program_json::text FROM programs WHERE id = \(id)").single().decode(String.self, at: 0)
+    }
+}
+
+@Suite("Repository: dual writes and flag-routed reads")
+struct RepositoryTests {
+    @Test func withBothFlagsOffSavesWriteLegacyOnly() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.off)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            var edited = created.program
+            edited.workouts[0].exercises[0].reps = 8
+            let saved = try await repository.save(edited, to: created.id, expectedRevision: created.revision)
+            #expect(saved.wroteLegacy && !saved.createdVersion)
+            #expect(try await Fixtures.count(db, "program_versions") == 0)
+            let read = try await repository.program(created.id)
+            #expect(read.source == .legacy && read.program == saved.stored.program && read.revision == saved.stored.revision)
+        }
+    }
+
+    @Test func withWritesOnEachChangeIsTheNextVersionAndAnUnchangedSaveWritesNothing() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            #expect(created.version == 1)
+            var edited = created.program
+            edited.workouts[1].name = "Legs"
+            let second = try await repository.save(edited, to: created.id, expectedRevision: created.revision)
+            #expect(second.createdVersion && second.stored.version == 2)
+            let unchanged = try await repository.save(second.stored.program, to: created.id, expectedRevision: second.stored.revision)
+            #expect(!unchanged.createdVersion && !unchanged.wroteLegacy && unchanged.stored.revision == second.stored.revision)
+            let versions = try await repository.versions(of: created.id)
+            #expect(versions.map(\.version) == [1, 2])
+            #expect(try await repository.program(created.id, version: 1) == created.program)
+            #expect(try await repository.program(created.id, version: 2) == second.stored.program)
+            // Reads stay on legacy while READS is off.
+            #expect(try await repository.program(created.id).source == .legacy)
+        }
+    }
+
+    @Test func withBothOnReadsComeFromVersionsAndEqualTheLegacyReadUnknownKeysIncluded() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.bothOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            let fromVersions = try await repository.program(created.id)
+            let fromLegacy = try await Fixtures.repository(db, Fixtures.writesOn).program(created.id)
+            #expect(fromVersions.source == .versions && fromLegacy.source == .legacy)
+            #expect(fromVersions.program == fromLegacy.program)
+            #expect(fromVersions.program.unknownKeys["big"] == .number(JSONNumber("1.5e300")!))
+            #expect(fromVersions.revision == fromLegacy.revision && fromVersions.version == 1)
+            // The uncached path gives the same program.
+            let uncached = try await Fixtures.repository(db, Fixtures.bothOn, cache: 0).program(created.id)
+            #expect(uncached.program == fromLegacy.program)
+        }
+    }
+
+    @Test func aReadPercentageSendsAStableShareOfUsersToVersions() async throws {
+        try await TestDatabase.withFresh { db in
+            let writer = Fixtures.repository(db, Fixtures.writesOn)
+            let half = Fixtures.repository(db, FlagSnapshot(writes: true, reads: true, readPercent: 50))
+            var sources: [ReadSource] = []
+            for _ in 0..<24 {
+                let user = UUID()
+                let created = try await writer.create(Fixtures.program(), for: user)
+                let read = try await half.program(created.id)
+                #expect(read.source == (RolloutBucket.of(user) < 50 ? .versions : .legacy))
+                sources.append(read.source)
+            }
+            #expect(sources.contains(.versions) && sources.contains(.legacy))
+        }
+    }
+
+    @Test func readsOnForAProgramNeverBackfilledServeLegacy() async throws {
+        try await TestDatabase.withFresh { db in
+            let legacyOnly = try await Fixtures.repository(db, Fixtures.off).create(Fixtures.program(), for: UUID())
+            let read = try await Fixtures.repository(db, Fixtures.bothOn).program(legacyOnly.id)
+            #expect(read.source == .legacy && read.program == legacyOnly.program && read.version == nil)
+        }
+    }
+
+    @Test func aLegacyRowChangedBehindTheLibrarysBackIsServedInsteadOfItsStaleVersion() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.bothOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            try await db.pool.query("""
+                UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '"Edited by an old app"') WHERE id = \(created.id)
+                """)
+            let read = try await repository.program(created.id)
+            #expect(read.source == .legacy && read.program.name == "Edited by an old app")
+        }
+    }
+
+    @Test func aFailingVersionInsertLeavesTheLegacyJSONUnchanged() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            let before = try await Fixtures.legacyJSON(db, created.id)
+            try await db.pool.withConnection { connection in
+                try await connection.executeScript(unsafeSQL: """
+                    CREATE FUNCTION fail_exercise_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+                    CREATE TRIGGER fail_exercise_insert BEFORE INSERT ON program_version_exercises
+                      FOR EACH ROW EXECUTE FUNCTION fail_exercise_insert();
+                    """)
+            }
+            var edited = created.program
+            edited.name = "Renamed"
+            await #expect(throws: RepositoryError.self) {
+                try await repository.save(edited, to: created.id, expectedRevision: created.revision)
+            }
+            let after = try await Fixtures.legacyJSON(db, created.id)
+            #expect(after == before)
+            #expect(try await repository.versions(of: created.id).map(\.version) == [1])
+        }
+    }
+
+    @Test func sixteenConcurrentWritersLoseNoUpdateAndLeaveConsecutiveVersions() async throws {
+        try await TestDatabase.withFresh(maxConnections: 8) { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            // Each writer adds its own exercise, retrying on conflict from a fresh read.
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for writer in 0..<16 {
+                    group.addTask {
+                        var attempts = 0
+                        while true {
+                            attempts += 1
+                            let current = try await repository.program(created.id)
+                            var edited = current.program
+                            edited.workouts[2].exercises.append(
+                                Exercise(id: "e-writer-\(writer)", name: "Writer \(writer)", sets: 1, reps: 1, restSeconds: 0))
+                            do throws(RepositoryError) {
+                                _ = try await repository.save(edited, to: created.id, expectedRevision: current.revision)
+                                return attempts
+                            } catch {
+                                guard case .conflict = error else { throw error }
+                            }
+                        }
+                    }
+                }
+                for try await _ in group {}
+            }
+            let final = try await repository.program(created.id)
+            #expect(Set(final.program.workouts[2].exercises.map(\.id)).isSuperset(of: (0..<16).map { "e-writer-\($0)" }))
+            #expect(try await repository.versions(of: created.id).map(\.version) == Array(1...17))
+        }
+    }
+
+    @Test func anAIEditWithoutIdsKeepsTheIdsThroughASave() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            // The AI returns the program as JSON without any id, workouts reordered.
+            var shuffled = created.program
+            shuffled.workouts.reverse()
+            let stripped = shuffled.legacyJSONText.replacingOccurrences(of: #""id":"[^"]*","#, with: "", options: .regularExpression)
+            let aiEdit = try Program(legacyJSON: Array(stripped.utf8))
+            let saved = try await repository.save(aiEdit, to: created.id, expectedRevision: created.revision)
+            #expect(Set(saved.stored.program.workouts.map(\.id)) == ["w-upper", "w-lower", "w-core"])
+            #expect(saved.stored.program.workouts.first { $0.id == "w-upper" }?.exercises.map(\.id) == ["e-bench", "e-row"])
+            #expect(saved.changes.items(.added).isEmpty && saved.changes.items(.removed).isEmpty)
+        }
+    }
+}
+
+@Suite("Repository: bad input writes nothing")
+struct RepositoryBadInputTests {
+    @Test func anInvalidProgramIsRefusedWithEveryViolation() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            let before = try await Fixtures.legacyJSON(db, created.id)
+            var broken = created.program
+            broken.name = ""
+            broken.workouts[0].exercises[0].sets = 99
+            do throws(RepositoryError) {
+                _ = try await repository.save(broken, to: created.id, expectedRevision: created.revision)
+                Issue.record("expected a refusal")
+            } catch {
+                guard case .invalidProgram(let validation) = error else { throw error }
+                #expect(validation.violations.map(\.path.description) == ["name", "workouts[0].exercises[0].sets"])
+                #expect(error.description.hasPrefix("program not saved: the program breaks 2 rules"))
+            }
+            #expect(try await Fixtures.legacyJSON(db, created.id) == before)
+            #expect(try await Fixtures.count(db, "program_versions") == 1)
+        }
+    }
+
+    @Test func anUnknownProgramIdIsNotFound() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.bothOn)
+            let missing = UUID()
+            for call in 0..<4 {
+                do throws(RepositoryError) {
+                    switch call {
+                    case 0: _ = try await repository.program(missing)
+                    case 1: _ = try await repository.save(Fixtures.program(), to: missing, expectedRevision: Revision("1"))
+                    case 2: _ = try await repository.versions(of: missing)
+                    default: _ = try await repository.program(missing, version: 1)
+                    }
+                    Issue.record("call \(call) should have failed")
+                } catch {
+                    guard case .programNotFound(let id) = error else { throw error }
+                    #expect(id == missing)
+                    #expect(error.description.contains("does not exist"))
+                }
+            }
+            #expect(try await Fixtures.count(db, "programs") == 0)
+        }
+    }
+
+    @Test func aStaleRevisionIsAConflictAndWritesNothing() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            var first = created.program
+            first.name = "First"
+            _ = try await repository.save(first, to: created.id, expectedRevision: created.revision)
+            let afterFirst = try await Fixtures.legacyJSON(db, created.id)
+            var second = created.program
+            second.name = "Second, from a stale read"
+            do throws(RepositoryError) {
+                _ = try await repository.save(second, to: created.id, expectedRevision: created.revision)
+                Issue.record("expected a conflict")
+            } catch {
+                guard case .conflict = error else { throw error }
+                #expect(error.description.contains("re-read it"))
+            }
+            #expect(try await Fixtures.legacyJSON(db, created.id) == afterFirst)
+            #expect(try await repository.versions(of: created.id).count == 2)
+        }
+    }
+
+    @Test func deletingAWorkoutThatDoesNotExistIsAClearErrorAndWritesNothing() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            do throws(RepositoryError) {
+                _ = try await repository.deleteWorkout("w-nope", from: created.id, expectedRevision: created.revision)
+                Issue.record("expected workoutNotFound")
+            } catch {
+                guard case .workoutNotFound(_, let workoutID) = error else { throw error }
+                #expect(workoutID == "w-nope")
+            }
+            #expect(try await repository.versions(of: created.id).count == 1)
+        }
+    }
+}
+
+@Suite("Repository: workout deletion")
+struct RepositoryDeletionTests {
+    @Test func deletingAWorkoutRepairsTheScheduleAndClampsTheEnrollmentInOneSave() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let user = UUID()
+            let created = try await repository.create(Fixtures.program(), for: user)
+            try await db.pool.query("""
+                INSERT INTO user_program_states (user_id, program_id, current_day_index) VALUES (\(user), \(created.id), 2)
+                """)
+            let (result, deletion) = try await repository.deleteWorkout("w-core", from: created.id, expectedRevision: created.revision)
+            #expect(result.createdVersion && result.stored.version == 2)
+            #expect(result.stored.program.schedule.map(\.workout) == [.id("w-upper"), .id("w-lower")])
+            #expect(deletion.currentDayIndexChange == .init(from: 2, to: 1))
+            let day = try await db.pool.query("SELECT current_day_index FROM user_program_states WHERE program_id = \(created.id)")
+                .single().decode(Int.self, at: 0)
+            #expect(day == 1)
+            #expect(result.changes.items(.removed).map(\.subject) == [.workout(id: "w-core")])
+        }
+    }
+}
