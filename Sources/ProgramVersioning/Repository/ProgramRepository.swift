@@ -33,7 +33,7 @@ public final class ProgramRepository: Sendable {
     public func program(_ id: UUID) async throws(RepositoryError) -> StoredProgram {
         let flags = self.flags.current()
         let started = ContinuousClock.now
-        defer { metrics.readDuration.recordNanoseconds(Self.nanoseconds(since: started)) }
+        defer { metrics.readDuration.recordNanoseconds(started.nanosecondsElapsed) }
         return try await run { connection in
             guard flags.writes, flags.reads else { return try await self.legacyRead(id, on: connection) }
             let header = try await connection.query("""
@@ -203,7 +203,7 @@ public final class ProgramRepository: Sendable {
     ) async throws(RepositoryError) -> (result: SaveResult, extra: Extra?) {
         let flags = self.flags.current()
         let started = ContinuousClock.now
-        defer { metrics.saveDuration.recordNanoseconds(Self.nanoseconds(since: started)) }
+        defer { metrics.saveDuration.recordNanoseconds(started.nanosecondsElapsed) }
         return try await run { connection in
             try await connection.transaction { connection in
                 let locked = try await connection.query("""
@@ -260,23 +260,7 @@ public final class ProgramRepository: Sendable {
         }
     }
 
-    // MARK: Plumbing
-
-    private static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
-        let (seconds, attoseconds) = start.duration(to: .now).components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-
-    /// Runs `body` on a pooled connection, turning every failure into a `RepositoryError`.
     private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(RepositoryError) -> T {
-        do {
-            return try await pool.withConnection(body)
-        } catch let error as RepositoryError {
-            throw error
-        } catch let error as PostgresError {
-            throw .database(error)
-        } catch {
-            throw .database(PostgresError(code: .server, message: "\(error)"))
-        }
+        try await pool.repositoryCall(body)
     }
 }

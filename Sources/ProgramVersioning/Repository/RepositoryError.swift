@@ -16,6 +16,14 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
     case versionNotFound(programID: UUID, version: Int)
     /// The stored legacy JSON cannot be read, and the call needs it (e.g. a legacy read).
     case unreadableLegacy(programID: UUID, LegacyDecodingError)
+    /// No session has this id (or it belongs to another user).
+    case sessionNotFound(UUID)
+    /// The session is COMPLETED or ABANDONED; only an IN_PROGRESS session takes sets.
+    case sessionNotInProgress(UUID, status: String)
+    /// The exercise is not part of the session's workout.
+    case exerciseNotInWorkout(sessionID: UUID, exerciseID: String)
+    /// A logged set with values no set can have.
+    case invalidSet(String)
     /// The database failed (unreachable, timeout, ...); nothing was written.
     case database(PostgresError)
 
@@ -33,6 +41,14 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
             "program \(id) has no version \(version)"
         case .unreadableLegacy(let id, let error):
             "program \(id) cannot be read from its legacy JSON: \(error)"
+        case .sessionNotFound(let id):
+            "session \(id) does not exist; check the id"
+        case .sessionNotInProgress(let id, let status):
+            "session \(id) is \(status); start a new session to log sets"
+        case .exerciseNotInWorkout(let sessionID, let exerciseID):
+            "exercise \"\(exerciseID)\" is not part of the workout of session \(sessionID)"
+        case .invalidSet(let why):
+            "set not logged: \(why)"
         case .database(let error):
             "the database failed, nothing was written: \(error)"
         }
