@@ -36,13 +36,7 @@ public final class ProgramRepository: Sendable {
         defer { metrics.readDuration.recordNanoseconds(started.nanosecondsElapsed) }
         return try await run { connection in
             guard flags.writes, flags.reads else { return try await self.legacyRead(id, on: connection) }
-            let header = try await connection.query("""
-                SELECT p.user_id, p.xmin::text, v.id, v.version, v.legacy_xmin = p.xmin::text
-                  FROM programs p
-                  LEFT JOIN LATERAL (SELECT id, version, legacy_xmin FROM program_versions
-                                      WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
-                 WHERE p.id = \(id)
-                """)
+            let header = try await connection.query(HotQueries.currentVersion(of: id))
             guard let row = header.first else { throw RepositoryError.programNotFound(id) }
             let (userID, revision, versionID, version, fresh) = try row.decode((UUID, String, UUID?, Int32?, Bool?).self)
             guard flags.readsVersions(for: userID) else { return try await self.legacyRead(id, on: connection) }

@@ -139,21 +139,24 @@ public final class WorkoutSessions: Sendable {
     /// The user's sessions, newest first, each with the workout name it had when it ran.
     public func history(userID: UUID, limit: Int = 50) async throws(RepositoryError) -> [SessionSummary] {
         try await pool.repositoryCall { connection in
-            let rows = try await connection.query("""
-                SELECT s.id, s.program_id, s.workout_id, s.workout_name_snapshot, s.status, s.started_at, s.completed_at,
-                       (SELECT count(*) FROM logged_sets l WHERE l.session_id = s.id)
-                  FROM workout_sessions s
-                 WHERE s.user_id = \(userID)
-                 ORDER BY s.started_at DESC
-                 LIMIT \(limit)
-                """)
-            return try rows.map { row in
-                let (id, programID, workoutID, name, status, startedAt, completedAt, sets) =
-                    try row.decode((UUID, UUID, String, String?, String, Date, Date?, Int).self)
-                return SessionSummary(
-                    id: id, programID: programID, workoutID: workoutID, workoutName: name, status: status,
-                    startedAt: startedAt, completedAt: completedAt, setCount: sets)
-            }
+            try Self.summaries(try await connection.query(HotQueries.history(of: userID, limit: limit)))
+        }
+    }
+
+    private static func summaries(_ rows: PostgresResult) throws -> [SessionSummary] {
+        try rows.map { row in
+            let (id, programID, workoutID, name, status, startedAt, completedAt, sets) =
+                try row.decode((UUID, UUID, String, String?, String, Date, Date?, Int).self)
+            return SessionSummary(
+                id: id, programID: programID, workoutID: workoutID, workoutName: name, status: status,
+                startedAt: startedAt, completedAt: completedAt, setCount: sets)
+        }
+    }
+
+    /// A program's sessions, newest first, each with the workout name it had when it ran.
+    public func sessions(ofProgram programID: UUID, limit: Int = 50) async throws(RepositoryError) -> [SessionSummary] {
+        try await pool.repositoryCall { connection in
+            try Self.summaries(try await connection.query(HotQueries.sessions(of: programID, limit: limit)))
         }
     }
 
@@ -162,18 +165,7 @@ public final class WorkoutSessions: Sendable {
     /// program versions.
     public func lastPerformance(userID: UUID, exerciseID: String) async throws(RepositoryError) -> Performance? {
         try await pool.repositoryCall { connection in
-            let rows = try await connection.query("""
-                WITH latest AS (
-                  SELECT session_id FROM logged_sets
-                   WHERE user_id = \(userID) AND exercise_id = \(exerciseID)
-                   ORDER BY logged_at DESC LIMIT 1
-                )
-                SELECT s.id, s.workout_name_snapshot, s.started_at, l.set_index, l.reps, l.weight_kg::text, l.logged_at
-                  FROM latest
-                  JOIN workout_sessions s ON s.id = latest.session_id
-                  JOIN logged_sets l ON l.session_id = latest.session_id AND l.exercise_id = \(exerciseID)
-                 ORDER BY l.set_index, l.logged_at
-                """)
+            let rows = try await connection.query(HotQueries.lastPerformance(of: userID, exerciseID: exerciseID))
             var performance: Performance?
             for row in rows {
                 let (sessionID, name, startedAt, setIndex, reps, weight, loggedAt) =

@@ -1,0 +1,58 @@
+import Foundation
+import PostgresDriver
+
+/// The queries an app runs on every screen, in one place so a test can EXPLAIN exactly what
+/// the library sends (each must be served by an index at scale, see migration 00008).
+enum HotQueries {
+    /// A program's owner and revision with its newest version, and whether that version
+    /// matches the legacy row (the versioned read's first and, cached, only query).
+    static func currentVersion(of programID: UUID) -> PostgresQuery {
+        """
+        SELECT p.user_id, p.xmin::text, v.id, v.version, v.legacy_xmin = p.xmin::text
+          FROM programs p
+          LEFT JOIN LATERAL (SELECT id, version, legacy_xmin FROM program_versions
+                              WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+         WHERE p.id = \(programID)
+        """
+    }
+
+    /// A user's sessions, newest first.
+    static func history(of userID: UUID, limit: Int) -> PostgresQuery {
+        """
+        SELECT s.id, s.program_id, s.workout_id, s.workout_name_snapshot, s.status, s.started_at, s.completed_at,
+               (SELECT count(*) FROM logged_sets l WHERE l.session_id = s.id)
+          FROM workout_sessions s
+         WHERE s.user_id = \(userID)
+         ORDER BY s.started_at DESC
+         LIMIT \(limit)
+        """
+    }
+
+    /// The sets of the latest session in which a user logged an exercise.
+    static func lastPerformance(of userID: UUID, exerciseID: String) -> PostgresQuery {
+        """
+        WITH latest AS (
+          SELECT session_id FROM logged_sets
+           WHERE user_id = \(userID) AND exercise_id = \(exerciseID)
+           ORDER BY logged_at DESC LIMIT 1
+        )
+        SELECT s.id, s.workout_name_snapshot, s.started_at, l.set_index, l.reps, l.weight_kg::text, l.logged_at
+          FROM latest
+          JOIN workout_sessions s ON s.id = latest.session_id
+          JOIN logged_sets l ON l.session_id = latest.session_id AND l.exercise_id = \(exerciseID)
+         ORDER BY l.set_index, l.logged_at
+        """
+    }
+
+    /// A program's sessions, newest first.
+    static func sessions(of programID: UUID, limit: Int) -> PostgresQuery {
+        """
+        SELECT s.id, s.program_id, s.workout_id, s.workout_name_snapshot, s.status, s.started_at, s.completed_at,
+               (SELECT count(*) FROM logged_sets l WHERE l.session_id = s.id)
+          FROM workout_sessions s
+         WHERE s.program_id = \(programID)
+         ORDER BY s.started_at DESC
+         LIMIT \(limit)
+        """
+    }
+}
