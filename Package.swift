@@ -100,6 +100,7 @@ let package = Package(
             dependencies: [
                 "ProgramVersioning", "PostgresDriver", "ProgramDomain", "RuntimeFlags", "TestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

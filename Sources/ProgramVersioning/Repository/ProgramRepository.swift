@@ -1,8 +1,10 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresDriver
 import ProgramDomain
 import RuntimeFlags
+import Synchronization
 
 /// What app services call to read and save training programs during the migration.
 ///
@@ -16,15 +18,25 @@ public final class ProgramRepository: Sendable {
     private let flags: any FlagSource
     private let logger: Logger
     private let cache: VersionCache
-    private let metrics = RepositoryMetrics()
+    private let metrics: RepositoryMetrics
+    private let shadow: ShadowReads
+    private let shadowInFlight = Atomic<Int>(0)
 
-    /// - Parameter versionCacheCapacity: decoded versions kept in memory. Versions never
-    ///   change, so a cached one is always right; 0 turns the cache off.
-    public init(pool: PostgresPool, flags: any FlagSource, logger: Logger, versionCacheCapacity: Int = 10_000) {
+    /// - Parameters:
+    ///   - versionCacheCapacity: decoded versions kept in memory. Versions never change, so
+    ///     a cached one is always right; 0 turns the cache off.
+    ///   - shadowReads: compare a sample of reads with the other side (off by default).
+    ///   - metricsFactory: where counters and timers go; the bootstrapped system by default.
+    public init(
+        pool: PostgresPool, flags: any FlagSource, logger: Logger, versionCacheCapacity: Int = 10_000,
+        shadowReads: ShadowReads = .off, metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.pool = pool
         self.flags = flags
         self.logger = logger
         self.cache = VersionCache(capacity: versionCacheCapacity)
+        self.shadow = shadowReads
+        self.metrics = RepositoryMetrics(factory: metricsFactory)
     }
 
     // MARK: Reading
@@ -34,25 +46,85 @@ public final class ProgramRepository: Sendable {
         let flags = self.flags.current()
         let started = ContinuousClock.now
         defer { metrics.readDuration.recordNanoseconds(started.nanosecondsElapsed) }
-        return try await run { connection in
+        let served = try await run { connection in
             guard flags.writes, flags.reads else { return try await self.legacyRead(id, on: connection) }
-            let header = try await connection.query(HotQueries.currentVersion(of: id))
-            guard let row = header.first else { throw RepositoryError.programNotFound(id) }
-            let (userID, revision, versionID, version, fresh) = try row.decode((UUID, String, UUID?, Int32?, Bool?).self)
-            guard flags.readsVersions(for: userID) else { return try await self.legacyRead(id, on: connection) }
-            guard let versionID, let version else {
+            switch try await self.versionedRead(id, on: connection, if: flags.readsVersions(for:)) {
+            case .served(let stored):
+                return stored
+            case .notWanted:
+                return try await self.legacyRead(id, on: connection)
+            case .noVersion:
                 self.metrics.missingVersionFallbacks.increment()
                 return try await self.legacyRead(id, on: connection)
-            }
-            guard fresh == true else {
+            case .staleVersion(let version):
                 // The legacy row changed after this version was written: serve what is current.
                 self.metrics.staleVersionFallbacks.increment()
                 self.logger.warning("version is older than the legacy row; serving legacy", metadata: ["program": "\(id)", "version": "\(version)"])
                 return try await self.legacyRead(id, on: connection)
             }
-            let program = try await self.versionContent(versionID, on: connection)
-            self.metrics.versionReads.increment()
-            return StoredProgram(id: id, userID: userID, program: program, revision: Revision(revision), version: Int(version), source: .versions)
+        }
+        (served.source == .versions ? metrics.versionReads : metrics.legacyReads).increment()
+        if flags.writes { startShadowRead(of: served) }
+        return served
+    }
+
+    private enum VersionedRead {
+        case served(StoredProgram)
+        /// The user is not among those whose reads come from versions.
+        case notWanted
+        case noVersion
+        case staleVersion(Int)
+    }
+
+    /// The current version when `wanted` for the program's user and it matches the legacy
+    /// row; one query when the version is cached.
+    private func versionedRead(
+        _ id: UUID, on connection: PostgresConnection, if wanted: (UUID) -> Bool = { _ in true }
+    ) async throws -> VersionedRead {
+        let header = try await connection.query(HotQueries.currentVersion(of: id))
+        guard let row = header.first else { throw RepositoryError.programNotFound(id) }
+        let (userID, revision, versionID, version, fresh) = try row.decode((UUID, String, UUID?, Int32?, Bool?).self)
+        guard wanted(userID) else { return .notWanted }
+        guard let versionID, let version else { return .noVersion }
+        guard fresh == true else { return .staleVersion(Int(version)) }
+        let program = try await versionContent(versionID, on: connection)
+        return .served(StoredProgram(
+            id: id, userID: userID, program: program, revision: Revision(revision), version: Int(version), source: .versions))
+    }
+
+    /// Starts a background comparison of `served` with the other side, when sampled and
+    /// while fewer than `maxInFlight` run (see `ShadowReads` for the bound).
+    private func startShadowRead(of served: StoredProgram) {
+        guard shadow.sampleRate > 0, Double.random(in: 0..<1) < shadow.sampleRate else { return }
+        guard shadowInFlight.add(1, ordering: .relaxed).newValue <= shadow.maxInFlight else {
+            shadowInFlight.subtract(1, ordering: .relaxed)
+            metrics.shadowSkipped.increment()
+            return
+        }
+        Task.detached { [self] in
+            defer { shadowInFlight.subtract(1, ordering: .relaxed) }
+            do {
+                let other: StoredProgram? = try await pool.withConnection { connection in
+                    switch served.source {
+                    case .versions: return try await self.legacyRead(served.id, on: connection)
+                    case .legacy:
+                        guard case .served(let stored) = try await self.versionedRead(served.id, on: connection) else { return nil }
+                        return stored
+                    }
+                }
+                guard let other else { return }
+                metrics.shadowComparisons.increment()
+                let differences = served.program.differences(from: other.program)
+                guard !differences.isEmpty else { return }
+                metrics.shadowMismatches.increment()
+                logger.warning("shadow read mismatch", metadata: [
+                    "program": "\(served.id)", "served": "\(served.source.rawValue)",
+                    "differences": "\(differences.prefix(5).map(\.description))",
+                ])
+                shadow.onMismatch?(ShadowMismatch(programID: served.id, served: served.source, differences: differences))
+            } catch {
+                logger.warning("shadow read failed", metadata: ["program": "\(served.id)", "error": "\(error)"])
+            }
         }
     }
 
@@ -101,7 +173,6 @@ public final class ProgramRepository: Sendable {
         } catch {
             throw RepositoryError.unreadableLegacy(programID: id, error)
         }
-        metrics.legacyReads.increment()
         return StoredProgram(id: id, userID: userID, program: program, revision: Revision(revision), version: version.map(Int.init), source: .legacy)
     }
 
