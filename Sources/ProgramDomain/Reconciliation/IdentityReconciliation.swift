@@ -21,8 +21,8 @@ extension Program {
         let matcher = ItemMatcher()
         let previousItems = previous.workouts.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
         let editedItems = workouts.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
-        let previousContents = previous.workouts.map(WorkoutContent.init)
-        let editedContents = workouts.map(WorkoutContent.init)
+        // Built only when matching needs content (most workouts match by id or name first).
+        let previousContents = LazyContents(previous.workouts), editedContents = LazyContents(workouts)
         let workoutMatches = matcher.match(
             previous: previousItems, edited: editedItems,
             sameContent: { previousContents[$0] == editedContents[$1] },
@@ -193,6 +193,24 @@ extension Exercise {
         if weightKg != other.weightKg { fields.append("weightKg") }
         if unknownKeys != other.unknownKeys { fields.append("app fields") }
         return fields
+    }
+}
+
+/// Workout contents computed on first use.
+private final class LazyContents {
+    private let workouts: [Workout]
+    private var contents: [WorkoutContent?]
+
+    init(_ workouts: [Workout]) {
+        self.workouts = workouts
+        contents = Array(repeating: nil, count: workouts.count)
+    }
+
+    subscript(position: Int) -> WorkoutContent {
+        if let content = contents[position] { return content }
+        let content = WorkoutContent(workouts[position])
+        contents[position] = content
+        return content
     }
 }
 

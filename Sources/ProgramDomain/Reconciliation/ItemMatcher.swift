@@ -2,19 +2,43 @@
 struct MatchItem {
     var id: String
     var normalizedName: String
-    var nameTokens: Set<String>
     var position: Int
 
     init(id: String, name: String, position: Int) {
         self.id = id
         self.normalizedName = MatchItem.normalize(name)
-        self.nameTokens = Set(normalizedName.split(separator: " ").map(String.init))
         self.position = position
     }
 
+    /// The words of the name; built only when similarity has to be measured (rare: most
+    /// items match by id or name first).
+    var nameTokens: Set<String> { Set(normalizedName.utf8.split(separator: 0x20).map { String(decoding: $0, as: UTF8.self) }) }
+
     /// Lowercased, trimmed, inner whitespace runs collapsed: "  Bench  press" = "bench press".
     static func normalize(_ name: String) -> String {
-        name.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        if let ascii = normalizeASCII(name) { return ascii }
+        return name.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+
+    /// The same for ASCII names (most of them), byte by byte: Unicode property lookups for
+    /// every character cost more than the rest of reconciling a program.
+    private static func normalizeASCII(_ name: String) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(name.utf8.count)
+        var pendingSpace = false
+        for byte in name.utf8 {
+            guard byte < 0x80 else { return nil }
+            if byte == 0x20 || (0x09...0x0D).contains(byte) {
+                pendingSpace = !bytes.isEmpty
+                continue
+            }
+            if pendingSpace {
+                bytes.append(0x20)
+                pendingSpace = false
+            }
+            bytes.append((0x41...0x5A).contains(byte) ? byte + 0x20 : byte)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -1,0 +1,225 @@
+import Benchmark
+import Foundation
+import Logging
+import PostgresDriver
+import ProgramDomain
+import ProgramVersioning
+import RuntimeFlags
+
+/// A 6-workout x 8-exercise program; `variant` changes every reps value, so alternating
+/// variants makes every save a real change (a new version each time).
+func sixByEight(variant: Int) -> Program {
+    let names = ["Bench Press", "Barbell Row", "Back Squat", "Romanian Deadlift", "Overhead Press", "Pull-up", "Walking Lunge", "Biceps Curl"]
+    let workouts = (0..<6).map { w in
+        Workout(id: "w-\(w)", name: "Workout \(w)", exercises: (0..<8).map { e in
+            Exercise(
+                id: "e-\(w)-\(e)", name: names[e], sets: 3 + e % 3, reps: 5 + e + variant, restSeconds: 60 + 30 * (e % 4),
+                weightKg: e % 3 == 2 ? nil : JSONNumber("\(40 + w * 5 + e).5"),
+                unknownKeys: e == 0 ? ["coachNote": .string("Tempo 3-1-1 · form ✓")] : [:])
+        })
+    }
+    return Program(
+        name: "Six-day split", workouts: workouts,
+        schedule: (0..<6).map { ScheduleEntry(dayIndex: $0, workoutID: "w-\($0)") }, unknownKeys: ["appVersion": .string("4.2.0")])
+}
+
+/// A migrated database of its own, set up once per run, outside every measurement.
+final class Setup: @unchecked Sendable {
+    // @unchecked: the runner runs one benchmark at a time, so this is never shared concurrently.
+    let adminURL = ProcessInfo.processInfo.environment["PV_BENCH_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:54329/postgres"
+    private var readyPool: PostgresPool?
+
+    var url: String {
+        // Same server, database `pv_bench_repository`.
+        guard var components = URLComponents(string: adminURL) else { return adminURL }
+        components.path = "/pv_bench_repository"
+        return components.string ?? adminURL
+    }
+
+    func pool() async throws -> PostgresPool {
+        if let readyPool { return readyPool }
+        let admin = try await PostgresConnection.connect(to: adminURL)
+        _ = try? await admin.query("DROP DATABASE IF EXISTS pv_bench_repository WITH (FORCE)")
+        try await admin.query("CREATE DATABASE pv_bench_repository")
+        await admin.close()
+        let pool = PostgresPool(.init(connectionString: url, maxConnections: 8))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let migrations = try Migration.load(from: root.appendingPathComponent("migrations").path)
+        _ = try await Migrator(migrations: migrations, pool: pool).up()
+        readyPool = pool
+        return pool
+    }
+
+    func repository(_ flags: FlagSnapshot) async throws -> ProgramRepository {
+        ProgramRepository(pool: try await pool(), flags: FixedFlagSource(flags), logger: Logger(label: "bench"))
+    }
+
+    private var shared: ProgramRepository?
+
+    func sharedRepository(_ flags: FlagSnapshot) async throws -> ProgramRepository {
+        if let shared { return shared }
+        let repository = try await repository(flags)
+        shared = repository
+        return repository
+    }
+
+    /// State a benchmark keeps across the runner's calls of its closure (which may come
+    /// once per iteration): programs created once, their latest revision, version counters.
+    var programs: [String: [StoredProgram]] = [:]
+    var counters: [String: Int] = [:]
+
+    func programs(_ key: String, count: Int = 1, flags: FlagSnapshot) async throws -> [StoredProgram] {
+        if let existing = programs[key] { return existing }
+        let repository = try await repository(flags)
+        var created: [StoredProgram] = []
+        for _ in 0..<count { created.append(try await repository.create(sixByEight(variant: 0), for: UUID())) }
+        programs[key] = created
+        return created
+    }
+}
+
+let setup = Setup()
+let writesOn = FlagSnapshot(writes: true, reads: false, readPercent: 0)
+let bothOn = FlagSnapshot(writes: true, reads: true, readPercent: 100)
+let off = FlagSnapshot.legacy
+
+/// The rows of one version as the floor writes them: the same multi-row statement shape a
+/// save uses, with everything prepared in advance and no read, lock, reconcile, validate.
+func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Program, version: Int) async throws {
+    let json = PostgresJSONB(program.legacyJSONText)
+    var workoutIDs: [String] = [], workoutNames: [String] = []
+    var exerciseWorkouts: [String] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
+    var sets: [Int] = [], reps: [Int] = [], rests: [Int] = [], weights: [String?] = [], positions: [Int] = []
+    for workout in program.workouts {
+        workoutIDs.append(workout.id)
+        workoutNames.append(workout.name)
+        for (position, exercise) in workout.exercises.enumerated() {
+            exerciseWorkouts.append(workout.id); exerciseIDs.append(exercise.id); exerciseNames.append(exercise.name)
+            sets.append(exercise.sets); reps.append(exercise.reps); rests.append(exercise.restSeconds)
+            weights.append(exercise.weightKg?.canonical); positions.append(position)
+        }
+    }
+    let days = program.schedule.map(\.dayIndex)
+    let scheduleWorkouts = program.schedule.map { entry -> String in if case .id(let id) = entry.workout { return id } else { return "" } }
+    _ = try await connection.transaction { connection in
+        try await connection.query("""
+            WITH legacy AS (
+              UPDATE programs SET program_json = \(json), updated_at = now() WHERE id = \(programID) RETURNING 1
+            ), version AS (
+              INSERT INTO program_versions (program_id, version, name, source_checksum, content_checksum)
+              VALUES (\(programID), \(version), \(program.name), 'c', 'c') RETURNING id
+            ), workouts AS (
+              INSERT INTO program_version_workouts (program_id, program_version_id, workout_id, name, position)
+              SELECT \(programID), version.id, w.id, w.name, w.o - 1
+                FROM version, unnest(\(workoutIDs)::text[], \(workoutNames)::text[]) WITH ORDINALITY AS w(id, name, o)
+              RETURNING id, workout_id
+            ), exercises AS (
+              INSERT INTO program_version_exercises
+                (program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds, weight_kg, position)
+              SELECT \(programID), version.id, workouts.id, e.id, e.name, e.sets, e.reps, e.rest, e.weight::numeric, e.position
+                FROM version, unnest(\(exerciseWorkouts)::text[], \(exerciseIDs)::text[], \(exerciseNames)::text[], \(sets)::int8[],
+                                     \(reps)::int8[], \(rests)::int8[], \(weights)::text[], \(positions)::int8[])
+                       AS e(workout_id, id, name, sets, reps, rest, weight, position)
+                JOIN workouts ON workouts.workout_id = e.workout_id
+              RETURNING 1
+            )
+            INSERT INTO program_version_schedule (program_id, program_version_id, position, day_index, workout_id)
+            SELECT \(programID), version.id, s.o - 1, s.day, s.workout
+              FROM version, unnest(\(days)::int8[], \(scheduleWorkouts)::text[]) WITH ORDINALITY AS s(day, workout, o)
+            """)
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput],
+        timeUnits: .microseconds,
+        warmupIterations: 20,
+        scalingFactor: .one,
+        maxDuration: .seconds(5),
+        maxIterations: 2_000)
+
+    Benchmark("save: floor (legacy UPDATE + one multi-row INSERT of the version)") { benchmark in
+        let pool = try await setup.pool()
+        let created = try await setup.programs("floor", flags: off)[0]
+        let variants = [sixByEight(variant: 1), sixByEight(variant: 0)]
+        try await pool.withConnection { connection in
+            var version = setup.counters["floor", default: 0]
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                version += 1
+                try await floorWrite(connection, programID: created.id, program: variants[version % 2], version: version)
+            }
+            benchmark.stopMeasurement()
+            setup.counters["floor"] = version
+        }
+    }
+
+    Benchmark("save: dual write (repository, WRITES on)") { benchmark in
+        let repository = try await setup.repository(writesOn)
+        var stored = try await setup.programs("dual write (repository, WRITES on)", flags: writesOn)[0]
+        var count = setup.counters["dual write (repository, WRITES on)", default: 0]
+        let variants = [sixByEight(variant: 1), sixByEight(variant: 0)]
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            count += 1
+            stored = try await repository.save(variants[count % 2], to: stored.id, expectedRevision: stored.revision).stored
+        }
+        benchmark.stopMeasurement()
+        setup.programs["dual write (repository, WRITES on)"] = [stored]
+        setup.counters["dual write (repository, WRITES on)"] = count
+    }
+
+    Benchmark("save: legacy only (repository, WRITES off)") { benchmark in
+        let repository = try await setup.repository(off)
+        var stored = try await setup.programs("legacy only (repository, WRITES off)", flags: off)[0]
+        var count = setup.counters["legacy only (repository, WRITES off)", default: 0]
+        let variants = [sixByEight(variant: 1), sixByEight(variant: 0)]
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            count += 1
+            stored = try await repository.save(variants[count % 2], to: stored.id, expectedRevision: stored.revision).stored
+        }
+        benchmark.stopMeasurement()
+        setup.programs["legacy only (repository, WRITES off)"] = [stored]
+        setup.counters["legacy only (repository, WRITES off)"] = count
+    }
+
+    Benchmark("read: legacy (repository)") { benchmark in
+        let repository = try await setup.repository(writesOn)
+        let created = try await setup.programs("read", flags: writesOn)[0]
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try await repository.program(created.id)) }
+    }
+
+    Benchmark("read: versioned (repository, READS on)") { benchmark in
+        // One repository for the whole run, as an app keeps one: its version cache is warm.
+        let repository = try await setup.sharedRepository(bothOn)
+        let created = try await setup.programs("read", flags: writesOn)[0]
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(try await repository.program(created.id)) }
+    }
+
+    Benchmark("saves with 8 concurrent clients (dual write)", configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .one, maxIterations: 50)) { benchmark in
+        let repository = try await setup.repository(writesOn)
+        let programs = try await setup.programs("concurrent", count: 8, flags: writesOn)
+        let variants = [sixByEight(variant: 1), sixByEight(variant: 0)]
+        let start = programs
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            // One iteration = 8 clients x 10 saves each, on their own programs.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<8 {
+                    group.addTask {
+                        var stored = try await repository.program(start[client].id)
+                        for save in 0..<10 {
+                            stored = try await repository.save(variants[save % 2], to: stored.id, expectedRevision: stored.revision).stored
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}
