@@ -203,22 +203,24 @@ public struct PostgresJSON<Value: Codable & Sendable>: Sendable, PostgresEncodab
 /// `WHERE id = ANY(\(ids))` or a multi-row `INSERT ... SELECT FROM unnest(...)`.
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     public var postgresBind: PostgresBind {
-        var literal = "{"
+        // Built byte by byte: walking Characters would pay for grapheme breaking on every
+        // element, and a save binds hundreds of them.
+        var literal: [UInt8] = [UInt8(ascii: "{")]
         for (index, element) in enumerated() {
-            if index > 0 { literal += "," }
+            if index > 0 { literal.append(UInt8(ascii: ",")) }
             guard let text = element.arrayElementText else {
-                literal += "NULL"
+                literal += "NULL".utf8
                 continue
             }
-            literal += "\""
-            for character in text {
-                if character == "\"" || character == "\\" { literal += "\\" }
-                literal.append(character)
+            literal.append(UInt8(ascii: "\""))
+            for byte in text.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
+                literal.append(byte)
             }
-            literal += "\""
+            literal.append(UInt8(ascii: "\""))
         }
-        literal += "}"
-        return PostgresBind(typeOID: Element.arrayTypeOID, format: .text, bytes: [UInt8](literal.utf8))
+        literal.append(UInt8(ascii: "}"))
+        return PostgresBind(typeOID: Element.arrayTypeOID, format: .text, bytes: literal)
     }
 }
 

@@ -271,24 +271,38 @@ public final class ProgramRepository: Sendable {
         defer { metrics.saveDuration.recordNanoseconds(started.nanosecondsElapsed) }
         return try await run { connection in
             try await connection.transaction { connection in
+                // The legacy JSON travels only when no current version holds the same program:
+                // in steady state the version is in the cache and the row stays on the server.
                 let locked = try await connection.query("""
-                    SELECT p.user_id, p.program_json, p.xmin::text, v.version, v.content_checksum
+                    SELECT p.user_id, CASE WHEN v.legacy_xmin = p.xmin::text THEN NULL ELSE p.program_json END,
+                           p.xmin::text, v.id, v.version, v.content_checksum
                       FROM programs p
-                      LEFT JOIN LATERAL (SELECT version, content_checksum FROM program_versions
+                      LEFT JOIN LATERAL (SELECT id, version, content_checksum, legacy_xmin FROM program_versions
                                           WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
                      WHERE p.id = \(id)
                        FOR UPDATE OF p
                     """)
                 guard let row = locked.first else { throw RepositoryError.programNotFound(id) }
-                let (userID, json, revisionText, latestVersion, latestChecksum) =
-                    try row.decode((UUID, PostgresJSONB, String, Int32?, String?).self)
+                let (userID, json, revisionText, latestVersionID, latestVersion, latestChecksum) =
+                    try row.decode((UUID, PostgresJSONB?, String, UUID?, Int32?, String?).self)
                 let revision = Revision(revisionText)
                 guard revision == expectedRevision else {
                     self.metrics.conflicts.increment()
                     throw RepositoryError.conflict(programID: id, expected: expectedRevision, current: revision)
                 }
-                // A legacy row that cannot be read is replaced by the save, not an obstacle to it.
-                let current = try? Program(legacyJSON: json.bytes)
+                let current: Program?
+                let currentChecksum: String?
+                if let json {
+                    // A legacy row that cannot be read is replaced by the save, not an obstacle to it.
+                    current = try? Program(legacyJSON: json.bytes)
+                    currentChecksum = current?.canonicalChecksum
+                } else if let latestVersionID {
+                    current = try await self.versionContent(latestVersionID, on: connection)
+                    currentChecksum = latestChecksum
+                } else {
+                    current = nil
+                    currentChecksum = nil
+                }
                 let (edited, extra) = try await edit(current, connection)
                 let reconciliation = edited.reconciled(with: current ?? Program(name: edited.name, workouts: [], schedule: []))
                 let program = reconciliation.program
@@ -298,7 +312,7 @@ public final class ProgramRepository: Sendable {
                     throw RepositoryError.invalidProgram(ProgramValidationError(violations: violations))
                 }
                 let checksum = program.canonicalChecksum
-                let writeLegacy = current?.canonicalChecksum != checksum
+                let writeLegacy = currentChecksum != checksum
                 let writeVersion = flags.writes && latestChecksum != checksum
                 let nextVersion = Int(latestVersion ?? 0) + 1
                 guard writeLegacy || writeVersion else {
