@@ -210,7 +210,7 @@ public final class ProgramRepository: Sendable {
                 let write = ProgramWrite(
                     programID: id, program: reconciled, checksum: reconciled.canonicalChecksum, writeLegacy: false,
                     version: 1, currentRevision: Revision(inserted), createdBy: "save")
-                _ = try await write.run(on: connection)
+                if let versionID = try await write.run(on: connection).versionID { self.cache.store(reconciled, for: versionID) }
                 return StoredProgram(id: id, userID: userID, program: reconciled, revision: Revision(inserted), version: 1, source: .versions)
             }
         }
@@ -326,6 +326,8 @@ public final class ProgramRepository: Sendable {
                     programID: id, program: program, checksum: checksum, writeLegacy: writeLegacy,
                     version: writeVersion ? nextVersion : nil, currentRevision: revision, createdBy: "save"
                 ).run(on: connection)
+                // The next save (or read) of this program finds its current version here.
+                if let versionID = outcome.versionID { self.cache.store(program, for: versionID) }
                 (writeVersion ? self.metrics.savesWithVersion : self.metrics.legacyOnlySaves).increment()
                 self.logger.debug("program saved", metadata: [
                     "program": "\(id)", "version": "\(writeVersion ? String(nextVersion) : "-")",
