@@ -48,9 +48,14 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
-        // The rollout flags: snapshots, sources, the percentage rollout.
+        // The rollout flags: snapshots, sources (database, environment, flags.json), the
+        // store ops flip them in, the percentage rollout.
         .target(
             name: "RuntimeFlags",
+            dependencies: [
+                "PostgresDriver",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The library app services link: repository, migrator, seeding, backfill, checker.
@@ -70,6 +75,7 @@ let package = Package(
             name: "ProgramVersioningCLI",
             dependencies: [
                 "ProgramVersioning",
+                "RuntimeFlags",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -11,11 +11,15 @@ struct OperatorError: Error {
 
 /// Runs a subcommand's work; any error becomes one line on stderr and exit code 2
 /// (never a stack dump, never a password).
-func reportingErrors<T>(connection: ConnectionOptions? = nil, _ body: () async throws -> T) async throws -> T {
+func reportingErrors<T>(
+    connection: ConnectionOptions? = nil, passing: (any Error.Type)? = nil, _ body: () async throws -> T
+) async throws -> T {
     do {
         return try await body()
     } catch let exit as ExitCode {
         throw exit
+    } catch where passing.map({ type(of: error) == $0 }) == true {
+        throw error  // the caller reports this kind itself
     } catch {
         var line = operatorMessage(for: error)
         if let connection {

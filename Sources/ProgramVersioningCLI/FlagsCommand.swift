@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import RuntimeFlags
+
+/// `flags show|set|history`: the runtime rollout flags, their rules and their audit trail.
+struct FlagsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flags",
+        abstract: "Show, flip and audit PROGRAM_VERSIONING_WRITES and PROGRAM_VERSIONING_READS.",
+        subcommands: [Show.self, Set.self, History.self]
+    )
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show both flags as the store holds them.")
+        @OptionGroup var connection: ConnectionOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let states = try await reportingErrors(connection: connection) {
+                try await withPool(connection) { try await FlagStore(pool: $0).states() }
+            }
+            if json {
+                var object: [String: Any] = [:]
+                for state in states {
+                    var entry: [String: Any] = ["enabled": state.enabled, "updatedAt": iso8601(state.updatedAt), "updatedBy": state.updatedBy]
+                    if state.name == .reads { entry["percent"] = state.percent }
+                    object[state.name.rawValue] = entry
+                }
+                try printJSON(object)
+            } else {
+                for state in states {
+                    let percent = state.name == .reads && state.enabled ? " (\(state.percent)% of users)" : ""
+                    print("\(state.name.rawValue) \(state.enabled ? "on" : "off")\(percent)  since \(iso8601(state.updatedAt)) by \(state.updatedBy)")
+                }
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Flip a flag. Refused (exit 1) when a rollout rule forbids it; see docs/runbook.md.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "PROGRAM_VERSIONING_WRITES or PROGRAM_VERSIONING_READS (or writes / reads).") var name: String
+        @Argument(help: "on or off.") var state: String
+        @Option(help: "READS only: the share of users, 0-100 (default 100 when turning it on).") var percent: Int?
+        @Option(help: "Why, for the audit trail (required with --force).") var reason: String?
+        @Option(help: "Who, for the audit trail (default: the OS user).") var actor: String?
+        @Flag(help: "Turn READS on without a clean consistency report (needs --reason).") var force = false
+
+        func validate() throws {
+            guard FlagName(argument: name) != nil else {
+                throw ValidationError("unknown flag '\(name)'; use PROGRAM_VERSIONING_WRITES or PROGRAM_VERSIONING_READS")
+            }
+            guard ["on", "off"].contains(state.lowercased()) else { throw ValidationError("the state must be on or off, not '\(state)'") }
+            if let percent, !(0...100).contains(percent) { throw ValidationError("--percent must be between 0 and 100") }
+            if percent != nil, FlagName(argument: name) == .writes { throw ValidationError("--percent applies to PROGRAM_VERSIONING_READS only") }
+        }
+
+        func run() async throws {
+            let flag = FlagName(argument: name)!
+            let enabled = state.lowercased() == "on"
+            let who = actor ?? ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+            do {
+                let change = try await reportingErrors(connection: connection, passing: FlagChangeRefused.self) {
+                    try await withPool(connection) { pool in
+                        try await FlagStore(pool: pool).set(flag, enabled: enabled, percent: percent, actor: who, reason: reason, force: force)
+                    }
+                }
+                let percentText = flag == .reads && change.new.enabled ? " (\(change.new.percent)%)" : ""
+                print("\(flag.rawValue): \(change.old.enabled ? "on" : "off") -> \(change.new.enabled ? "on" : "off")\(percentText)")
+            } catch let refused as FlagChangeRefused {
+                FileHandle.standardError.write(Data("program-versioning: \(refused)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every flip, newest first.")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "How many entries.") var limit = 50
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let entries = try await reportingErrors(connection: connection) {
+                try await withPool(connection) { try await FlagStore(pool: $0).history(limit: limit) }
+            }
+            if json {
+                try printJSON(entries.map { entry -> [String: Any] in
+                    var object: [String: Any] = [
+                        "name": entry.name, "newEnabled": entry.newEnabled, "newPercent": entry.newPercent, "actor": entry.actor,
+                        "forced": entry.forced, "changedAt": iso8601(entry.changedAt),
+                    ]
+                    object["oldEnabled"] = entry.oldEnabled
+                    object["oldPercent"] = entry.oldPercent
+                    object["reason"] = entry.reason
+                    return object
+                })
+            } else {
+                for entry in entries {
+                    let old = entry.oldEnabled.map { $0 ? "on" : "off" } ?? "?"
+                    let reason = entry.reason.map { " reason: \($0)" } ?? ""
+                    print("\(iso8601(entry.changedAt)) \(entry.name) \(old) -> \(entry.newEnabled ? "on" : "off") (\(entry.newPercent)%) by \(entry.actor)\(entry.forced ? " FORCED" : "")\(reason)")
+                }
+            }
+        }
+    }
+}
+
+func iso8601(_ date: Date) -> String {
+    date.formatted(.iso8601)
+}
+
+func printJSON(_ value: Any) throws {
+    let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted])
+    print(String(decoding: data, as: UTF8.self))
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import PostgresDriver
+import Synchronization
+
+/// Flags from the runtime store in PostgreSQL, kept current in memory.
+///
+/// A background task listens on `program_versioning_flags` (the store notifies on every
+/// flip) and re-reads both flags when told, and every `refreshInterval` as a safety net.
+/// `current()` is one atomic load: no lock, no allocation. Until the first successful read,
+/// and never after a failure, it answers from `fallback` (the lower layers: environment,
+/// flags.json, else legacy); once loaded, a lost database keeps the last values in force
+/// (logged once) until the source reconnects on its own.
+public final class DatabaseFlagSource: FlagSource {
+    private let connectionString: String
+    private let logger: Logger
+    private let refreshInterval: Duration
+    private let fallback: any FlagSource
+    private let packed = Atomic<UInt64>(0)
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    public init(
+        connectionString: String, logger: Logger, refreshInterval: Duration = .seconds(5),
+        fallback: any FlagSource = FixedFlagSource(.legacy)
+    ) {
+        self.connectionString = connectionString
+        self.logger = logger
+        self.refreshInterval = refreshInterval
+        self.fallback = fallback
+    }
+
+    public func current() -> FlagSnapshot {
+        let value = packed.load(ordering: .acquiring)
+        guard value & Self.loadedBit != 0 else { return fallback.current() }
+        return FlagSnapshot(
+            writes: value & Self.writesBit != 0, reads: value & Self.readsBit != 0, readPercent: Int((value >> 8) & 0xFF))
+    }
+
+    /// Whether the store has been read at least once.
+    public var isLoaded: Bool { packed.load(ordering: .acquiring) & Self.loadedBit != 0 }
+
+    /// Starts following the store (idempotent).
+    public func start() {
+        task.withLock { task in
+            guard task == nil else { return }
+            task = Task.detached { [self] in await self.follow() }
+        }
+    }
+
+    /// Stops following; the last values stay in force.
+    public func stop() async {
+        let running = task.withLock { task -> Task<Void, Never>? in
+            defer { task = nil }
+            return task
+        }
+        running?.cancel()
+        await running?.value
+    }
+
+    private static let loadedBit: UInt64 = 1, writesBit: UInt64 = 2, readsBit: UInt64 = 4
+
+    private func store(_ snapshot: FlagSnapshot) {
+        var value = Self.loadedBit
+        if snapshot.writes { value |= Self.writesBit }
+        if snapshot.reads { value |= Self.readsBit }
+        value |= UInt64(snapshot.readPercent) << 8
+        packed.store(value, ordering: .releasing)
+    }
+
+    /// Connect, listen, read, then re-read on every notification and every interval;
+    /// on any failure keep the values, log once, and start over after a short pause.
+    private func follow() async {
+        var failing = false
+        var pause: Duration = .milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(to: connectionString)
+                do {
+                    try await followChanges(on: connection, failing: &failing, pause: &pause)
+                } catch {
+                    await connection.close()
+                    throw error
+                }
+            } catch {
+                if Task.isCancelled { return }
+                if !failing {
+                    logger.warning("flag store unreachable; keeping the flags in force", metadata: [
+                        "error": "\(error)", "flags": "\(current())",
+                    ])
+                    failing = true
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Returns only by throwing (connection lost, cancelled).
+    private func followChanges(on connection: PostgresConnection, failing: inout Bool, pause: inout Duration) async throws {
+        try await connection.listen("program_versioning_flags")
+        let notifications = connection.notifications()
+        // Read after LISTEN: a flip committed in between is then either read here or notified.
+        try await reload(connection)
+        if failing { logger.notice("flag store reachable again; following it", metadata: ["flags": "\(current())"]) }
+        failing = false
+        pause = .milliseconds(100)
+        let interval = refreshInterval
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in notifications { try await self.reload(connection) }
+                throw PostgresError(code: .connectionClosed, message: "the flag store connection closed")
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: interval)
+                    try await self.reload(connection)
+                }
+            }
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func reload(_ connection: PostgresConnection) async throws {
+        let rows = try await connection.query("SELECT name, enabled, percent FROM runtime_flags")
+        var writes = false, reads = false, percent = 0
+        for row in rows {
+            let (name, enabled, share) = try row.decode((String, Bool, Int32).self)
+            switch FlagName(rawValue: name) {
+            case .writes?: writes = enabled
+            case .reads?: reads = enabled; percent = Int(share)
+            case nil: break
+            }
+        }
+        store(FlagSnapshot(writes: writes, reads: reads, readPercent: percent))
+    }
+}

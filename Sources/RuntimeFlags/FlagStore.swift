@@ -1,0 +1,154 @@
+import Foundation
+import PostgresDriver
+
+/// The two flags' names.
+public enum FlagName: String, Sendable, CaseIterable {
+    case writes = "PROGRAM_VERSIONING_WRITES"
+    case reads = "PROGRAM_VERSIONING_READS"
+
+    /// Accepts the full name or `writes` / `reads`, any case.
+    public init?(argument: String) {
+        switch argument.uppercased() {
+        case "PROGRAM_VERSIONING_WRITES", "WRITES": self = .writes
+        case "PROGRAM_VERSIONING_READS", "READS": self = .reads
+        default: return nil
+        }
+    }
+}
+
+/// One flag as stored.
+public struct FlagState: Sendable, Hashable {
+    public var name: FlagName
+    public var enabled: Bool
+    public var percent: Int
+    public var updatedAt: Date
+    public var updatedBy: String
+}
+
+/// One audited flip.
+public struct FlagAuditEntry: Sendable, Hashable {
+    public var name: String
+    public var oldEnabled: Bool?
+    public var newEnabled: Bool
+    public var oldPercent: Int?
+    public var newPercent: Int
+    public var actor: String
+    public var reason: String?
+    public var forced: Bool
+    public var changedAt: Date
+}
+
+/// A flip the store refused, with the rule and what to do first.
+public struct FlagChangeRefused: Error, Sendable, CustomStringConvertible {
+    public enum Rule: String, Sendable {
+        case readsNeedsWrites = "READS_NEEDS_WRITES"
+        case writesOffNeedsReadsOff = "WRITES_OFF_NEEDS_READS_OFF"
+        case readsNeedsCleanCheck = "READS_NEEDS_CLEAN_CHECK"
+        case forceNeedsReason = "FORCE_NEEDS_REASON"
+        case invalidPercent = "INVALID_PERCENT"
+    }
+
+    public var rule: Rule
+    /// What the rule says.
+    public var message: String
+    /// What to do first.
+    public var hint: String
+
+    public var description: String { "refused: \(message) (\(rule.rawValue)); \(hint)" }
+
+    static func from(_ error: PostgresError) -> FlagChangeRefused? {
+        let rule: Rule
+        switch error.sqlState {
+        case "PVF01": rule = .readsNeedsWrites
+        case "PVF02": rule = .writesOffNeedsReadsOff
+        case "PVF03": rule = .readsNeedsCleanCheck
+        case "PVF04": rule = .forceNeedsReason
+        default: return nil
+        }
+        let message = (error.serverMessage ?? error.message).split(separator: ":", maxSplits: 1).last
+            .map { $0.trimmingCharacters(in: .whitespaces) } ?? error.message
+        return FlagChangeRefused(rule: rule, message: message, hint: error.hint ?? "")
+    }
+}
+
+/// The runtime flag store in PostgreSQL: what ops read and flip. The rules and the audit
+/// live in the database (migration 13), so every writer is held to them.
+public struct FlagStore: Sendable {
+    private let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    public func states() async throws -> [FlagState] {
+        let rows = try await pool.query("SELECT name, enabled, percent, updated_at, updated_by FROM runtime_flags ORDER BY name DESC")
+        return try rows.compactMap { row in
+            let (name, enabled, percent, updatedAt, updatedBy) = try row.decode((String, Bool, Int32, Date, String).self)
+            return FlagName(rawValue: name).map {
+                FlagState(name: $0, enabled: enabled, percent: Int(percent), updatedAt: updatedAt, updatedBy: updatedBy)
+            }
+        }
+    }
+
+    /// Both flags as one snapshot.
+    public func snapshot() async throws -> FlagSnapshot {
+        let states = try await states()
+        let writes = states.first { $0.name == .writes }
+        let reads = states.first { $0.name == .reads }
+        return FlagSnapshot(writes: writes?.enabled ?? false, reads: reads?.enabled ?? false, readPercent: reads?.percent ?? 0)
+    }
+
+    /// Flips one flag. `percent` applies to READS (nil: 100 when turning it on, else
+    /// unchanged). Throws `FlagChangeRefused` when a rule forbids the flip; nothing changes then.
+    @discardableResult
+    public func set(
+        _ name: FlagName, enabled: Bool, percent: Int? = nil, actor: String, reason: String?, force: Bool
+    ) async throws -> (old: FlagState, new: FlagState) {
+        if let percent, !(0...100).contains(percent) {
+            throw FlagChangeRefused(rule: .invalidPercent, message: "percent must be 0-100, got \(percent)", hint: "pass --percent between 0 and 100")
+        }
+        do {
+            return try await pool.transaction { connection in
+                try await connection.query("""
+                    SELECT set_config('program_versioning.actor', \(actor), true),
+                           set_config('program_versioning.reason', \(reason ?? ""), true),
+                           set_config('program_versioning.force', \(force ? "on" : "off"), true)
+                    """)
+                // Both rows, in name order: two flips of different flags queue up instead of deadlocking.
+                let before = try await connection.query("""
+                    SELECT name, enabled, percent, updated_at, updated_by FROM runtime_flags ORDER BY name FOR UPDATE
+                    """)
+                let old = try before.compactMap { row -> FlagState? in
+                    let (flag, isOn, share, at, by) = try row.decode((String, Bool, Int32, Date, String).self)
+                    return FlagName(rawValue: flag).map { FlagState(name: $0, enabled: isOn, percent: Int(share), updatedAt: at, updatedBy: by) }
+                }.first { $0.name == name }
+                guard let old else { throw PostgresError(code: .server, message: "the flag \(name.rawValue) is missing; run migrate up") }
+                let newPercent = name == .reads ? (percent ?? (enabled && !old.enabled ? 100 : old.percent)) : old.percent
+                let row = try await connection.query("""
+                    UPDATE runtime_flags SET enabled = \(enabled), percent = \(newPercent) WHERE name = \(name.rawValue)
+                    RETURNING updated_at, updated_by
+                    """).single()
+                let (updatedAt, updatedBy) = try row.decode((Date, String).self)
+                return (old, FlagState(name: name, enabled: enabled, percent: newPercent, updatedAt: updatedAt, updatedBy: updatedBy))
+            }
+        } catch let error as PostgresError {
+            if let refused = FlagChangeRefused.from(error) { throw refused }
+            throw error
+        }
+    }
+
+    /// The audit trail, newest first.
+    public func history(limit: Int = 100) async throws -> [FlagAuditEntry] {
+        let rows = try await pool.query("""
+            SELECT name, old_enabled, new_enabled, old_percent, new_percent, actor, reason, forced, changed_at
+              FROM runtime_flag_audit ORDER BY changed_at DESC, id DESC LIMIT \(limit)
+            """)
+        return try rows.map { row in
+            let (name, oldEnabled, newEnabled, oldPercent, newPercent, actor, reason, forced, changedAt) =
+                try row.decode((String, Bool?, Bool, Int32?, Int32, String, String?, Bool, Date).self)
+            return FlagAuditEntry(
+                name: name, oldEnabled: oldEnabled, newEnabled: newEnabled, oldPercent: oldPercent.map(Int.init),
+                newPercent: Int(newPercent), actor: actor, reason: reason, forced: forced, changedAt: changedAt)
+        }
+    }
+}
