@@ -30,14 +30,11 @@ public final class DatabaseFlagSource: FlagSource {
     }
 
     public func current() -> FlagSnapshot {
-        let value = packed.load(ordering: .acquiring)
-        guard value & Self.loadedBit != 0 else { return fallback.current() }
-        return FlagSnapshot(
-            writes: value & Self.writesBit != 0, reads: value & Self.readsBit != 0, readPercent: Int((value >> 8) & 0xFF))
+        PackedFlags.unpack(packed.load(ordering: .acquiring)) ?? fallback.current()
     }
 
     /// Whether the store has been read at least once.
-    public var isLoaded: Bool { packed.load(ordering: .acquiring) & Self.loadedBit != 0 }
+    public var isLoaded: Bool { PackedFlags.unpack(packed.load(ordering: .acquiring)) != nil }
 
     /// Starts following the store (idempotent).
     public func start() {
@@ -57,14 +54,8 @@ public final class DatabaseFlagSource: FlagSource {
         await running?.value
     }
 
-    private static let loadedBit: UInt64 = 1, writesBit: UInt64 = 2, readsBit: UInt64 = 4
-
     private func store(_ snapshot: FlagSnapshot) {
-        var value = Self.loadedBit
-        if snapshot.writes { value |= Self.writesBit }
-        if snapshot.reads { value |= Self.readsBit }
-        value |= UInt64(snapshot.readPercent) << 8
-        packed.store(value, ordering: .releasing)
+        packed.store(PackedFlags.pack(snapshot), ordering: .releasing)
     }
 
     /// Connect, listen, read, then re-read on every notification and every interval;

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Flags from `flags.json` (the repository root's defaults, or a deployment's own file),
+/// re-read when it changes, for single-host deployments without the database store.
+///
+/// The file has the shape `flags show --json` prints. A missing, unreadable or malformed
+/// file never changes the values in force: the last good values stay (none yet: `fallback`
+/// answers), the problem is logged once, and the next good edit is picked up within
+/// `pollInterval`. `current()` is one atomic load.
+public final class FileFlagSource: FlagSource {
+    private let path: String
+    private let logger: Logger
+    private let pollInterval: Duration
+    private let fallback: any FlagSource
+    private let packed = Atomic<UInt64>(0)
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    public init(path: String, logger: Logger, pollInterval: Duration = .milliseconds(500), fallback: any FlagSource = FixedFlagSource(.legacy)) {
+        self.path = path
+        self.logger = logger
+        self.pollInterval = pollInterval
+        self.fallback = fallback
+        _ = load()
+    }
+
+    public func current() -> FlagSnapshot {
+        PackedFlags.unpack(packed.load(ordering: .acquiring)) ?? fallback.current()
+    }
+
+    /// Starts watching the file (idempotent).
+    public func start() {
+        task.withLock { task in
+            guard task == nil else { return }
+            task = Task.detached { [self] in await self.watch() }
+        }
+    }
+
+    public func stop() async {
+        let running = task.withLock { task -> Task<Void, Never>? in
+            defer { task = nil }
+            return task
+        }
+        running?.cancel()
+        await running?.value
+    }
+
+    private func watch() async {
+        var lastContents: Data? = FileManager.default.contents(atPath: path)
+        var complaining = false
+        while !Task.isCancelled {
+            try? await Task.sleep(for: pollInterval)
+            let contents = FileManager.default.contents(atPath: path)
+            guard contents != lastContents else { continue }
+            lastContents = contents
+            switch load() {
+            case .success:
+                if complaining { logger.notice("flags file readable again", metadata: ["path": "\(path)", "flags": "\(current())"]) }
+                complaining = false
+            case .failure(let problem):
+                if !complaining {
+                    logger.warning("flags file ignored; keeping the flags in force", metadata: ["path": "\(path)", "problem": "\(problem)"])
+                }
+                complaining = true
+            }
+        }
+    }
+
+    private struct Problem: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Reads the file; stores its values only when it is entirely valid.
+    @discardableResult
+    private func load() -> Result<FlagSnapshot, Problem> {
+        guard let data = FileManager.default.contents(atPath: path) else { return .failure(Problem(description: "cannot read \(path)")) }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let writes = object[FlagName.writes.rawValue] as? [String: Any], let writesOn = writes["enabled"] as? Bool,
+              let reads = object[FlagName.reads.rawValue] as? [String: Any], let readsOn = reads["enabled"] as? Bool
+        else {
+            return .failure(Problem(description: "expected {\"PROGRAM_VERSIONING_WRITES\": {\"enabled\": bool}, \"PROGRAM_VERSIONING_READS\": {\"enabled\": bool, \"percent\": 0-100}}"))
+        }
+        let percent = (reads["percent"] as? Int) ?? 100
+        guard (0...100).contains(percent) else { return .failure(Problem(description: "percent must be 0-100, got \(percent)")) }
+        let snapshot = FlagSnapshot(writes: writesOn, reads: readsOn, readPercent: percent)
+        packed.store(PackedFlags.pack(snapshot), ordering: .releasing)
+        return .success(snapshot)
+    }
+}
+
+/// A snapshot in one 64-bit word, so sources publish and read it with one atomic
+/// operation: bit 0 "loaded", bit 1 writes, bit 2 reads, bits 8-15 the percentage.
+enum PackedFlags {
+    static func pack(_ snapshot: FlagSnapshot) -> UInt64 {
+        var value: UInt64 = 1
+        if snapshot.writes { value |= 2 }
+        if snapshot.reads { value |= 4 }
+        return value | UInt64(snapshot.readPercent) << 8
+    }
+
+    /// nil when nothing was loaded.
+    @inline(__always)
+    static func unpack(_ value: UInt64) -> FlagSnapshot? {
+        guard value & 1 != 0 else { return nil }
+        return FlagSnapshot(writes: value & 2 != 0, reads: value & 4 != 0, readPercent: Int((value >> 8) & 0xFF))
+    }
+}
