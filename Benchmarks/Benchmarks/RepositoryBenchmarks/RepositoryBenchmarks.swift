@@ -141,6 +141,7 @@ func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Prog
 }
 
 let benchmarks: @Sendable () -> Void = {
+    flagBenchmarks()
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput],
         timeUnits: .microseconds,
