@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RuntimeFlags
 
 /// `flags show|set|history`: the runtime rollout flags, their rules and their audit trail.
@@ -7,7 +8,7 @@ struct FlagsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flags",
         abstract: "Show, flip and audit PROGRAM_VERSIONING_WRITES and PROGRAM_VERSIONING_READS.",
-        subcommands: [Show.self, Set.self, History.self]
+        subcommands: [Show.self, Set.self, History.self, Watch.self]
     )
 
     struct Show: AsyncParsableCommand {
@@ -102,6 +103,32 @@ struct FlagsCommand: AsyncParsableCommand {
                     let reason = entry.reason.map { " reason: \($0)" } ?? ""
                     print("\(iso8601(entry.changedAt)) \(entry.name) \(old) -> \(entry.newEnabled ? "on" : "off") (\(entry.newPercent)%) by \(entry.actor)\(entry.forced ? " FORCED" : "")\(reason)")
                 }
+            }
+        }
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow the flags as an app instance does and print every change (until interrupted or --for ends).")
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "Stop after this many seconds.") var `for`: Double?
+
+        func run() async throws {
+            try await reportingErrors(connection: connection) {
+                let source = DatabaseFlagSource(
+                    connectionString: connection.connectionString, logger: Logger(label: "program-versioning.flags"),
+                    onChange: { snapshot in
+                        // Written at once, whole lines: a reader on a pipe sees each change when it happens.
+                        let line = "\(Date().formatted(.iso8601.time(includingFractionalSeconds: true))) \(snapshot)\n"
+                        FileHandle.standardOutput.write(Data(line.utf8))
+                    })
+                source.start()
+                if let seconds = `for` {
+                    try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                } else {
+                    while true { try await Task.sleep(for: .seconds(3600)) }
+                }
+                await source.stop()
             }
         }
     }

@@ -18,15 +18,19 @@ public final class DatabaseFlagSource: FlagSource {
     private let fallback: any FlagSource
     private let packed = Atomic<UInt64>(0)
     private let task = Mutex<Task<Void, Never>?>(nil)
+    private let onChange: (@Sendable (FlagSnapshot) -> Void)?
 
+    /// - Parameter onChange: called (on the source's task) with each new snapshot the store
+    ///   shows, the first load included; for tools that watch a rollout.
     public init(
         connectionString: String, logger: Logger, refreshInterval: Duration = .seconds(5),
-        fallback: any FlagSource = FixedFlagSource(.legacy)
+        fallback: any FlagSource = FixedFlagSource(.legacy), onChange: (@Sendable (FlagSnapshot) -> Void)? = nil
     ) {
         self.connectionString = connectionString
         self.logger = logger
         self.refreshInterval = refreshInterval
         self.fallback = fallback
+        self.onChange = onChange
     }
 
     public func current() -> FlagSnapshot {
@@ -55,7 +59,8 @@ public final class DatabaseFlagSource: FlagSource {
     }
 
     private func store(_ snapshot: FlagSnapshot) {
-        packed.store(PackedFlags.pack(snapshot), ordering: .releasing)
+        let previous = packed.exchange(PackedFlags.pack(snapshot), ordering: .acquiringAndReleasing)
+        if PackedFlags.unpack(previous) != snapshot { onChange?(snapshot) }
     }
 
     /// Connect, listen, read, then re-read on every notification and every interval;

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresDriver
 import RuntimeFlags
+import Synchronization
 
 /// What an operation pays to read the flags, and how fast a flip reaches running instances.
 func flagBenchmarks() {
@@ -16,8 +17,22 @@ func flagBenchmarks() {
         for _ in benchmark.scaledIterations { blackHole(source.current().readsVersions(for: benchUser)) }
     }
 
-    // From a flip's commit to the moment each of 4 listeners' snapshots shows it (each
-    // listener with its own connection, as 4 app instances have). Goal: p99 <= 10 ms.
+    // From a flip's commit to the moment 4 other processes (`program-versioning flags watch`,
+    // which follows the store as an app instance does) print it. Goal: p99 <= 10 ms.
+    Benchmark(
+        "flags: flip to visible in 4 processes",
+        configuration: .init(metrics: [.wallClock], timeUnits: .microseconds, scalingFactor: .one, maxDuration: .seconds(10), maxIterations: 300)
+    ) { benchmark in
+        let watchers = try await flagWatchers()
+        let store = FlagStore(pool: try await setup.pool())
+        let next = !(watchers[0].writes ?? false)
+        try await store.set(.writes, enabled: next, actor: "bench", reason: nil, force: false)
+        benchmark.startMeasurement()
+        while !watchers.allSatisfy({ $0.writes == next }) { await Task.yield() }
+        benchmark.stopMeasurement()
+    }
+
+    // The same in-process: 4 sources with a connection each.
     Benchmark(
         "flags: flip to visible on 4 listeners",
         configuration: .init(metrics: [.wallClock], timeUnits: .microseconds, scalingFactor: .one, maxDuration: .seconds(10), maxIterations: 300)
@@ -40,6 +55,54 @@ final class FlagBenchState: @unchecked Sendable {
     // @unchecked: the runner runs one benchmark at a time.
     var loaded: DatabaseFlagSource?
     var listeners: [DatabaseFlagSource] = []
+    var watchers: [FlagWatcher] = []
+}
+
+/// One `flags watch` process, its output read on a thread of its own so a printed change
+/// is noticed the moment it arrives.
+final class FlagWatcher: Sendable {
+    private let state = Mutex<Bool?>(nil)
+    let process: Process
+
+    /// The WRITES value the process printed last.
+    var writes: Bool? { state.withLock { $0 } }
+
+    init(cli: String, databaseURL: String) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: cli)
+        process.arguments = ["flags", "watch", "--for", "600", "--database-url", databaseURL]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let reader = pipe.fileHandleForReading
+        let thread = Thread { [state] in
+            var pending = ""
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { return }
+                pending += String(decoding: data, as: UTF8.self)
+                while let newline = pending.firstIndex(of: "\n") {
+                    let line = pending[..<newline]
+                    if line.contains("PROGRAM_VERSIONING_WRITES=on") { state.withLock { $0 = true } }
+                    if line.contains("PROGRAM_VERSIONING_WRITES=off") { state.withLock { $0 = false } }
+                    pending = String(pending[pending.index(after: newline)...])
+                }
+            }
+        }
+        thread.start()
+    }
+}
+
+private func flagWatchers() async throws -> [FlagWatcher] {
+    if !flagState.watchers.isEmpty { return flagState.watchers }
+    _ = try await setup.pool()
+    guard let cli = ProcessInfo.processInfo.environment["PV_CLI"] else {
+        fatalError("PV_CLI must name the program-versioning binary (scripts/bench sets it)")
+    }
+    for _ in 0..<4 { flagState.watchers.append(try FlagWatcher(cli: cli, databaseURL: setup.url)) }
+    while flagState.watchers.contains(where: { $0.writes == nil }) { try await Task.sleep(for: .milliseconds(10)) }
+    return flagState.watchers
 }
 
 private func loadedFlagSource() async throws -> any FlagSource {
