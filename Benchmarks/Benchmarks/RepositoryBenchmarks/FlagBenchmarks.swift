@@ -76,7 +76,7 @@ final class FlagWatcher: Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let reader = pipe.fileHandleForReading
-        let thread = Thread { [state] in
+        let thread = Thread { [self] in
             var pending = ""
             while true {
                 let data = reader.availableData
@@ -84,8 +84,8 @@ final class FlagWatcher: Sendable {
                 pending += String(decoding: data, as: UTF8.self)
                 while let newline = pending.firstIndex(of: "\n") {
                     let line = pending[..<newline]
-                    if line.contains("PROGRAM_VERSIONING_WRITES=on") { state.withLock { $0 = true } }
-                    if line.contains("PROGRAM_VERSIONING_WRITES=off") { state.withLock { $0 = false } }
+                    if line.contains("PROGRAM_VERSIONING_WRITES=on") { self.state.withLock { $0 = true } }
+                    if line.contains("PROGRAM_VERSIONING_WRITES=off") { self.state.withLock { $0 = false } }
                     pending = String(pending[pending.index(after: newline)...])
                 }
             }
