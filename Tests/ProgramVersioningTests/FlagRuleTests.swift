@@ -133,6 +133,20 @@ struct FlagRuleTests {
 
 @Suite("Runtime flags: every instance follows the store")
 struct FlagPropagationTests {
+    @Test func flagsWatchPrintsEachChangeAsItHappens() async throws {
+        try await TestDatabase.withFresh { db in
+            let url = db.url
+            async let watched = CommandLineTool.run(["flags", "watch", "--for", "2.5", "--database-url", url])
+            try await Task.sleep(for: .milliseconds(1200))
+            try await FlagStore(pool: db.pool).set(.writes, enabled: true, actor: "test", reason: nil, force: false)
+            let outcome = try await watched
+            #expect(outcome.status == 0)
+            let lines = outcome.stdout.split(separator: "\n")
+            #expect(lines.count == 2, "the first load, then the flip: \(outcome.stdout)")
+            #expect(lines.last?.contains("PROGRAM_VERSIONING_WRITES=on") == true)
+        }
+    }
+
     @Test func aFlipIsSeenByAnotherProcessSourceWithinASecond() async throws {
         try await TestDatabase.withFresh { db in
             let source = DatabaseFlagSource(connectionString: db.url, logger: Logger(label: "test"), refreshInterval: .seconds(60))
