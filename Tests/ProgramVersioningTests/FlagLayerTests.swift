@@ -24,7 +24,7 @@ struct FlagLayerTests {
         try await Task.sleep(for: .milliseconds(200))
         #expect(source.current() == FlagSnapshot(writes: true, reads: false, readPercent: 0), "garbage changes nothing")
         try write(#"{"PROGRAM_VERSIONING_WRITES": {"enabled": true}, "PROGRAM_VERSIONING_READS": {"enabled": true, "percent": 25}}"#)
-        try await FlagPropagationTests.waitUntil(.seconds(2)) { source.current().reads }
+        try await FlagPropagationTimingSensitiveTests.waitUntil(.seconds(2)) { source.current().reads }
         #expect(source.current() == FlagSnapshot(writes: true, reads: true, readPercent: 25))
         await source.stop()
     }
@@ -45,7 +45,7 @@ struct FlagLayerTests {
             let source = DatabaseFlagSource(connectionString: db.url, logger: Logger(label: "test"), fallback: lower)
             #expect(source.current().writes, "not read yet: the environment answers")
             source.start()
-            try await FlagPropagationTests.waitUntil(.seconds(5)) { source.isLoaded }
+            try await FlagPropagationTimingSensitiveTests.waitUntil(.seconds(5)) { source.isLoaded }
             #expect(!source.current().writes, "the store says off")
             await source.stop()
         }

