@@ -71,7 +71,14 @@ struct ProgramWrite {
             SELECT (SELECT revision FROM legacy), (SELECT id FROM version),
                    (SELECT count(*) FROM exercises), (SELECT count(*) FROM schedule)
             """).single()
-        let (revision, versionID, _, _) = try row.decode((String?, UUID?, Int, Int).self)
+        let (revision, versionID, exercises, entries) = try row.decode((String?, UUID?, Int, Int).self)
+        // Every exercise joins its workout by id; a count short of the rows sent would mean
+        // a version missing parts, so the whole save is refused (and rolled back) instead.
+        if versionID != nil, exercises != rows.exerciseIDs.count || entries != rows.scheduleDays.count {
+            throw PostgresError(
+                code: .server,
+                message: "version of program \(programID) would be incomplete (\(exercises)/\(rows.exerciseIDs.count) exercises, \(entries)/\(rows.scheduleDays.count) schedule entries); nothing was saved")
+        }
         return Outcome(legacyRevision: revision.map(Revision.init), versionID: versionID)
     }
 }
