@@ -31,9 +31,16 @@ public struct WorkoutDeletion: Sendable, Hashable {
         }
     }
 
-    /// The new `current_day_index`: the old one when nothing moved.
+    /// Where an enrollment's `current_day_index` (a position in the old schedule) lands in
+    /// the new one: it follows its entry when that entry stays, moves to the entry that took
+    /// a removed one's place otherwise, and is clamped to the new schedule (nil when the
+    /// schedule is now empty). Works for any enrollment of the program, not only the one
+    /// `currentDayIndexChange` describes.
     public func currentDayIndex(old: Int?) -> Int? {
-        currentDayIndexChange.map(\.to) ?? old
+        guard let old else { return nil }
+        guard !program.schedule.isEmpty else { return nil }
+        let moved = old - removedScheduleEntries.filter { $0.position < old }.count
+        return min(max(moved, 0), program.schedule.count - 1)
     }
 }
 
@@ -82,20 +89,11 @@ extension Program {
             schedule.append(repaired)
         }
 
-        var change: WorkoutDeletion.CurrentDayIndexChange?
-        if let old = currentDayIndex {
-            let removedBefore = removed.filter { $0.position < old }.count
-            var new: Int? = old - removedBefore
-            if schedule.isEmpty {
-                new = nil
-            } else if let moved = new, moved >= schedule.count {
-                new = schedule.count - 1
-            } else if let moved = new, moved < 0 {
-                new = 0
-            }
-            if new != old { change = .init(from: old, to: new) }
-        }
         let program = Program(name: name, workouts: remaining, schedule: schedule, unknownKeys: unknownKeys)
-        return WorkoutDeletion(program: program, deletedWorkout: deleted, removedScheduleEntries: removed, currentDayIndexChange: change)
+        var deletion = WorkoutDeletion(program: program, deletedWorkout: deleted, removedScheduleEntries: removed, currentDayIndexChange: nil)
+        if let old = currentDayIndex, deletion.currentDayIndex(old: old) != old {
+            deletion.currentDayIndexChange = .init(from: old, to: deletion.currentDayIndex(old: old))
+        }
+        return deletion
     }
 }

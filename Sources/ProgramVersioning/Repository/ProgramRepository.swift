@@ -246,10 +246,11 @@ public final class ProgramRepository: Sendable {
                 throw RepositoryError.workoutNotFound(programID: id, workoutID: workoutID)
             }
             for (userID, day) in enrollments {
-                let repaired = try current.deletingWorkout(id: workoutID, currentDayIndex: day.map(Int.init))
-                if let change = repaired.currentDayIndexChange {
+                let old = day.map(Int.init)
+                let new = deletion.currentDayIndex(old: old)
+                if new != old {
                     try await connection.query("""
-                        UPDATE user_program_states SET current_day_index = \(change.to)
+                        UPDATE user_program_states SET current_day_index = \(new)
                          WHERE user_id = \(userID) AND program_id = \(id)
                         """)
                 }

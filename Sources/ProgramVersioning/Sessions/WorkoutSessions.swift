@@ -91,18 +91,19 @@ public final class WorkoutSessions: Sendable {
                 SELECT s.user_id, s.status, s.workout_id, s.workout_version_id,
                        (SELECT e.id FROM program_version_exercises e
                          WHERE e.workout_version_id = s.workout_version_id AND e.exercise_id = \(exerciseID)),
-                       p.program_json
+                       -- The legacy JSON travels only for sessions not linked to a version.
+                       CASE WHEN s.workout_version_id IS NULL THEN p.program_json END
                   FROM workout_sessions s JOIN programs p ON p.id = s.program_id
                  WHERE s.id = \(sessionID)
                 """)
             guard let row = rows.first else { throw RepositoryError.sessionNotFound(sessionID) }
             let (userID, status, workoutID, workoutVersionID, exerciseVersionID, json) =
-                try row.decode((UUID, String, String, UUID?, UUID?, PostgresJSONB).self)
+                try row.decode((UUID, String, String, UUID?, UUID?, PostgresJSONB?).self)
             guard status == "IN_PROGRESS" else { throw RepositoryError.sessionNotInProgress(sessionID, status: status) }
             if workoutVersionID != nil {
                 guard exerciseVersionID != nil else { throw RepositoryError.exerciseNotInWorkout(sessionID: sessionID, exerciseID: exerciseID) }
             } else {
-                let program = try? Program(legacyJSON: json.bytes)
+                let program = json.flatMap { try? Program(legacyJSON: $0.bytes) }
                 let workout = program?.workouts.first { $0.id == workoutID }
                 guard workout?.exercises.contains(where: { $0.id == exerciseID }) == true else {
                     throw RepositoryError.exerciseNotInWorkout(sessionID: sessionID, exerciseID: exerciseID)
