@@ -17,7 +17,7 @@ public final class DatabaseFlagSource: FlagSource {
     private let refreshInterval: Duration
     private let fallback: any FlagSource
     private let packed = Atomic<UInt64>(0)
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let task = BackgroundTask()
     private let onChange: (@Sendable (FlagSnapshot) -> Void)?
 
     /// - Parameter onChange: called (on the source's task) with each new snapshot the store
@@ -42,20 +42,11 @@ public final class DatabaseFlagSource: FlagSource {
 
     /// Starts following the store (idempotent).
     public func start() {
-        task.withLock { task in
-            guard task == nil else { return }
-            task = Task.detached { [self] in await self.follow() }
-        }
+        task.start { [self] in await self.follow() }
     }
 
-    /// Stops following; the last values stay in force.
     public func stop() async {
-        let running = task.withLock { task -> Task<Void, Never>? in
-            defer { task = nil }
-            return task
-        }
-        running?.cancel()
-        await running?.value
+        await task.stop()
     }
 
     private func store(_ snapshot: FlagSnapshot) {

@@ -15,7 +15,7 @@ public final class FileFlagSource: FlagSource {
     private let pollInterval: Duration
     private let fallback: any FlagSource
     private let packed = Atomic<UInt64>(0)
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let task = BackgroundTask()
 
     public init(path: String, logger: Logger, pollInterval: Duration = .milliseconds(500), fallback: any FlagSource = FixedFlagSource(.legacy)) {
         self.path = path
@@ -31,19 +31,11 @@ public final class FileFlagSource: FlagSource {
 
     /// Starts watching the file (idempotent).
     public func start() {
-        task.withLock { task in
-            guard task == nil else { return }
-            task = Task.detached { [self] in await self.watch() }
-        }
+        task.start { [self] in await self.watch() }
     }
 
     public func stop() async {
-        let running = task.withLock { task -> Task<Void, Never>? in
-            defer { task = nil }
-            return task
-        }
-        running?.cancel()
-        await running?.value
+        await task.stop()
     }
 
     private func watch() async {
