@@ -140,6 +140,23 @@ func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Prog
     }
 }
 
+/// Saves of one program through the repository, alternating two contents so each save is
+/// a real change; the program and its revision carry over between the runner's calls.
+func alternatingSaves(_ benchmark: Benchmark, key: String, flags: FlagSnapshot) async throws {
+    let repository = try await setup.repository(flags)
+    var stored = try await setup.programs(key, flags: flags)[0]
+    var count = setup.counters[key, default: 0]
+    let variants = [sixByEight(variant: 1), sixByEight(variant: 0)]
+    benchmark.startMeasurement()
+    for _ in benchmark.scaledIterations {
+        count += 1
+        stored = try await repository.save(variants[count % 2], to: stored.id, expectedRevision: stored.revision).stored
+    }
+    benchmark.stopMeasurement()
+    setup.programs[key] = [stored]
+    setup.counters[key] = count
+}
+
 let benchmarks: @Sendable () -> Void = {
     flagBenchmarks()
     Benchmark.defaultConfiguration = .init(
@@ -167,33 +184,11 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("save: dual write (repository, WRITES on)") { benchmark in
-        let repository = try await setup.repository(writesOn)
-        var stored = try await setup.programs("dual write (repository, WRITES on)", flags: writesOn)[0]
-        var count = setup.counters["dual write (repository, WRITES on)", default: 0]
-        let variants = [sixByEight(variant: 1), sixByEight(variant: 0)]
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            count += 1
-            stored = try await repository.save(variants[count % 2], to: stored.id, expectedRevision: stored.revision).stored
-        }
-        benchmark.stopMeasurement()
-        setup.programs["dual write (repository, WRITES on)"] = [stored]
-        setup.counters["dual write (repository, WRITES on)"] = count
+        try await alternatingSaves(benchmark, key: "dual write", flags: writesOn)
     }
 
     Benchmark("save: legacy only (repository, WRITES off)") { benchmark in
-        let repository = try await setup.repository(off)
-        var stored = try await setup.programs("legacy only (repository, WRITES off)", flags: off)[0]
-        var count = setup.counters["legacy only (repository, WRITES off)", default: 0]
-        let variants = [sixByEight(variant: 1), sixByEight(variant: 0)]
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            count += 1
-            stored = try await repository.save(variants[count % 2], to: stored.id, expectedRevision: stored.revision).stored
-        }
-        benchmark.stopMeasurement()
-        setup.programs["legacy only (repository, WRITES off)"] = [stored]
-        setup.counters["legacy only (repository, WRITES off)"] = count
+        try await alternatingSaves(benchmark, key: "legacy only", flags: off)
     }
 
     Benchmark("read: legacy (repository)") { benchmark in

@@ -18,14 +18,7 @@ enum HotQueries {
 
     /// A user's sessions, newest first.
     static func history(of userID: UUID, limit: Int) -> PostgresQuery {
-        """
-        SELECT s.id, s.program_id, s.workout_id, s.workout_name_snapshot, s.status, s.started_at, s.completed_at,
-               (SELECT count(*) FROM logged_sets l WHERE l.session_id = s.id)
-          FROM workout_sessions s
-         WHERE s.user_id = \(userID)
-         ORDER BY s.started_at DESC
-         LIMIT \(limit)
-        """
+        sessionSummaries(where: "s.user_id = $1", userID, limit: limit)
     }
 
     /// The sets of the latest session in which a user logged an exercise.
@@ -46,13 +39,19 @@ enum HotQueries {
 
     /// A program's sessions, newest first.
     static func sessions(of programID: UUID, limit: Int) -> PostgresQuery {
-        """
-        SELECT s.id, s.program_id, s.workout_id, s.workout_name_snapshot, s.status, s.started_at, s.completed_at,
-               (SELECT count(*) FROM logged_sets l WHERE l.session_id = s.id)
-          FROM workout_sessions s
-         WHERE s.program_id = \(programID)
-         ORDER BY s.started_at DESC
-         LIMIT \(limit)
-        """
+        sessionSummaries(where: "s.program_id = $1", programID, limit: limit)
+    }
+
+    /// Session summaries filtered by one fixed condition on `$1` (a constant of this file,
+    /// never data; the values travel as binds).
+    private static func sessionSummaries(where condition: StaticString, _ key: UUID, limit: Int) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: """
+            SELECT s.id, s.program_id, s.workout_id, s.workout_name_snapshot, s.status, s.started_at, s.completed_at,
+                   (SELECT count(*) FROM logged_sets l WHERE l.session_id = s.id)
+              FROM workout_sessions s
+             WHERE \(condition)
+             ORDER BY s.started_at DESC
+             LIMIT $2
+            """, binds: [key.postgresBind, limit.postgresBind])
     }
 }
