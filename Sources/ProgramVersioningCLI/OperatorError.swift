@@ -37,6 +37,8 @@ func operatorMessage(for error: any Error) -> String {
         return error.message
     case let error as MigrationError:
         return error.message
+    case let error as BackfillError:
+        return error.description
     case let error as PostgresError:
         return message(for: error)
     default:

@@ -88,19 +88,20 @@ struct ProgramWrite {
 struct VersionRows {
     var programExtra: String
     var workoutIDs: [String] = [], workoutNames: [String] = [], workoutExtras: [String] = []
-    var exerciseWorkoutIDs: [String] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
+    var exerciseWorkoutIDs: [String] = [], exerciseWorkoutPositions: [Int] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
     var sets: [Int] = [], reps: [Int] = [], restSeconds: [Int] = [], weights: [String?] = []
     var exercisePositions: [Int] = [], exerciseExtras: [String] = []
     var scheduleDays: [Int] = [], scheduleWorkoutIDs: [String] = [], scheduleExtras: [String] = []
 
     init(_ program: Program) {
         programExtra = JSONValue.object(program.unknownKeys).jsonText
-        for workout in program.workouts {
+        for (workoutPosition, workout) in program.workouts.enumerated() {
             workoutIDs.append(workout.id)
             workoutNames.append(workout.name)
             workoutExtras.append(JSONValue.object(workout.unknownKeys).jsonText)
             for (position, exercise) in workout.exercises.enumerated() {
                 exerciseWorkoutIDs.append(workout.id)
+                exerciseWorkoutPositions.append(workoutPosition)
                 exerciseIDs.append(exercise.id)
                 exerciseNames.append(exercise.name)
                 sets.append(exercise.sets)

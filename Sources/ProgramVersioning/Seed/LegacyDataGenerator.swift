@@ -7,7 +7,8 @@ import Glibc
 /// The kinds of mess real legacy rows carry (DESIGN.md §2), which `seed --messy` plants.
 public enum LegacyMess: String, CaseIterable, Sendable {
     /// Written before ids existed: no `id` on workouts or exercises. Their sessions stored
-    /// the workout's position as text ("0", "1", ...), the only handle the old app had.
+    /// the workout's position as text ("0", "1", ...) and their sets the exercise's position,
+    /// the only handles the old app had.
     case missingIds = "MISSING_IDS"
     /// Numbers sent as strings: `"sets": "4"`.
     case numbersAsStrings = "NUMBERS_AS_STRINGS"
@@ -166,7 +167,8 @@ struct LegacyDataGenerator {
                 for setIndex in 0..<random.int(1...3) {
                     let reps = random.int(4...12)
                     setRows.append([
-                        random.uuid().lowercased, sessionID.lowercased, userID.lowercased, exercise.id, String(setIndex), String(reps),
+                        random.uuid().lowercased, sessionID.lowercased, userID.lowercased, mess == .missingIds ? String(e) : exercise.id,
+                        String(setIndex), String(reps),
                         exercise.weight.map(Self.format), Self.timestamp(started + Double(e * 300 + setIndex * 90)),
                     ])
                 }

@@ -1,0 +1,57 @@
+import Foundation
+import PostgresDriver
+
+/// Why a backfill did not run or did not finish. Each says what to do; nothing a failed
+/// batch started is kept (every batch is one transaction).
+public enum BackfillError: Error, Sendable, CustomStringConvertible {
+    /// Another backfill holds the lock.
+    case anotherRunActive(holder: String)
+    /// WRITES is off, so the app's saves would not write versions and new ones go stale.
+    case writesOff
+    /// A batch classified a different number of records than it saw: a bug, stopped loudly.
+    case countsDoNotAddUp(runID: UUID, BackfillCounts)
+    /// The run's row was finished by someone else while this run was writing.
+    case runTakenOver(UUID)
+    /// The database failed; the run stopped after its last committed batch.
+    case database(runID: UUID?, PostgresError)
+
+    public var description: String {
+        switch self {
+        case .anotherRunActive(let holder):
+            "another backfill is running (\(holder)); wait for it to finish, or stop it, then run this again"
+        case .writesOff:
+            "PROGRAM_VERSIONING_WRITES is off: the app's saves would not write versions, so backfilled versions would go stale at once; "
+                + "turn it on first (program-versioning flags set PROGRAM_VERSIONING_WRITES on) or pass --allow-writes-off"
+        case .countsDoNotAddUp(let runID, let counts):
+            "run \(runID) does not add up (seen \(counts.seen), migrated \(counts.migrated), unchanged \(counts.unchanged), "
+                + "linked \(counts.linked), already linked \(counts.alreadyLinked), reported \(counts.reported)); "
+                + "the batch was rolled back and the run marked FAILED; please report this bug"
+        case .runTakenOver(let runID):
+            "run \(runID) was marked finished by someone else while it ran; its last batch was rolled back; run the backfill again"
+        case .database(let runID, let error):
+            "the database failed\(runID.map { " during run \($0)" } ?? ""): \(error.message.split(whereSeparator: \.isNewline).first ?? "")"
+                + "; the run stopped after its last committed batch: run the same command again to resume"
+        }
+    }
+}
+
+/// What a run did.
+public struct BackfillSummary: Sendable {
+    /// The run's id (a dry run's id is not stored).
+    public var runID: UUID
+    public var kind: BackfillKind
+    public var dryRun: Bool
+    /// True when this invocation continued a run whose process had died.
+    public var resumed: Bool
+    public var counts: BackfillCounts
+    /// SUCCEEDED, or FAILED when the run stopped on an error.
+    public var status: String
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var audit: BackfillAudit
+    /// What could not be migrated (in a dry run: what would be reported), up to the first
+    /// 1,000; all of them are in `backfill_reports` for a real run.
+    public var reports: [BackfillReport]
+    /// How many reports of each reason (all of them, not only the first 1,000).
+    public var reportsByReason: [String: Int]
+}

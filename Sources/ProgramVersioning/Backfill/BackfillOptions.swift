@@ -1,0 +1,91 @@
+import Foundation
+
+/// What a backfill run migrates.
+public enum BackfillKind: String, Sendable, CaseIterable {
+    /// Legacy programs become versions.
+    case programs
+    /// Old sessions and their sets are linked to version rows.
+    case sessions
+}
+
+/// How a backfill run goes about it.
+public struct BackfillOptions: Sendable, Equatable {
+    /// Compute and report exactly what would happen; keep nothing.
+    public var dryRun: Bool
+    /// Records per batch; each batch is one transaction and one step of the resume cursor.
+    public var batchSize: Int
+    /// Only this user's records.
+    public var userID: UUID?
+    /// Stop after this many records (the run still ends SUCCEEDED; a later run carries on,
+    /// skipping cheaply what is already done).
+    public var limit: Int?
+    /// Run even though `PROGRAM_VERSIONING_WRITES` is off (the app's next saves would then
+    /// leave the new versions stale at once).
+    public var allowWritesOff: Bool
+
+    public init(dryRun: Bool = false, batchSize: Int = 1_000, userID: UUID? = nil, limit: Int? = nil, allowWritesOff: Bool = false) {
+        self.dryRun = dryRun
+        self.batchSize = batchSize
+        self.userID = userID
+        self.limit = limit
+        self.allowWritesOff = allowWritesOff
+    }
+}
+
+/// What a run did, record by record class. For programs `seen = migrated + unchanged +
+/// reported`; for sessions `seen = linked + alreadyLinked + reported`. Sets are counted
+/// apart: a session is linked even when one of its sets is reported.
+public struct BackfillCounts: Sendable, Equatable {
+    public var seen = 0
+    public var migrated = 0
+    public var unchanged = 0
+    public var linked = 0
+    public var alreadyLinked = 0
+    public var reported = 0
+    public var setsLinked = 0
+    public var setsReported = 0
+
+    public init() {}
+
+    /// True when every record seen was classified exactly once.
+    public func addsUp(for kind: BackfillKind) -> Bool {
+        switch kind {
+        case .programs: seen == migrated + unchanged + reported
+        case .sessions: seen == linked + alreadyLinked + reported
+        }
+    }
+
+    static func += (lhs: inout BackfillCounts, rhs: BackfillCounts) {
+        lhs.seen += rhs.seen
+        lhs.migrated += rhs.migrated
+        lhs.unchanged += rhs.unchanged
+        lhs.linked += rhs.linked
+        lhs.alreadyLinked += rhs.alreadyLinked
+        lhs.reported += rhs.reported
+        lhs.setsLinked += rhs.setsLinked
+        lhs.setsReported += rhs.setsReported
+    }
+}
+
+/// A record a run could not migrate, and why. Stored in `backfill_reports` (not in a dry run).
+public struct BackfillReport: Sendable, Equatable {
+    public var programID: UUID?
+    public var sessionID: UUID?
+    public var loggedSetID: UUID?
+    /// A stable code: a validation rule (`WORKOUT_ID_REPEATED`, ...), `UNREADABLE_JSON`,
+    /// `PROGRAM_HAS_NO_VERSION`, `ORPHAN_SESSION_WORKOUT`, `SET_EXERCISE_NOT_IN_WORKOUT`.
+    public var reason: String
+    /// Where: a JSON path for programs, the legacy column for sessions and sets.
+    public var path: String?
+    /// The sentence an operator reads.
+    public var detail: String
+}
+
+/// Where a run is, after each batch.
+public struct BackfillProgress: Sendable {
+    public var kind: BackfillKind
+    public var counts: BackfillCounts
+    /// Records to look at in all (counted when the run started), if known.
+    public var total: Int?
+    public var elapsed: Duration
+}

@@ -1,0 +1,118 @@
+import Foundation
+import PostgresDriver
+import ProgramDomain
+
+/// One batch of `backfill programs`: the next page of programs by id, each given its next
+/// version unless its current version already holds it, or reported.
+///
+/// "Unchanged" is decided in SQL first (the latest version was written from this very row
+/// revision: `legacy_xmin = xmin`), so a re-run over migrated data ships no JSON. Only the
+/// other rows are locked (`FOR UPDATE`, in key order) and read again after the lock, so a
+/// save the app commits meanwhile is seen: its version is not duplicated, and no version is
+/// written from a row revision that is already old. New versions go in with COPY.
+struct ProgramBackfillBatch {
+    var runID: UUID
+    var dryRun: Bool
+    var userID: UUID?
+
+    func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
+        var outcome = BackfillBatchOutcome()
+        let page = try await connection.query("""
+            SELECT p.id, v.legacy_xmin = p.xmin::text
+              FROM programs p
+              LEFT JOIN LATERAL (SELECT legacy_xmin FROM program_versions
+                                  WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+             WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor)) AND (\(userID)::uuid IS NULL OR p.user_id = \(userID))
+             ORDER BY p.id
+             LIMIT \(pageSize)
+            """)
+        var candidates: [UUID] = []
+        for row in page {
+            let (id, fresh) = try row.decode((UUID, Bool?).self)
+            outcome.scanned += 1
+            outcome.lastKey = id
+            if fresh == true { outcome.counts.unchanged += 1 } else { candidates.append(id) }
+        }
+        outcome.counts.seen = outcome.counts.unchanged
+        guard !candidates.isEmpty else { return outcome }
+
+        if !dryRun {
+            try await connection.query("SELECT 1 FROM programs WHERE id = ANY(\(candidates)) ORDER BY id FOR UPDATE")
+        }
+        // A new statement: its snapshot includes every save that committed before the lock.
+        let rows = try await connection.query("""
+            SELECT p.id, p.xmin::text, CASE WHEN v.legacy_xmin = p.xmin::text THEN NULL ELSE p.program_json END,
+                   v.version, v.source_checksum
+              FROM programs p
+              LEFT JOIN LATERAL (SELECT version, source_checksum, legacy_xmin FROM program_versions
+                                  WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+             WHERE p.id = ANY(\(candidates))
+             ORDER BY p.id
+            """)
+        var pending: [PendingVersion] = []
+        pending.reserveCapacity(rows.count)
+        for row in rows {
+            let (id, revision, json, latestVersion, latestChecksum) = try row.decode((UUID, String, PostgresJSONB?, Int32?, String?).self)
+            outcome.counts.seen += 1
+            guard let json else {
+                outcome.counts.unchanged += 1  // a save wrote its version meanwhile
+                continue
+            }
+            switch Self.classify(json.bytes) {
+            case .program(let program, let checksum):
+                if checksum == latestChecksum {
+                    outcome.counts.unchanged += 1  // the row was rewritten with the same content
+                } else {
+                    outcome.counts.migrated += 1
+                    pending.append(PendingVersion(
+                        programID: id, version: Int(latestVersion ?? 0) + 1, program: program, checksum: checksum, legacyRevision: revision))
+                }
+            case .problems(let problems):
+                outcome.counts.reported += 1
+                outcome.reports += problems.map {
+                    BackfillReport(programID: id, sessionID: nil, loggedSetID: nil, reason: $0.reason, path: $0.path, detail: $0.detail)
+                }
+            }
+        }
+        if !dryRun {
+            try await VersionCopy(pending).write(on: connection)
+            try await store(outcome.reports, on: connection)
+        }
+        return outcome
+    }
+
+    enum Classification {
+        case program(Program, checksum: String)
+        case problems([(reason: String, path: String, detail: String)])
+    }
+
+    /// Decodes and validates legacy JSON exactly as a save would (ids generated for id-less
+    /// programs by the fixed rule); what cannot be migrated safely is described, not repaired.
+    static func classify(_ json: [UInt8]) -> Classification {
+        let program: Program
+        do throws(LegacyDecodingError) {
+            program = try Program(legacyJSON: json)
+        } catch {
+            return .problems(error.problems.map {
+                ("UNREADABLE_JSON", $0.path.description, "\($0.path) \($0.reason); fix the legacy JSON, then run the backfill again")
+            })
+        }
+        let violations = program.violations
+        guard violations.isEmpty else {
+            return .problems(violations.map {
+                ($0.rule.rawValue, $0.path.description, "\($0.message) The program stays legacy-only until its JSON is fixed; then run the backfill again.")
+            })
+        }
+        return .program(program, checksum: program.canonicalChecksum)
+    }
+
+    private func store(_ reports: [BackfillReport], on connection: PostgresConnection) async throws {
+        guard !reports.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO backfill_reports (run_id, program_id, reason, path, detail)
+            SELECT \(runID), r.program_id, r.reason, r.path, r.detail
+              FROM unnest(\(reports.map { $0.programID })::uuid[], \(reports.map(\.reason))::text[],
+                          \(reports.map(\.path))::text[], \(reports.map(\.detail))::text[]) AS r(program_id, reason, path, detail)
+            """)
+    }
+}

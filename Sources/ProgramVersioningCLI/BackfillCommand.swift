@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import ProgramVersioning
+
+/// `backfill programs|sessions`: phase 3 of the rollout.
+struct BackfillCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backfill",
+        abstract: "Turn legacy programs into versions and link old sessions; report what cannot be migrated.",
+        discussion: """
+            Idempotent and resumable: run it again after a kill or an error and it continues after the last \
+            committed batch; re-running over migrated data changes nothing. Exit 0 when every record was migrated \
+            or reported, 2 on error.
+            """,
+        subcommands: [Programs.self, Sessions.self]
+    )
+
+    struct RunOptions: ParsableArguments {
+        @OptionGroup var connection: ConnectionOptions
+        @Flag(help: "Compute and print exactly what would happen; write nothing.") var dryRun = false
+        @Option(help: "Records per batch (one transaction each).") var batchSize = 1_000
+        @Option(help: "Only this user's records.") var user: String?
+        @Option(help: "Stop after this many records.") var limit: Int?
+        @Flag(help: "Print one JSON summary instead of text.") var json = false
+
+        func validate() throws {
+            guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 100000") }
+            if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more") }
+            if let user, UUID(uuidString: user) == nil { throw ValidationError("--user must be a UUID, got \"\(user)\"") }
+        }
+
+        func options(allowWritesOff: Bool = false) -> BackfillOptions {
+            BackfillOptions(
+                dryRun: dryRun, batchSize: batchSize, userID: user.flatMap(UUID.init(uuidString:)), limit: limit,
+                allowWritesOff: allowWritesOff)
+        }
+    }
+
+    struct Programs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give each legacy program without a current version its next version (or report why it cannot).")
+        @OptionGroup var run: RunOptions
+        @Flag(help: "Run although PROGRAM_VERSIONING_WRITES is off (the app's saves would leave these versions stale).")
+        var allowWritesOff = false
+
+        func run() async throws {
+            try await runBackfill(.programs, run, options: run.options(allowWritesOff: allowWritesOff))
+        }
+    }
+
+    struct Sessions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Link old sessions and sets to the version rows they ran against (or report why they cannot be).")
+        @OptionGroup var run: RunOptions
+
+        func run() async throws {
+            try await runBackfill(.sessions, run, options: run.options())
+        }
+    }
+}
+
+private func runBackfill(_ kind: BackfillKind, _ run: BackfillCommand.RunOptions, options: BackfillOptions) async throws {
+    let progress = ProgressLine(kind: kind, toTerminal: isatty(STDERR_FILENO) == 1)
+    let summary = try await reportingErrors(connection: run.connection) {
+        try await withPool(run.connection) { pool in
+            try await Backfill(pool: pool).run(kind, options: options) { progress.update($0) }
+        }
+    }
+    progress.finish()
+    if run.json {
+        try printJSON(BackfillSummaryOutput.json(summary))
+    } else {
+        print(BackfillSummaryOutput.text(summary), terminator: "")
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import ProgramVersioning
+import Synchronization
+
+/// Backfill progress on stderr: a bar redrawn in place with rate and ETA on a terminal,
+/// a plain line every few seconds otherwise (logs, CI), so stdout keeps only the result.
+final class ProgressLine: Sendable {
+    private let kind: BackfillKind
+    private let toTerminal: Bool
+    private let state = Mutex<(lastDraw: ContinuousClock.Instant?, drew: Bool)>((nil, false))
+
+    init(kind: BackfillKind, toTerminal: Bool) {
+        self.kind = kind
+        self.toTerminal = toTerminal
+    }
+
+    func update(_ progress: BackfillProgress) {
+        let now = ContinuousClock.now
+        let interval: Duration = toTerminal ? .milliseconds(100) : .seconds(5)
+        let draw = state.withLock { state -> Bool in
+            if let last = state.lastDraw, last.duration(to: now) < interval { return false }
+            state = (now, true)
+            return true
+        }
+        guard draw else { return }
+        let line = Self.describe(progress, kind: kind, bar: toTerminal)
+        FileHandle.standardError.write(Data((toTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
+    }
+
+    func finish() {
+        if toTerminal, state.withLock({ $0.drew }) { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func describe(_ progress: BackfillProgress, kind: BackfillKind, bar: Bool) -> String {
+        let done = progress.counts.seen
+        let seconds = Double(progress.elapsed.components.seconds) + Double(progress.elapsed.components.attoseconds) / 1e18
+        let rate = seconds > 0 ? Double(done) / seconds : 0
+        var parts: [String] = []
+        if let total = progress.total, total > 0 {
+            let fraction = min(1, Double(done) / Double(total))
+            if bar {
+                let filled = Int(fraction * 30)
+                parts.append("[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "]")
+            }
+            parts.append("\(Int(fraction * 100))% \(done)/\(total) \(kind.rawValue)")
+            if rate > 0, total > done { parts.append("ETA \(Int((Double(total - done) / rate).rounded(.up)))s") }
+        } else {
+            parts.append("\(done) \(kind.rawValue)")
+        }
+        parts.append("\(Int(rate))/s")
+        parts.append("reported \(progress.counts.reported + progress.counts.setsReported)")
+        return "backfill " + parts.joined(separator: "  ")
+    }
+}
