@@ -52,5 +52,18 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "BackfillBenchmarks",
+            dependencies: [
+                .product(name: "ProgramVersioning", package: rootIdentity),
+                .product(name: "PostgresDriver", package: rootIdentity),
+                .product(name: "ProgramDomain", package: rootIdentity),
+                .product(name: "RuntimeFlags", package: rootIdentity),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/BackfillBenchmarks",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -22,6 +22,13 @@ public final class PostgresCopyWriter {
         if buffer.count >= chunkSize { try await flush() }
     }
 
+    /// Appends rows already in COPY text format (escaped fields, tabs between them, each
+    /// row ending in a newline), e.g. relayed from a file.
+    public func write(encodedRows bytes: some Collection<UInt8>) async throws(PostgresError) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= chunkSize { try await flush() }
+    }
+
     private func appendField(_ field: String?) {
         guard let field else {
             buffer.append(UInt8(ascii: "\\"))

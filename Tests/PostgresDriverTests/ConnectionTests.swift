@@ -72,6 +72,26 @@ struct ConnectionTests {
         }
     }
 
+    @Test func preEncodedCopyRowsArriveAsWrittenAcrossChunks() async throws {
+        try await TestDatabase.withFresh { db in
+            let session = UUID().uuidString
+            var text = ""
+            for index in 0..<500 { text += "\(UUID().uuidString)\t\(session)\t\(session)\te-\\t\(index)\t\(index)\t7\n" }
+            let copied = try await db.pool.withConnection { connection in
+                try await connection.copyFrom("COPY logged_sets (id, session_id, user_id, exercise_id, set_index, reps) FROM STDIN", chunkSize: 1_000) { writer in
+                    let bytes = Array(text.utf8)
+                    try await writer.write(encodedRows: bytes[..<777])  // mid-row: rows only need to be whole in the end
+                    try await writer.write(encodedRows: bytes[777...])
+                }
+            }
+            #expect(copied == 500)
+            let (count, sum, escaped) = try await db.pool.query("""
+                SELECT count(*), sum(set_index), count(*) FILTER (WHERE exercise_id = E'e-\t' || set_index) FROM logged_sets
+                """).single().decode((Int, Int, Int).self)
+            #expect(count == 500 && sum == 499 * 500 / 2 && escaped == 500)
+        }
+    }
+
     @Test func aCopyWhoseProducerFailsStoresNothing() async throws {
         struct Stop: Error {}
         try await TestDatabase.withFresh(maxConnections: 1) { db in

@@ -45,7 +45,11 @@ struct BackfillRobustnessTests {
                 #expect(status == "RUNNING" && seen < (kind == "programs" ? 1_500 : 3_000), "the kill came after the run finished")
                 // The killed backend lets go of the backfill lock once it notices its client is gone.
                 #expect(try await Self.waitUntil {
-                    try await BackfillFixtures.count(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == 0
+                    try await BackfillFixtures.count(db, """
+                        SELECT count(*) FROM pg_locks
+                         WHERE locktype = 'advisory' AND granted AND objid::text::int8 = \(0x7076_6261_636b_6669 & 0xFFFF_FFFF)
+                           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        """) == 0
                 })
 
                 let resumed = try await CommandLineTool.run(["backfill", kind, "--batch-size", "10", "--json", "--database-url", db.url])

@@ -67,6 +67,7 @@ public struct Backfill: Sendable {
                    || ', connected since ' || to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"')
               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                AND l.classid::text::int8 = \(Self.lockKey >> 32) AND l.objid::text::int8 = \(Self.lockKey & 0xFFFF_FFFF)
             """).first?.decode(String.self, at: 0)
         throw BackfillError.anotherRunActive(holder: holder ?? "holder unknown")

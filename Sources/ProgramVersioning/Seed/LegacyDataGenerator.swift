@@ -33,13 +33,15 @@ struct GeneratedProgram {
 
 /// Builds realistic legacy programs deterministically from a seed.
 ///
-/// Programs have 1-6 workouts of 3-8 exercises and a weekly schedule; each has an
+/// Programs have 1-6 workouts of 3-8 exercises (by default) and a weekly schedule; each has an
 /// enrollment and past sessions with logged sets. With `messyPercent` > 0 that share of
 /// programs carries one kind of mess each, the kinds taking turns so every kind appears.
 struct LegacyDataGenerator {
     let seed: UInt64
     let messyPercent: Double
     let sessionsPerProgram: Int
+    var workoutsPerProgram: ClosedRange<Int> = 1...6
+    var exercisesPerWorkout: ClosedRange<Int> = 3...8
 
     /// 2026-01-01T00:00:00Z: generated timestamps count from here, not from "now", so the
     /// same seed gives the same rows.
@@ -67,7 +69,7 @@ struct LegacyDataGenerator {
         let created = Self.baseTime + Double(index % 86_400) * 60
 
         // Workouts and exercises.
-        let workoutCount = random.int(1...6)
+        let workoutCount = random.int(workoutsPerProgram)
         var workouts: [JSONValue] = []
         var workoutIDs: [String] = []
         var workoutExercises: [[(id: String, weight: Double?)]] = []
@@ -80,7 +82,7 @@ struct LegacyDataGenerator {
             if mess == .repeatedIds, w == 1 { workoutID = workoutIDs[0] }
             workoutIDs.append(workoutID)
 
-            let exerciseCount = random.int(3...8)
+            let exerciseCount = random.int(exercisesPerWorkout)
             var picked = Array(Self.exercises.indices).shuffledDeterministically(using: &random).prefix(exerciseCount)
             if picked.isEmpty { picked = [0] }
             var exerciseJSON: [JSONValue] = []

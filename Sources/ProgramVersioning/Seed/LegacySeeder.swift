@@ -13,13 +13,22 @@ public struct LegacySeeder: Sendable {
         public var seed: UInt64
         /// Past sessions per program, each with logged sets.
         public var sessionsPerProgram: Int
+        /// Workouts per program, drawn uniformly (mean 3.5 by default; 2...6 gives mean 4).
+        public var workoutsPerProgram: ClosedRange<Int>
+        /// Exercises per workout, drawn uniformly (mean 5.5 by default; 4...8 gives mean 6).
+        public var exercisesPerWorkout: ClosedRange<Int>
 
         /// Creates options.
-        public init(programs: Int, messyPercent: Double = 0, seed: UInt64 = 1, sessionsPerProgram: Int = 2) {
+        public init(
+            programs: Int, messyPercent: Double = 0, seed: UInt64 = 1, sessionsPerProgram: Int = 2,
+            workoutsPerProgram: ClosedRange<Int> = 1...6, exercisesPerWorkout: ClosedRange<Int> = 3...8
+        ) {
             self.programs = programs
             self.messyPercent = messyPercent
             self.seed = seed
             self.sessionsPerProgram = sessionsPerProgram
+            self.workoutsPerProgram = workoutsPerProgram.clamped(to: 1...12)
+            self.exercisesPerWorkout = exercisesPerWorkout.clamped(to: 1...15)
         }
     }
 
@@ -47,7 +56,8 @@ public struct LegacySeeder: Sendable {
     /// Writes the data in one transaction: all of it or, on error, none of it.
     public func seed(_ options: Options, chunkSize: Int = 5_000) async throws -> Summary {
         let generator = LegacyDataGenerator(
-            seed: options.seed, messyPercent: options.messyPercent, sessionsPerProgram: max(0, options.sessionsPerProgram))
+            seed: options.seed, messyPercent: options.messyPercent, sessionsPerProgram: max(0, options.sessionsPerProgram),
+            workoutsPerProgram: options.workoutsPerProgram, exercisesPerWorkout: options.exercisesPerWorkout)
         return try await pool.transaction { connection in
             var summary = Summary()
             var start = 0
