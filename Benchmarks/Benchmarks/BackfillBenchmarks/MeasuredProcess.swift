@@ -30,11 +30,12 @@ struct MeasuredProcess {
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
         guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
 
+        let child = pid
         let (status, peak) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int32, Int), Never>) in
             Thread {
                 var status: Int32 = 0
                 var usage = rusage()
-                while wait4(pid, &status, 0, &usage) < 0, errno == EINTR {}
+                while wait4(child, &status, 0, &usage) < 0, errno == EINTR {}
                 let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
                 continuation.resume(returning: (exitStatus, Int(usage.ru_maxrss)))
             }.start()

@@ -99,6 +99,7 @@ public struct Backfill: Sendable {
         var reasons: [String: Int] = [:]
         var scannedNow = 0
         let total = kind == .programs ? before.programs : before.sessions
+        var statistics = kind == .programs && !options.dryRun ? try await VersionTableStatistics.read(on: connection) : nil
         do {
             while true {
                 let remaining = options.limit.map { $0 - scannedNow } ?? Int.max
@@ -118,6 +119,10 @@ public struct Backfill: Sendable {
                     return outcome
                 }
                 counts += outcome.counts
+                if let current = statistics, outcome.counts.migrated > 0 {
+                    statistics = nil
+                    await current.refreshIfNearlyEmpty(on: connection, logger: logger)
+                }
                 scannedNow += outcome.scanned
                 cursor = outcome.lastKey ?? cursor
                 reports += outcome.reports.prefix(max(0, 1_000 - reports.count))

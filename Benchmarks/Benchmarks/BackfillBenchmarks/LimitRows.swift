@@ -1,0 +1,100 @@
+import Foundation
+import PostgresDriver
+import ProgramDomain
+
+/// The limit for the backfill: the exact rows it writes for the programs without a version (one each, its
+/// workouts, exercises and schedule entries, same columns and values), as COPY text made
+/// before the clock starts, sent with one plain COPY per table in one transaction. What is
+/// left is PostgreSQL's own cost of taking those rows into the versioned tables, with their
+/// constraints and triggers.
+struct LimitRows: Sendable {
+    var versions: [UInt8] = [], workouts: [UInt8] = [], exercises: [UInt8] = [], schedule: [UInt8] = []
+
+    static func build(from url: String) async throws -> LimitRows {
+        let connection = try await PostgresConnection.connect(to: url)
+        defer { Task { await connection.close() } }
+        var rows = LimitRows()
+        var cursor: UUID?
+        while true {
+            let page = try await connection.query("""
+                SELECT p.id, p.xmin::text, p.program_json FROM programs p
+                 WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor))
+                   AND NOT EXISTS (SELECT 1 FROM program_versions v WHERE v.program_id = p.id)
+                 ORDER BY p.id LIMIT 5000
+                """)
+            if page.isEmpty { break }
+            for row in page {
+                let (id, revision, json) = try row.decode((UUID, String, PostgresJSONB).self)
+                rows.append(programID: id, revision: revision, program: try Program(legacyJSON: json.bytes))
+                cursor = id
+            }
+        }
+        return rows
+    }
+
+    private mutating func append(programID: UUID, revision: String, program: Program) {
+        let checksum = program.canonicalChecksum
+        let program_ = programID.uuidString, version = UUID().uuidString
+        Self.row(&versions, [version, program_, "1", program.name, Self.extra(program.unknownKeys), checksum, checksum, "backfill", revision])
+        for (w, workout) in program.workouts.enumerated() {
+            let workoutRow = UUID().uuidString
+            Self.row(&workouts, [workoutRow, program_, version, workout.id, workout.name, String(w), Self.extra(workout.unknownKeys)])
+            for (e, exercise) in workout.exercises.enumerated() {
+                Self.row(&exercises, [
+                    program_, version, workoutRow, exercise.id, exercise.name, String(exercise.sets), String(exercise.reps),
+                    String(exercise.restSeconds), exercise.weightKg?.canonical, String(e), Self.extra(exercise.unknownKeys),
+                ])
+            }
+        }
+        for (position, entry) in program.schedule.enumerated() {
+            let workoutID: String = switch entry.workout {
+            case .id(let id): id
+            case .index(let index): program.workouts[index].id
+            }
+            Self.row(&schedule, [program_, version, String(position), String(entry.dayIndex), workoutID, Self.extra(entry.unknownKeys)])
+        }
+    }
+
+    private static func extra(_ keys: JSONObject) -> String { JSONValue.object(keys).jsonText }
+
+    /// COPY text format: fields escaped, tab-separated, `\N` for NULL, one row per line.
+    private static func row(_ buffer: inout [UInt8], _ fields: [String?]) {
+        for (index, field) in fields.enumerated() {
+            if index > 0 { buffer.append(9) }
+            guard let field else { buffer += Array("\\N".utf8); continue }
+            for byte in field.utf8 {
+                switch byte {
+                case 0x5C: buffer += [0x5C, 0x5C]
+                case 0x09: buffer += [0x5C, UInt8(ascii: "t")]
+                case 0x0A: buffer += [0x5C, UInt8(ascii: "n")]
+                case 0x0D: buffer += [0x5C, UInt8(ascii: "r")]
+                default: buffer.append(byte)
+                }
+            }
+        }
+        buffer.append(0x0A)
+    }
+
+    func copy(on connection: PostgresConnection) async throws {
+        try await connection.transaction { connection in
+            for (statement, bytes) in [
+                ("COPY program_versions (id, program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin) FROM STDIN", versions),
+                ("COPY program_version_workouts (id, program_id, program_version_id, workout_id, name, position, extra) FROM STDIN", workouts),
+                ("""
+                 COPY program_version_exercises (program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps,
+                   rest_seconds, weight_kg, position, extra) FROM STDIN
+                 """, exercises),
+                ("COPY program_version_schedule (program_id, program_version_id, position, day_index, workout_id, extra) FROM STDIN", schedule),
+            ] {
+                try await connection.copyFrom(PostgresQuery(unsafeSQL: statement)) { writer in
+                    var start = 0
+                    while start < bytes.count {
+                        let end = min(bytes.count, start + 256 * 1024)
+                        try await writer.write(encodedRows: bytes[start..<end])
+                        start = end
+                    }
+                }
+            }
+        }
+    }
+}
