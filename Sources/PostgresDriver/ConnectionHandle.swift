@@ -85,7 +85,7 @@ final class ConnectionHandle: @unchecked Sendable {
     func checked(_ raw: OpaquePointer?, connection: OpaquePointer, sql: String) throws(PostgresError) -> PostgresResult {
         guard let raw else { throw connectionError(connection, sql: sql) }
         switch PQresultStatus(raw) {
-        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN:
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN, PGRES_COPY_OUT:
             return PostgresResult(taking: raw)
         default:
             let error = serverError(raw, connection: connection, sql: sql)
@@ -132,6 +132,49 @@ final class ConnectionHandle: @unchecked Sendable {
             }
         }
         guard status == 1 else { throw connectionError(connection, sql: "COPY") }
+    }
+
+    /// Runs a `COPY ... TO STDOUT` to its end, handing each chunk of rows to `consume` as it
+    /// arrives (on this thread); returns the number of rows and the consumer's error, if it
+    /// threw (the rest of the data is then read and dropped, so the connection stays usable).
+    func copyOut(
+        _ query: PostgresQuery, consume: ([UInt8]) throws -> Void
+    ) throws(PostgresError) -> (rows: Int, consumerError: (any Error)?) {
+        let result = try execute(query)
+        guard PQresultStatus(result.handle) == PGRES_COPY_OUT else {
+            throw PostgresError(code: .unexpectedResponse, message: "the statement is not COPY ... TO STDOUT", query: query.sql)
+        }
+        let connection = try live()
+        var consumerError: (any Error)?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(connection, &buffer, 0)  // waits on this thread, never on the pool
+            if length > 0, let buffer {
+                if consumerError == nil {
+                    do {
+                        try consume(Array(UnsafeRawBufferPointer(start: buffer, count: Int(length))))
+                    } catch {
+                        consumerError = error
+                    }
+                }
+                PQfreemem(buffer)
+            } else if length == -1 {
+                break
+            } else {
+                throw connectionError(connection, sql: query.sql)
+            }
+        }
+        var rows = 0
+        var firstError: PostgresError?
+        while let raw = PQgetResult(connection) {
+            do throws(PostgresError) {
+                rows = try checked(raw, connection: connection, sql: query.sql).affectedRows
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
+        return (rows, consumerError)
     }
 
     /// Ends the COPY; with `abortReason` the server rolls the COPY back.

@@ -20,6 +20,22 @@ public enum SHA256Checksum {
         return hexString(hasher.finalize())
     }
 
+    /// A digest computed piece by piece, for data that arrives in chunks (a file, a COPY).
+    public struct Hasher: Sendable {
+        private var state = Crypto.SHA256()
+
+        public init() {}
+
+        public mutating func update(_ bytes: [UInt8]) {
+            state.update(data: bytes)
+        }
+
+        /// The digest of everything passed to `update`, as hex.
+        public func finalizedHex() -> String {
+            hexString(state.finalize())
+        }
+    }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     private static func hexString(_ digest: some Sequence<UInt8>) -> String {

@@ -22,6 +22,8 @@ struct BackfillCommand: AsyncParsableCommand {
         @Option(help: "Only this user's records.") var user: String?
         @Option(help: "Stop after this many records.") var limit: Int?
         @Flag(help: "Print one JSON summary instead of text.") var json = false
+        @Option(help: "Copy the legacy tables this run touches into a folder here (COPY files + manifest.json) before changing anything.")
+        var backup: String?
 
         func validate() throws {
             guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 100000") }
@@ -32,7 +34,7 @@ struct BackfillCommand: AsyncParsableCommand {
         func options(allowWritesOff: Bool = false) -> BackfillOptions {
             BackfillOptions(
                 dryRun: dryRun, batchSize: batchSize, userID: user.flatMap(UUID.init(uuidString:)), limit: limit,
-                allowWritesOff: allowWritesOff)
+                allowWritesOff: allowWritesOff, backupDirectory: backup)
         }
     }
 

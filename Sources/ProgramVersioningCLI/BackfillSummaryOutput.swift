@@ -26,6 +26,12 @@ enum BackfillSummaryOutput {
                 return entry
             },
         ]
+        if let backup = summary.backup {
+            object["backup"] = [
+                "folder": backup.folder,
+                "files": backup.files.map { ["table": $0.table, "path": $0.path, "rows": $0.rows, "bytes": $0.bytes, "sha256": $0.sha256] },
+            ]
+        }
         switch summary.kind {
         case .programs:
             object["migrated"] = counts.migrated
@@ -72,6 +78,10 @@ enum BackfillSummaryOutput {
                     ? "    ... \(total - 10) more (--json lists the first 100)\n"
                     : "    ... \(total - 10) more: SELECT * FROM backfill_reports WHERE run_id = '\(summary.runID.uuidString.lowercased())'\n"
             }
+        }
+        if let backup = summary.backup {
+            out += "  backup before the run: \(backup.folder) ("
+                + backup.files.map { "\($0.table) \($0.rows) rows" }.joined(separator: ", ") + ", manifest.json)\n"
         }
         func yesNo(_ value: Bool) -> String { value ? "YES" : "NO" }
         out += "  programs \(audit.before.programs) -> \(audit.after.programs), sessions \(audit.before.sessions) -> \(audit.after.sessions), "

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresDriver
+import Synchronization
 import Testing
 import TestSupport
 
@@ -89,6 +90,28 @@ struct ConnectionTests {
                 SELECT count(*), sum(set_index), count(*) FILTER (WHERE exercise_id = E'e-\t' || set_index) FROM logged_sets
                 """).single().decode((Int, Int, Int).self)
             #expect(count == 500 && sum == 499 * 500 / 2 && escaped == 500)
+        }
+    }
+
+    @Test func copyToStdoutDeliversEveryRowAndAFailingConsumerLeavesTheConnectionUsable() async throws {
+        struct Full: Error {}
+        try await TestDatabase.withFresh(maxConnections: 1) { db in
+            try await db.pool.query("CREATE TABLE t (n int, s text)")
+            try await db.pool.query("INSERT INTO t SELECT n, 'row ' || n || E'\ttab' FROM generate_series(1, 20000) n")
+            let collected = Mutex<[UInt8]>([])
+            let rows = try await db.pool.withConnection { connection in
+                try await connection.copyTo("COPY (SELECT * FROM t ORDER BY n) TO STDOUT") { chunk in collected.withLock { $0 += chunk } }
+            }
+            let text = collected.withLock { String(decoding: $0, as: UTF8.self) }
+            #expect(rows == 20_000 && text.split(separator: "\n").count == 20_000)
+            #expect(text.hasPrefix("1\trow 1\\ttab\n2\trow 2\\ttab\n") && text.hasSuffix("20000\trow 20000\\ttab\n"))
+            try await db.pool.withConnection { connection in
+                await #expect(throws: Full.self) {
+                    try await connection.copyTo("COPY t TO STDOUT") { _ in throw Full() }
+                }
+                let count = try await connection.query("SELECT count(*) FROM t").single().decode(Int.self, at: 0)
+                #expect(count == 20_000)
+            }
         }
     }
 

@@ -202,4 +202,53 @@ struct ProgramBackfillTests {
             #expect(try await Backfill(pool: db.pool).run(.programs, options: .init()).counts.migrated == 10)
         }
     }
+
+    @Test func aBackupHoldsTheTouchedLegacyTablesWithChecksumsAndRestoresToTheSameRows() async throws {
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 60, messyPercent: 50, seed: 27))
+            try await BackfillFixtures.turnWritesOn(db)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pv-backup-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let programs = try await Backfill(pool: db.pool).run(.programs, options: .init(backupDirectory: directory))
+            let sessions = try await Backfill(pool: db.pool).run(.sessions, options: .init(backupDirectory: directory))
+            for (summary, expected) in [(programs, ["programs": 60]), (sessions, ["workout_sessions": 120])] {
+                let backup = try #require(summary.backup)
+                let manifest = try #require(try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: URL(fileURLWithPath: backup.folder).appendingPathComponent("manifest.json"))) as? [String: Any])
+                #expect(manifest["runId"] as? String == summary.runID.uuidString.lowercased())
+                for file in backup.files {
+                    let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file.path)))
+                    #expect(SHA256Checksum.hex(bytes) == file.sha256 && bytes.count == file.bytes)
+                    if let rows = expected[file.table] { #expect(file.rows == rows) }
+                    // Restored into an empty copy of the table, the file gives back exactly the rows
+                    // the table held before the run (the run writes no legacy column).
+                    let restored = "restored_" + file.table
+                    try await db.pool.withConnection { connection in
+                        try await connection.query(PostgresQuery(unsafeSQL: "CREATE TABLE \(restored) (LIKE \(file.table))"))
+                        try await connection.copyFrom(PostgresQuery(unsafeSQL: "COPY \(restored) FROM STDIN")) { try await $0.write(encodedRows: bytes) }
+                    }
+                    let legacyColumns = switch file.table {
+                    case "workout_sessions": "id, user_id, program_id, workout_id, status, started_at, completed_at"
+                    case "logged_sets": "id, session_id, user_id, exercise_id, set_index, reps, weight_kg, logged_at"
+                    default: "*"
+                    }
+                    let difference = try await BackfillFixtures.count(db, PostgresQuery(unsafeSQL: """
+                        SELECT count(*) FROM ((SELECT \(legacyColumns) FROM \(restored) EXCEPT SELECT \(legacyColumns) FROM \(file.table))
+                                        UNION ALL (SELECT \(legacyColumns) FROM \(file.table) EXCEPT SELECT \(legacyColumns) FROM \(restored))) d
+                        """))
+                    #expect(difference == 0, "\(file.table)")
+                }
+            }
+            // A backup that cannot be written stops the run before it changes anything.
+            try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '\"changed\"')")
+            let versions = try await Fixtures.count(db, "program_versions")
+            await #expect {
+                try await Backfill(pool: db.pool).run(.programs, options: .init(backupDirectory: "/proc/no-such-place"))
+            } throws: { error in
+                guard case BackfillError.backupFailed = error else { return false }
+                return "\(error)".contains("nothing was migrated")
+            }
+            #expect(try await Fixtures.count(db, "program_versions") == versions)
+        }
+    }
 }

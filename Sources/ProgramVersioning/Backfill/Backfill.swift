@@ -101,6 +101,9 @@ public struct Backfill: Sendable {
         let total = kind == .programs ? before.programs : before.sessions
         var statistics = kind == .programs && !options.dryRun ? try await VersionTableStatistics.read(on: connection) : nil
         do {
+            let backup = try await options.backupDirectory.asyncMap { directory in
+                try await BackfillBackup.write(kind, runID: runID, userID: options.userID, to: directory, on: connection)
+            }
             while true {
                 let remaining = options.limit.map { $0 - scannedNow } ?? Int.max
                 guard remaining > 0 else { break }
@@ -147,7 +150,7 @@ public struct Backfill: Sendable {
             return BackfillSummary(
                 runID: runID, kind: kind, dryRun: options.dryRun, resumed: ledger?.resumed ?? false, counts: counts,
                 status: "SUCCEEDED", startedAt: startedAt, finishedAt: Date(), audit: audit, reports: reports,
-                reportsByReason: reasons)
+                reportsByReason: reasons, backup: backup)
         } catch {
             if let ledger {
                 let reason = (error as? BackfillError)?.description ?? "\(error)"
@@ -187,5 +190,12 @@ public struct Backfill: Sendable {
             _ = try? await connection.query("ROLLBACK")
             throw error
         }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

@@ -12,6 +12,8 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     case countsDoNotAddUp(runID: UUID, BackfillCounts)
     /// The run's row was finished by someone else while this run was writing.
     case runTakenOver(UUID)
+    /// `--backup` could not write its files; nothing was migrated.
+    case backupFailed(String)
     /// The database failed; the run stopped after its last committed batch.
     case database(runID: UUID?, PostgresError)
 
@@ -28,6 +30,8 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
                 + "the batch was rolled back and the run marked FAILED; please report this bug"
         case .runTakenOver(let runID):
             "run \(runID) was marked finished by someone else while it ran; its last batch was rolled back; run the backfill again"
+        case .backupFailed(let why):
+            "the backup failed (\(why)); nothing was migrated: check the folder (space, permissions) or run without --backup"
         case .database(let runID, let error):
             "the database failed\(runID.map { " during run \($0)" } ?? ""): \(error.message.split(whereSeparator: \.isNewline).first ?? "")"
                 + "; the run stopped after its last committed batch: run the same command again to resume"
@@ -54,4 +58,9 @@ public struct BackfillSummary: Sendable {
     public var reports: [BackfillReport]
     /// How many reports of each reason (all of them, not only the first 1,000).
     public var reportsByReason: [String: Int]
+    /// With `--backup`: the folder and the files written before the run changed anything.
+    public var backup: (folder: String, files: [BackupFile])?
 }
+
+/// One table `--backup` wrote.
+public typealias BackupFile = BackfillBackup.File

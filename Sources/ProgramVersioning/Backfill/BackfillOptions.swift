@@ -22,13 +22,20 @@ public struct BackfillOptions: Sendable, Equatable {
     /// Run even though `PROGRAM_VERSIONING_WRITES` is off (the app's next saves would then
     /// leave the new versions stale at once).
     public var allowWritesOff: Bool
+    /// Copy the legacy tables the run touches into this folder (with a manifest of
+    /// checksums) before it changes anything.
+    public var backupDirectory: String?
 
-    public init(dryRun: Bool = false, batchSize: Int = 1_000, userID: UUID? = nil, limit: Int? = nil, allowWritesOff: Bool = false) {
+    public init(
+        dryRun: Bool = false, batchSize: Int = 1_000, userID: UUID? = nil, limit: Int? = nil, allowWritesOff: Bool = false,
+        backupDirectory: String? = nil
+    ) {
         self.dryRun = dryRun
         self.batchSize = batchSize
         self.userID = userID
         self.limit = limit
         self.allowWritesOff = allowWritesOff
+        self.backupDirectory = backupDirectory
     }
 }
 
