@@ -10,31 +10,78 @@ enum VersionContent {
     }
 
     static func load(versionID: UUID, on connection: PostgresConnection) async throws -> Program {
+        guard let program = try await load(versionIDs: [versionID], on: connection)[versionID] else {
+            throw corrupt(versionID, "the version row is missing")
+        }
+        return try program.get()
+    }
+
+    /// Several versions in one query (the checker reads a page of programs at a time); a
+    /// version whose rows cannot be read is a failure of its own, the others still load.
+    static func load(versionIDs: [UUID], on connection: PostgresConnection) async throws -> [UUID: Result<Program, PostgresError>] {
+        guard !versionIDs.isEmpty else { return [:] }
         let rows = try await connection.query("""
-            SELECT 0 AS kind, 0 AS workout_position, 0 AS position, NULL::text AS item_id, v.name, v.extra::text,
-                   NULL::int AS sets, NULL::int AS reps, NULL::int AS rest_seconds, NULL::text AS weight, NULL::int AS day_index
-              FROM program_versions v WHERE v.id = \(versionID)
+            SELECT v.id AS version_id, 0 AS kind, 0 AS workout_position, 0 AS position, NULL::text AS item_id, v.name,
+                   v.extra::text, NULL::int AS sets, NULL::int AS reps, NULL::int AS rest_seconds, NULL::text AS weight,
+                   NULL::int AS day_index
+              FROM program_versions v WHERE v.id = ANY(\(versionIDs))
             UNION ALL
-            SELECT 1, w.position, w.position, w.workout_id, w.name, w.extra::text, NULL, NULL, NULL, NULL, NULL
-              FROM program_version_workouts w WHERE w.program_version_id = \(versionID)
+            SELECT w.program_version_id, 1, w.position, w.position, w.workout_id, w.name, w.extra::text, NULL, NULL, NULL, NULL, NULL
+              FROM program_version_workouts w WHERE w.program_version_id = ANY(\(versionIDs))
             UNION ALL
-            SELECT 2, w.position, e.position, e.exercise_id, e.name, e.extra::text, e.sets, e.reps, e.rest_seconds,
-                   e.weight_kg::text, NULL
+            SELECT e.program_version_id, 2, w.position, e.position, e.exercise_id, e.name, e.extra::text, e.sets, e.reps,
+                   e.rest_seconds, e.weight_kg::text, NULL
               FROM program_version_exercises e JOIN program_version_workouts w ON w.id = e.workout_version_id
-             WHERE e.program_version_id = \(versionID)
+             WHERE e.program_version_id = ANY(\(versionIDs))
             UNION ALL
-            SELECT 3, 0, s.position, s.workout_id, NULL, s.extra::text, NULL, NULL, NULL, NULL, s.day_index
-              FROM program_version_schedule s WHERE s.program_version_id = \(versionID)
-            ORDER BY 1, 2, 3
+            SELECT s.program_version_id, 3, 0, s.position, s.workout_id, NULL, s.extra::text, NULL, NULL, NULL, NULL, s.day_index
+              FROM program_version_schedule s WHERE s.program_version_id = ANY(\(versionIDs))
+            ORDER BY 1, 2, 3, 4
             """)
+        var programs: [UUID: Result<Program, PostgresError>] = [:]
+        var current: (id: UUID, assembler: Assembler)?
+        func finish() {
+            guard let done = current, programs[done.id] == nil else { return }
+            programs[done.id] = Result { () throws(PostgresError) in try done.assembler.program() }
+        }
+        for row in rows {
+            let (versionID, kindValue, workoutPosition, _, itemID, itemName, extraText, sets, reps, rest, weight, day) =
+                try row.decode((UUID, Int32, Int32, Int32, String?, String?, String, Int32?, Int32?, Int32?, String?, Int32?).self)
+            if current?.id != versionID {
+                finish()
+                current = (versionID, Assembler(versionID: versionID))
+            }
+            guard programs[versionID] == nil else { continue }  // already failed
+            do throws(PostgresError) {
+                try current!.assembler.add(
+                    kind: kindValue, workoutPosition: workoutPosition, itemID: itemID, itemName: itemName, extraText: extraText,
+                    sets: sets, reps: reps, rest: rest, weight: weight, day: day)
+            } catch {
+                programs[versionID] = .failure(error)
+            }
+        }
+        finish()
+        return programs
+    }
+
+    /// Builds one version from its rows, which arrive ordered by kind, then workout
+    /// position, then position: every workout is in place before its first exercise.
+    private struct Assembler {
+        let versionID: UUID
         var name: String?
         var programExtra = JSONObject()
         var workouts: [Workout] = []
         var schedule: [ScheduleEntry] = []
-        for row in rows {
-            let (kindValue, workoutPosition, _, itemID, itemName, extraText, sets, reps, rest, weight, day) =
-                try row.decode((Int32, Int32, Int32, String?, String?, String, Int32?, Int32?, Int32?, String?, Int32?).self)
-            let extra = try object(extraText, versionID: versionID)
+
+        init(versionID: UUID) {
+            self.versionID = versionID
+        }
+
+        mutating func add(
+            kind kindValue: Int32, workoutPosition: Int32, itemID: String?, itemName: String?, extraText: String,
+            sets: Int32?, reps: Int32?, rest: Int32?, weight: String?, day: Int32?
+        ) throws(PostgresError) {
+            let extra = try VersionContent.object(extraText, versionID: versionID)
             switch RowKind(rawValue: Int(kindValue)) {
             case .version?:
                 name = itemName
@@ -42,13 +89,12 @@ enum VersionContent {
             case .workout?:
                 workouts.append(Workout(id: itemID ?? "", name: itemName ?? "", exercises: [], unknownKeys: extra))
             case .exercise?:
-                // Rows come ordered by kind, then workout position, then position: every
-                // workout is in place before the first exercise.
                 let workout = Int(workoutPosition)
                 guard workouts.indices.contains(workout) else { throw corrupt(versionID, "an exercise of a missing workout") }
-                let weightKg: JSONNumber? = try weight.map { text in
-                    guard let number = JSONNumber(text) else { throw corrupt(versionID, "weight \(text) is not a number") }
-                    return number
+                var weightKg: JSONNumber?
+                if let weight {
+                    guard let number = JSONNumber(weight) else { throw corrupt(versionID, "weight \(weight) is not a number") }
+                    weightKg = number
                 }
                 workouts[workout].exercises.append(Exercise(
                     id: itemID ?? "", name: itemName ?? "", sets: Int(sets ?? 0), reps: Int(reps ?? 0),
@@ -59,18 +105,21 @@ enum VersionContent {
                 throw corrupt(versionID, "unexpected row kind \(kindValue)")
             }
         }
-        guard let name else { throw corrupt(versionID, "the version row is missing") }
-        return Program(name: name, workouts: workouts, schedule: schedule, unknownKeys: programExtra)
+
+        func program() throws(PostgresError) -> Program {
+            guard let name else { throw corrupt(versionID, "the version row is missing") }
+            return Program(name: name, workouts: workouts, schedule: schedule, unknownKeys: programExtra)
+        }
     }
 
-    private static func object(_ text: String, versionID: UUID) throws -> JSONObject {
+    fileprivate static func object(_ text: String, versionID: UUID) throws(PostgresError) -> JSONObject {
         guard case .object(let object)? = try? JSONValue.parse(text) else {
             throw corrupt(versionID, "extra is not a JSON object")
         }
         return object
     }
 
-    private static func corrupt(_ versionID: UUID, _ what: String) -> PostgresError {
+    fileprivate static func corrupt(_ versionID: UUID, _ what: String) -> PostgresError {
         PostgresError(code: .decoding, message: "version \(versionID) cannot be read: \(what)")
     }
 }
