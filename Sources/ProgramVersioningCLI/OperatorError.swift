@@ -39,6 +39,11 @@ func operatorMessage(for error: any Error) -> String {
         return error.message
     case let error as BackfillError:
         return error.description
+    case let error as CheckError:
+        switch error {
+        case .database(nil, let cause): return message(for: cause)  // e.g. cannot connect: say so plainly
+        default: return error.description
+        }
     case let error as PostgresError:
         return message(for: error)
     default:

@@ -42,6 +42,8 @@ struct LegacyDataGenerator {
     let sessionsPerProgram: Int
     var workoutsPerProgram: ClosedRange<Int> = 1...6
     var exercisesPerWorkout: ClosedRange<Int> = 3...8
+    /// The kinds of mess planted; nil plants every kind.
+    var messKinds: Set<LegacyMess>?
 
     /// 2026-01-01T00:00:00Z: generated timestamps count from here, not from "now", so the
     /// same seed gives the same rows.
@@ -64,8 +66,11 @@ struct LegacyDataGenerator {
         var random = SeededRandom(seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(index))
         let programID = random.uuid()
         let userID = random.uuid()
-        let mess: LegacyMess? = random.chance(messyPercent)
+        // The kind is drawn from all kinds, then dropped if not wanted: the rest of the
+        // stream (and so every other program) stays the same whatever kinds are asked for.
+        var mess: LegacyMess? = random.chance(messyPercent)
             ? LegacyMess.allCases[Int(random.next() % UInt64(LegacyMess.allCases.count))] : nil
+        if let kind = mess, let messKinds, !messKinds.contains(kind) { mess = nil }
         let created = Self.baseTime + Double(index % 86_400) * 60
 
         // Workouts and exercises.

@@ -17,12 +17,16 @@ public struct LegacySeeder: Sendable {
         public var workoutsPerProgram: ClosedRange<Int>
         /// Exercises per workout, drawn uniformly (mean 5.5 by default; 4...8 gives mean 6).
         public var exercisesPerWorkout: ClosedRange<Int>
+        /// Only these kinds of mess (nil: every kind); programs drawn for another kind stay clean.
+        public var messKinds: Set<LegacyMess>?
 
         /// Creates options.
         public init(
             programs: Int, messyPercent: Double = 0, seed: UInt64 = 1, sessionsPerProgram: Int = 2,
-            workoutsPerProgram: ClosedRange<Int> = 1...6, exercisesPerWorkout: ClosedRange<Int> = 3...8
+            workoutsPerProgram: ClosedRange<Int> = 1...6, exercisesPerWorkout: ClosedRange<Int> = 3...8,
+            messKinds: Set<LegacyMess>? = nil
         ) {
+            self.messKinds = messKinds
             self.programs = programs
             self.messyPercent = messyPercent
             self.seed = seed
@@ -57,7 +61,8 @@ public struct LegacySeeder: Sendable {
     public func seed(_ options: Options, chunkSize: Int = 5_000) async throws -> Summary {
         let generator = LegacyDataGenerator(
             seed: options.seed, messyPercent: options.messyPercent, sessionsPerProgram: max(0, options.sessionsPerProgram),
-            workoutsPerProgram: options.workoutsPerProgram, exercisesPerWorkout: options.exercisesPerWorkout)
+            workoutsPerProgram: options.workoutsPerProgram, exercisesPerWorkout: options.exercisesPerWorkout,
+            messKinds: options.messKinds)
         return try await pool.transaction { connection in
             var summary = Summary()
             var start = 0

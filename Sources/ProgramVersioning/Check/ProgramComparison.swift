@@ -1,0 +1,101 @@
+import Foundation
+import PostgresDriver
+import ProgramDomain
+
+/// One page of programs compared field by field: the legacy JSON (through the domain's
+/// canonical form) against the latest version rebuilt from the versioned tables, plus the
+/// numbering of the page's versions.
+struct ProgramComparison {
+    var userID: UUID?
+    var writesOn: Bool
+
+    struct Page {
+        var scanned = 0
+        var lastKey: UUID?
+        var differences: [CheckDifference] = []
+    }
+
+    func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> Page {
+        let rows = try await connection.query("""
+            SELECT p.id, p.program_json, v.id, v.source_checksum, v.content_checksum
+              FROM programs p
+              LEFT JOIN LATERAL (SELECT id, source_checksum, content_checksum FROM program_versions
+                                  WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+             WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor)) AND (\(userID)::uuid IS NULL OR p.user_id = \(userID))
+             ORDER BY p.id
+             LIMIT \(pageSize)
+            """)
+        var page = Page()
+        var entries: [(id: UUID, json: PostgresJSONB, versionID: UUID?, source: String?, content: String?)] = []
+        for row in rows {
+            let (id, json, versionID, source, content) = try row.decode((UUID, PostgresJSONB, UUID?, String?, String?).self)
+            entries.append((id, json, versionID, source, content))
+            page.scanned += 1
+            page.lastKey = id
+        }
+        guard !entries.isEmpty else { return page }
+        let contents = try await VersionContent.load(versionIDs: entries.compactMap(\.versionID), on: connection)
+
+        for entry in entries {
+            page.differences += compare(entry.id, legacyJSON: entry.json.bytes, versionID: entry.versionID,
+                                        sourceChecksum: entry.source, contentChecksum: entry.content,
+                                        content: entry.versionID.flatMap { contents[$0] })
+        }
+        let sequences = try await connection.query("""
+            SELECT program_id, count(*), min(version), max(version), count(DISTINCT version)
+              FROM program_versions WHERE program_id = ANY(\(entries.map(\.id)))
+             GROUP BY program_id
+            HAVING min(version) <> 1 OR max(version) <> count(*) OR count(DISTINCT version) <> count(*)
+            """)
+        for row in sequences {
+            let (id, count, first, last, _) = try row.decode((UUID, Int, Int32, Int32, Int).self)
+            page.differences.append(CheckDifference(
+                programID: id, kind: .versionSequence, path: "version", legacy: nil,
+                versioned: "\(count) versions numbered \(first) to \(last)"))
+        }
+        return page
+    }
+
+    private func compare(
+        _ id: UUID, legacyJSON: [UInt8], versionID: UUID?, sourceChecksum: String?, contentChecksum: String?,
+        content: Result<Program, PostgresError>?
+    ) -> [CheckDifference] {
+        let legacy: Program
+        do throws(LegacyDecodingError) {
+            legacy = try Program(legacyJSON: legacyJSON)
+        } catch {
+            return error.problems.map {
+                CheckDifference(programID: id, kind: .invalidLegacy, path: $0.path.description, legacy: "\($0.reason)", versioned: nil)
+            }
+        }
+        let violations = legacy.violations
+        guard violations.isEmpty else {
+            return violations.map {
+                CheckDifference(programID: id, kind: .invalidLegacy, path: $0.path.description, legacy: $0.message, versioned: nil)
+            }
+        }
+        guard let versionID, let sourceChecksum else {
+            return writesOn ? [CheckDifference(programID: id, kind: .missingVersion, path: nil, legacy: nil, versioned: nil)] : []
+        }
+        let checksum = legacy.canonicalChecksum
+        guard checksum == sourceChecksum else {
+            return [CheckDifference(programID: id, kind: .staleVersion, path: nil, legacy: checksum, versioned: sourceChecksum)]
+        }
+        let versioned: Program
+        switch content {
+        case .success(let program)?: versioned = program
+        case .failure(let error)?:
+            return [CheckDifference(programID: id, kind: .contentMismatch, path: nil, legacy: nil, versioned: error.message)]
+        case nil:
+            return [CheckDifference(programID: id, kind: .contentMismatch, path: nil, legacy: nil, versioned: "version \(versionID) has no rows")]
+        }
+        var found = legacy.differences(from: versioned).map {
+            CheckDifference(programID: id, kind: .contentMismatch, path: $0.path, legacy: $0.left?.jsonText, versioned: $0.right?.jsonText)
+        }
+        if found.isEmpty, let contentChecksum, versioned.canonicalChecksum != contentChecksum {
+            found.append(CheckDifference(
+                programID: id, kind: .contentMismatch, path: "content_checksum", legacy: checksum, versioned: contentChecksum))
+        }
+        return found
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import ProgramVersioning
+
+/// `check`: the consistency report, nightly and before flipping READS.
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Compare every legacy program with its latest version and check session links.",
+        discussion: "Exit 0: no differences; 1: differences found; 2: the check could not run. Each run and its findings are stored."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, json, markdown
+    }
+
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Report format: text, json or markdown.") var format: Format = .text
+    @Option(help: "Write the report to this file instead of stdout.") var output: String?
+    @Option(help: "Only this user's programs and sessions.") var user: String?
+    @Option(help: "Programs or sessions per query.") var pageSize = 500
+
+    func validate() throws {
+        if let user, UUID(uuidString: user) == nil { throw ValidationError("--user must be a UUID, got \"\(user)\"") }
+        guard (1...50_000).contains(pageSize) else { throw ValidationError("--page-size must be between 1 and 50000") }
+    }
+
+    func run() async throws {
+        let options = CheckOptions(userID: user.flatMap(UUID.init(uuidString:)), pageSize: pageSize)
+        let report = try await reportingErrors(connection: connection) {
+            try await withPool(connection) { pool in try await ConsistencyCheck(pool: pool).run(options) }
+        }
+        let text: String = switch format {
+        case .text: CheckReportOutput.text(report)
+        case .json: try CheckReportOutput.json(report)
+        case .markdown: CheckReportOutput.markdown(report)
+        }
+        if let output {
+            try await reportingErrors {
+                do {
+                    try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+                } catch {
+                    throw OperatorError("cannot write the report to \(output): \(error.localizedDescription); the run is stored as \(report.runID.uuidString.lowercased())")
+                }
+            }
+        } else {
+            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+        }
+        if !report.isClean { throw ExitCode(1) }
+    }
+}
+
+/// How a check report is written: text (summary first), JSON (DESIGN.md §5), Markdown.
+enum CheckReportOutput {
+    static func json(_ report: CheckReport) throws -> String {
+        let object: [String: Any] = [
+            "runId": report.runID.uuidString.lowercased(),
+            "startedAt": iso8601(report.startedAt), "finishedAt": iso8601(report.finishedAt),
+            "flags": [
+                "PROGRAM_VERSIONING_WRITES": ["enabled": report.writes],
+                "PROGRAM_VERSIONING_READS": ["enabled": report.reads, "percent": report.readPercent],
+            ],
+            "user": report.userID.map { $0.uuidString.lowercased() } ?? NSNull(),
+            "programsChecked": report.programsChecked, "sessionsChecked": report.sessionsChecked,
+            "differenceCount": report.differenceCount,
+            "differencesListed": report.differences.count,
+            "countsByKind": Dictionary(uniqueKeysWithValues: report.countsByKind.map { ($0.key.rawValue, $0.value) }),
+            "differences": report.differences.map { difference in
+                [
+                    "programId": difference.programID.map { $0.uuidString.lowercased() } ?? NSNull(),
+                    "kind": difference.kind.rawValue, "path": difference.path ?? NSNull(),
+                    "legacy": difference.legacy ?? NSNull(), "versioned": difference.versioned ?? NSNull(),
+                ] as [String: Any]
+            },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    static func text(_ report: CheckReport) -> String {
+        var out = summaryLine(report) + "\n"
+        out += "  flags: WRITES \(report.writes ? "on" : "off"), READS \(report.reads ? "on (\(report.readPercent)%)" : "off")\n"
+        out += "  run \(report.runID.uuidString.lowercased()), \(iso8601(report.startedAt)) to \(iso8601(report.finishedAt))\n"
+        for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "  \(kind.rawValue): \(count)\n" }
+        for difference in report.differences.prefix(50) {
+            out += "  \(difference.programID.map { $0.uuidString.lowercased() } ?? "-") \(difference.kind.rawValue)"
+            if let path = difference.path { out += " \(path)" }
+            if difference.legacy != nil || difference.versioned != nil {
+                out += ": legacy \(difference.legacy ?? "(absent)"), versioned \(difference.versioned ?? "(absent)")"
+            }
+            out += "\n"
+        }
+        if report.differenceCount > 50 {
+            out += "  ... \(report.differenceCount - 50) more: SELECT * FROM check_findings WHERE run_id = '\(report.runID.uuidString.lowercased())'\n"
+        }
+        return out
+    }
+
+    static func markdown(_ report: CheckReport) -> String {
+        var out = "### Consistency check: \(report.isClean ? "clean" : "\(report.differenceCount) difference(s)")\n\n"
+        out += "- run `\(report.runID.uuidString.lowercased())`, \(iso8601(report.startedAt)) to \(iso8601(report.finishedAt))\n"
+        out += "- flags: WRITES **\(report.writes ? "on" : "off")**, READS **\(report.reads ? "on (\(report.readPercent)%)" : "off")**\n"
+        out += "- checked: \(report.programsChecked) programs, \(report.sessionsChecked) sessions\n"
+        if !report.countsByKind.isEmpty {
+            out += "\n| kind | count |\n|---|---:|\n"
+            for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "| \(kind.rawValue) | \(count) |\n" }
+            out += "\n| program | kind | path | legacy | versioned |\n|---|---|---|---|---|\n"
+            func cell(_ value: String?) -> String {
+                guard let value else { return "" }
+                return "`" + value.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "`", with: "'") + "`"
+            }
+            for difference in report.differences.prefix(100) {
+                out += "| \(cell(difference.programID?.uuidString.lowercased())) | \(difference.kind.rawValue) | \(cell(difference.path)) "
+                    + "| \(cell(difference.legacy)) | \(cell(difference.versioned)) |\n"
+            }
+            if report.differenceCount > 100 { out += "\n\(report.differenceCount - 100) more in `check_findings`.\n" }
+        }
+        return out
+    }
+
+    static func summaryLine(_ report: CheckReport) -> String {
+        report.isClean
+            ? "check: CLEAN - \(report.programsChecked) programs and \(report.sessionsChecked) sessions, no differences"
+            : "check: \(report.differenceCount) DIFFERENCES in \(report.programsChecked) programs and \(report.sessionsChecked) sessions"
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import PostgresDriver
+import ProgramDomain
+import ProgramVersioning
+import RuntimeFlags
+import Testing
+import TestSupport
+
+@Suite("check: every difference between legacy and versioned data found, nothing on clean data")
+struct CheckTests {
+    /// Seeded data whose every program can be migrated (ids missing, numbers as strings,
+    /// unknown keys, orphan sessions), backfilled with WRITES on.
+    static func migratedDatabase(_ db: TestDatabase.Fresh, programs: Int = 200) async throws {
+        try await LegacySeeder(pool: db.pool).seed(.init(
+            programs: programs, messyPercent: 60, seed: 51, messKinds: [.missingIds, .numbersAsStrings, .unknownKeys, .orphanSessionWorkout]))
+        try await BackfillFixtures.turnWritesOn(db)
+        _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
+        _ = try await Backfill(pool: db.pool).run(.sessions, options: .init())
+    }
+
+    @Test func cleanDataHasNoDifferenceEvenWithStringNumbersUnknownKeysAndRewrittenJSON() async throws {
+        try await TestDatabase.withFresh { db in
+            try await Self.migratedDatabase(db)
+            // Rewritten behind the library's back without changing the program: a number as a
+            // string, keys in another order (jsonb keeps its own order), the same weight spelled 80.0.
+            try await db.pool.query("""
+                UPDATE programs SET program_json = jsonb_set(program_json, '{workouts,0,exercises,0,sets}',
+                                                             to_jsonb(program_json#>>'{workouts,0,exercises,0,sets}'))
+                 WHERE id IN (SELECT id FROM programs ORDER BY id LIMIT 20)
+                """)
+            let report = try await ConsistencyCheck(pool: db.pool).run(.init(pageSize: 37))
+            #expect(report.isClean, "\(report.differences.prefix(5))")
+            #expect(report.programsChecked == 200 && report.sessionsChecked == 400)
+            let status = try await db.pool.query("SELECT status FROM check_runs WHERE id = \(report.runID)").single().decode(String.self, at: 0)
+            #expect(status == "CLEAN")
+            // A clean check is what the flag store asks for before READS may go on.
+            let flip = try await CommandLineTool.run(["flags", "set", "PROGRAM_VERSIONING_READS", "on", "--percent", "10", "--database-url", db.url])
+            #expect(flip.status == 0, "\(flip.stderr)")
+        }
+    }
+
+    @Test func corruptionBehindTheLibrarysBackIsFoundExactly() async throws {
+        try await TestDatabase.withFresh { db in
+            try await Self.migratedDatabase(db)
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            // Two programs of our own: one edited once (versions 1 and 2), one with a single version.
+            let twice = try await repository.create(Fixtures.program(name: "Twice"), for: UUID())
+            var edited = twice.program
+            edited.workouts[1].exercises[0].reps = 3
+            _ = try await repository.save(edited, to: twice.id, expectedRevision: twice.revision)
+            let once = try await repository.create(Fixtures.program(name: "Once"), for: UUID())
+            let seeded = try await db.pool.query("""
+                SELECT p.id FROM programs p JOIN workout_sessions s ON s.program_id = p.id AND s.workout_version_id IS NOT NULL
+                 WHERE p.id NOT IN (\(twice.id), \(once.id)) GROUP BY p.id ORDER BY p.id LIMIT 4
+                """).map { try $0.decode(UUID.self, at: 0) }
+            let (tampered, editedLegacy, sessionProgram, setProgram) = (seeded[0], seeded[1], seeded[2], seeded[3])
+
+            // 1. A version row changed with the immutability trigger switched off.
+            let (exerciseRow, workoutID, exerciseID, reps) = try await db.pool.query("""
+                SELECT e.id, w.workout_id, e.exercise_id, e.reps FROM program_version_exercises e
+                  JOIN program_version_workouts w ON w.id = e.workout_version_id
+                 WHERE e.program_id = \(tampered) ORDER BY w.position, e.position LIMIT 1
+                """).single().decode((UUID, String, String, Int32).self)
+            try await db.pool.withConnection { connection in
+                try await connection.query("ALTER TABLE program_version_exercises DISABLE TRIGGER program_version_exercises_immutable")
+                try await connection.query("UPDATE program_version_exercises SET reps = reps % 100 + 1 WHERE id = \(exerciseRow)")
+                try await connection.query("ALTER TABLE program_version_exercises ENABLE TRIGGER program_version_exercises_immutable")
+            }
+            // 2. Legacy JSON changed directly.
+            try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '\"Renamed by SQL\"') WHERE id = \(editedLegacy)")
+            // 3. Versions deleted: the only one of `once`, the first of `twice`.
+            try await db.pool.withConnection { connection in
+                for table in ["program_version_schedule", "program_version_exercises", "program_version_workouts", "program_versions"] {
+                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) DISABLE TRIGGER USER"))
+                }
+                for (program, version) in [(once.id, 1), (twice.id, 1)] {
+                    let versionID = try await connection.query(
+                        "SELECT id FROM program_versions WHERE program_id = \(program) AND version = \(version)"
+                    ).single().decode(UUID.self, at: 0)
+                    try await connection.query("DELETE FROM program_version_schedule WHERE program_version_id = \(versionID)")
+                    try await connection.query("DELETE FROM program_version_exercises WHERE program_version_id = \(versionID)")
+                    try await connection.query("DELETE FROM program_version_workouts WHERE program_version_id = \(versionID)")
+                    try await connection.query("DELETE FROM program_versions WHERE id = \(versionID)")
+                }
+                for table in ["program_version_schedule", "program_version_exercises", "program_version_workouts", "program_versions"] {
+                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER USER"))
+                }
+            }
+            // 4. A session pointed at another program's workout.
+            let (session, foreignWorkout) = try await db.pool.query("""
+                SELECT s.id, (SELECT w.id FROM program_version_workouts w WHERE w.program_id = \(tampered) LIMIT 1)
+                  FROM workout_sessions s WHERE s.program_id = \(sessionProgram) AND s.workout_version_id IS NOT NULL
+                 ORDER BY s.id LIMIT 1
+                """).single().decode((UUID, UUID).self)
+            try await db.pool.query("UPDATE workout_sessions SET workout_version_id = \(foreignWorkout) WHERE id = \(session)")
+            // 5. A set pointed at an exercise of another program.
+            let (setSession, loggedSet) = try await db.pool.query("""
+                SELECT s.id, l.id FROM workout_sessions s JOIN logged_sets l ON l.session_id = s.id
+                 WHERE s.program_id = \(setProgram) AND l.exercise_version_id IS NOT NULL ORDER BY l.id LIMIT 1
+                """).single().decode((UUID, UUID).self)
+            try await db.pool.query("""
+                UPDATE logged_sets SET exercise_version_id = (SELECT id FROM program_version_exercises WHERE program_id = \(tampered) LIMIT 1)
+                 WHERE id = \(loggedSet)
+                """)
+
+            let report = try await ConsistencyCheck(pool: db.pool).run(.init(pageSize: 50))
+            let found = Set(report.differences.map { "\($0.programID!) \($0.kind.rawValue) \($0.path ?? "-")" })
+            let expected: Set<String> = [
+                "\(tampered) CONTENT_MISMATCH workouts[\(workoutID)].exercises[\(exerciseID)].reps",
+                "\(editedLegacy) STALE_VERSION -",
+                "\(once.id) MISSING_VERSION -",
+                "\(twice.id) VERSION_SEQUENCE version",
+                "\(sessionProgram) BROKEN_SESSION_LINK sessions[\(session.uuidString.lowercased())].workout_version_id",
+                "\(setProgram) BROKEN_SESSION_LINK sessions[\(setSession.uuidString.lowercased())].logged_sets[\(loggedSet.uuidString.lowercased())].exercise_version_id",
+            ]
+            #expect(found == expected)
+            #expect(report.differenceCount == 6 && report.countsByKind.count == 5)
+            let mismatch = try #require(report.differences.first { $0.kind == .contentMismatch })
+            #expect(mismatch.legacy == String(reps) && mismatch.versioned == String(reps % 100 + 1))
+            let stored = try await db.pool.query("""
+                SELECT count(*), (SELECT status FROM check_runs WHERE id = \(report.runID)) FROM check_findings WHERE run_id = \(report.runID)
+                """).single().decode((Int, String).self)
+            #expect(stored.0 == 6 && stored.1 == "DIFFERENCES")
+        }
+    }
+
+    @Test func theCommandLineWritesEachFormatAndExitsByTheResult() async throws {
+        try await TestDatabase.withFresh { db in
+            try await Self.migratedDatabase(db, programs: 40)
+            let clean = try await CommandLineTool.run(["check", "--format", "json", "--database-url", db.url])
+            #expect(clean.status == 0, "\(clean.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(clean.stdout.utf8)) as? [String: Any])
+            for key in ["runId", "startedAt", "finishedAt", "flags", "programsChecked", "sessionsChecked", "differenceCount", "differences", "countsByKind"] {
+                #expect(json[key] != nil, "\(key)")
+            }
+            let flags = try #require(json["flags"] as? [String: [String: Any]])
+            #expect(flags["PROGRAM_VERSIONING_WRITES"]?["enabled"] as? Bool == true)
+            #expect(flags["PROGRAM_VERSIONING_READS"]?["percent"] as? Int == 0)
+
+            try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '\"x\"') WHERE id = (SELECT min(id::text)::uuid FROM programs)")
+            let text = try await CommandLineTool.run(["check", "--database-url", db.url])
+            #expect(text.status == 1 && text.stdout.hasPrefix("check: 1 DIFFERENCES") && text.stdout.contains("STALE_VERSION"))
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("pv-check-\(UUID().uuidString).md").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let markdown = try await CommandLineTool.run(["check", "--format", "markdown", "--output", file, "--database-url", db.url])
+            #expect(markdown.status == 1 && markdown.stdout.isEmpty)
+            let written = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(written.hasPrefix("### Consistency check: 1 difference(s)") && written.contains("| STALE_VERSION | 1 |"))
+            let unreachable = try await CommandLineTool.run(["check", "--database-url", "postgresql://postgres@127.0.0.1:1/none"])
+            #expect(unreachable.status == 2 && unreachable.stderr.hasPrefix("program-versioning: cannot connect"))
+        }
+    }
+}
