@@ -19,6 +19,8 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: "Write the report to this file instead of stdout.") var output: String?
     @Option(help: "Only this user's programs and sessions.") var user: String?
     @Option(help: "Programs or sessions per query.") var pageSize = 500
+    @Option(help: "JSON file of known, accepted differences (each with a reason); they are reported as ignored.")
+    var ignoreFile: String?
 
     func validate() throws {
         if let user, UUID(uuidString: user) == nil { throw ValidationError("--user must be a UUID, got \"\(user)\"") }
@@ -26,9 +28,17 @@ struct CheckCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let options = CheckOptions(userID: user.flatMap(UUID.init(uuidString:)), pageSize: pageSize)
         let report = try await reportingErrors(connection: connection) {
-            try await withPool(connection) { pool in try await ConsistencyCheck(pool: pool).run(options) }
+            var ignoreList = CheckIgnoreList()
+            if let ignoreFile {
+                do throws(CheckIgnoreList.FileError) {
+                    ignoreList = try CheckIgnoreList(file: ignoreFile)
+                } catch {
+                    throw OperatorError("\(error.description); nothing was checked")
+                }
+            }
+            let options = CheckOptions(userID: user.flatMap(UUID.init(uuidString:)), pageSize: pageSize, ignoreList: ignoreList)
+            return try await withPool(connection) { pool in try await ConsistencyCheck(pool: pool).run(options) }
         }
         let text: String = switch format {
         case .text: CheckReportOutput.text(report)
@@ -63,13 +73,21 @@ enum CheckReportOutput {
             "user": report.userID.map { $0.uuidString.lowercased() } ?? NSNull(),
             "programsChecked": report.programsChecked, "sessionsChecked": report.sessionsChecked,
             "differenceCount": report.differenceCount,
+            "ignoredCount": report.ignoredCount,
             "differencesListed": report.differences.count,
+            "previousRunId": report.comparison.map { $0.previousRunID.uuidString.lowercased() } ?? NSNull(),
+            "newSinceLastRun": report.comparison.map { $0.new.count } ?? NSNull(),
+            "fixedSinceLastRun": report.comparison.map { $0.fixed.count } ?? NSNull(),
+            "new": report.comparison?.new.prefix(100).map { $0 } ?? [],
+            "fixed": report.comparison?.fixed.prefix(100).map { $0 } ?? [],
+            "trend": report.trend.map { ["runId": $0.runID.uuidString.lowercased(), "finishedAt": iso8601($0.finishedAt), "differenceCount": $0.differenceCount] },
             "countsByKind": Dictionary(uniqueKeysWithValues: report.countsByKind.map { ($0.key.rawValue, $0.value) }),
             "differences": report.differences.map { difference in
                 [
                     "programId": difference.programID.map { $0.uuidString.lowercased() } ?? NSNull(),
                     "kind": difference.kind.rawValue, "path": difference.path ?? NSNull(),
                     "legacy": difference.legacy ?? NSNull(), "versioned": difference.versioned ?? NSNull(),
+                    "ignored": difference.ignoredBecause != nil, "ignoreReason": difference.ignoredBecause ?? NSNull(),
                 ] as [String: Any]
             },
         ]
@@ -81,17 +99,20 @@ enum CheckReportOutput {
         var out = summaryLine(report) + "\n"
         out += "  flags: WRITES \(report.writes ? "on" : "off"), READS \(report.reads ? "on (\(report.readPercent)%)" : "off")\n"
         out += "  run \(report.runID.uuidString.lowercased()), \(iso8601(report.startedAt)) to \(iso8601(report.finishedAt))\n"
+        out += "  " + comparisonLine(report) + "\n"
         for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "  \(kind.rawValue): \(count)\n" }
+        if report.ignoredCount > 0 { out += "  ignored (known, accepted): \(report.ignoredCount)\n" }
         for difference in report.differences.prefix(50) {
             out += "  \(difference.programID.map { $0.uuidString.lowercased() } ?? "-") \(difference.kind.rawValue)"
             if let path = difference.path { out += " \(path)" }
             if difference.legacy != nil || difference.versioned != nil {
                 out += ": legacy \(difference.legacy ?? "(absent)"), versioned \(difference.versioned ?? "(absent)")"
             }
+            if let reason = difference.ignoredBecause { out += " (ignored: \(reason))" }
             out += "\n"
         }
         if report.differenceCount > 50 {
-            out += "  ... \(report.differenceCount - 50) more: SELECT * FROM check_findings WHERE run_id = '\(report.runID.uuidString.lowercased())'\n"
+            out += "  ... \(report.differenceCount - 50) more: SELECT findings FROM check_runs WHERE id = '\(report.runID.uuidString.lowercased())'\n"
         }
         return out
     }
@@ -101,6 +122,8 @@ enum CheckReportOutput {
         out += "- run `\(report.runID.uuidString.lowercased())`, \(iso8601(report.startedAt)) to \(iso8601(report.finishedAt))\n"
         out += "- flags: WRITES **\(report.writes ? "on" : "off")**, READS **\(report.reads ? "on (\(report.readPercent)%)" : "off")**\n"
         out += "- checked: \(report.programsChecked) programs, \(report.sessionsChecked) sessions\n"
+        out += "- " + comparisonLine(report) + "\n"
+        if report.ignoredCount > 0 { out += "- ignored (known, accepted): \(report.ignoredCount)\n" }
         if !report.countsByKind.isEmpty {
             out += "\n| kind | count |\n|---|---:|\n"
             for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "| \(kind.rawValue) | \(count) |\n" }
@@ -113,9 +136,16 @@ enum CheckReportOutput {
                 out += "| \(cell(difference.programID?.uuidString.lowercased())) | \(difference.kind.rawValue) | \(cell(difference.path)) "
                     + "| \(cell(difference.legacy)) | \(cell(difference.versioned)) |\n"
             }
-            if report.differenceCount > 100 { out += "\n\(report.differenceCount - 100) more in `check_findings`.\n" }
+            if report.differenceCount > 100 { out += "\n\(report.differenceCount - 100) more in `check_runs.findings`.\n" }
         }
         return out
+    }
+
+    static func comparisonLine(_ report: CheckReport) -> String {
+        let trend = report.trend.map { String($0.differenceCount) }.joined(separator: " -> ")
+        guard let comparison = report.comparison else { return "first run of this scope; trend: \(trend)" }
+        return "since the last run (\(iso8601(comparison.previousFinishedAt))): \(comparison.new.count) new, "
+            + "\(comparison.fixed.count) fixed; trend: \(trend)"
     }
 
     static func summaryLine(_ report: CheckReport) -> String {

@@ -119,7 +119,7 @@ struct CheckTests {
             let mismatch = try #require(report.differences.first { $0.kind == .contentMismatch })
             #expect(mismatch.legacy == String(reps) && mismatch.versioned == String(reps % 100 + 1))
             let stored = try await db.pool.query("""
-                SELECT count(*), (SELECT status FROM check_runs WHERE id = \(report.runID)) FROM check_findings WHERE run_id = \(report.runID)
+                SELECT jsonb_array_length(findings), status FROM check_runs WHERE id = \(report.runID)
                 """).single().decode((Int, String).self)
             #expect(stored.0 == 6 && stored.1 == "DIFFERENCES")
         }
@@ -149,6 +149,50 @@ struct CheckTests {
             #expect(written.hasPrefix("### Consistency check: 1 difference(s)") && written.contains("| STALE_VERSION | 1 |"))
             let unreachable = try await CommandLineTool.run(["check", "--database-url", "postgresql://postgres@127.0.0.1:1/none"])
             #expect(unreachable.status == 2 && unreachable.stderr.hasPrefix("program-versioning: cannot connect"))
+        }
+    }
+
+    @Test func ignoredDifferencesShowWithTheirReasonAndEachRunSaysWhatIsNewAndWhatWasFixed() async throws {
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 120, messyPercent: 50, seed: 52))
+            try await BackfillFixtures.turnWritesOn(db)
+            _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
+            _ = try await Backfill(pool: db.pool).run(.sessions, options: .init())
+            let check = ConsistencyCheck(pool: db.pool)
+            let first = try await check.run()
+            #expect(!first.isClean && first.countsByKind.keys.sorted() == [.invalidLegacy] && first.comparison == nil)
+
+            // The programs the backfill reported are accepted for now, with a reason.
+            let ignore = CheckIgnoreList(rules: [.init(kind: .invalidLegacy, programID: nil, path: nil, reason: "TICKET-7: app team fixes these")])
+            let second = try await check.run(.init(ignoreList: ignore))
+            #expect(second.isClean && second.ignoredCount == first.differenceCount && second.differenceCount == 0)
+            #expect(second.differences.allSatisfy { $0.ignoredBecause == "TICKET-7: app team fixes these" })
+            #expect(second.comparison?.new == [] && second.comparison?.fixed == [])
+
+            let changed = try await db.pool.query("SELECT program_id FROM program_versions ORDER BY program_id LIMIT 1").single().decode(UUID.self, at: 0)
+            try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '\"changed\"') WHERE id = \(changed)")
+            let third = try await check.run(.init(ignoreList: ignore))
+            #expect(third.comparison?.new == ["\(changed.uuidString.lowercased()) STALE_VERSION -"] && third.comparison?.fixed == [])
+            _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
+            let fourth = try await check.run(.init(ignoreList: ignore))
+            #expect(fourth.isClean && fourth.comparison?.fixed == ["\(changed.uuidString.lowercased()) STALE_VERSION -"])
+            #expect(fourth.trend.map(\.differenceCount) == [first.differenceCount, 0, 1, 0])
+
+            // The same through the CLI and a file; a file without reasons is refused before anything runs.
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pv-ignore-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let good = directory.appendingPathComponent("good.json"), bad = directory.appendingPathComponent("bad.json")
+            try Data(#"{"ignore": [{"kind": "INVALID_LEGACY", "reason": "TICKET-7"}]}"#.utf8).write(to: good)
+            try Data(#"{"ignore": [{"kind": "INVALID_LEGACY"}]}"#.utf8).write(to: bad)
+            let accepted = try await CommandLineTool.run(["check", "--ignore-file", good.path, "--format", "json", "--database-url", db.url])
+            #expect(accepted.status == 0, "\(accepted.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(accepted.stdout.utf8)) as? [String: Any])
+            #expect(json["ignoredCount"] as? Int == first.differenceCount && json["differenceCount"] as? Int == 0)
+            let runs = try await BackfillFixtures.count(db, "SELECT count(*) FROM check_runs")
+            let refused = try await CommandLineTool.run(["check", "--ignore-file", bad.path, "--database-url", db.url])
+            #expect(refused.status == 2 && refused.stderr.contains("ignore[0].reason is missing") && refused.stderr.split(separator: "\n").count == 1)
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM check_runs") == runs)
         }
     }
 }

@@ -30,10 +30,34 @@ public struct CheckDifference: Sendable, Hashable {
     public var path: String?
     public var legacy: String?
     public var versioned: String?
+    /// Set when the ignore file declares this difference known and accepted.
+    public var ignoredBecause: String?
 
     public init(programID: UUID?, sessionID: UUID? = nil, kind: DifferenceKind, path: String?, legacy: String?, versioned: String?) {
         (self.programID, self.sessionID, self.kind, self.path, self.legacy, self.versioned) = (programID, sessionID, kind, path, legacy, versioned)
     }
+
+    /// What identifies the same difference from one run to the next.
+    public var key: String {
+        "\(programID?.uuidString.lowercased() ?? "-") \(kind.rawValue) \(path ?? "-")"
+    }
+}
+
+/// How this run compares with the previous finished run of the same scope.
+public struct CheckComparison: Sendable {
+    public var previousRunID: UUID
+    public var previousFinishedAt: Date
+    /// Differences (by program, kind and path, ignored ones included) this run found and the previous did not.
+    public var new: [String]
+    /// Differences the previous run found and this one did not.
+    public var fixed: [String]
+}
+
+/// One earlier run, for the trend.
+public struct CheckTrendPoint: Sendable {
+    public var runID: UUID
+    public var finishedAt: Date
+    public var differenceCount: Int
 }
 
 /// What a check run found.
@@ -48,11 +72,18 @@ public struct CheckReport: Sendable {
     public var userID: UUID?
     public var programsChecked: Int
     public var sessionsChecked: Int
-    /// Every difference found (also stored in `check_findings`); the first
-    /// `CheckOptions.keepInMemory` are kept here, `differenceCount` counts them all.
+    /// The differences found, ignored ones included (marked); the first
+    /// `CheckOptions.keepInMemory` are kept here and stored with the run.
     public var differences: [CheckDifference]
+    /// Differences not ignored: what makes a run unclean.
     public var differenceCount: Int
     public var countsByKind: [DifferenceKind: Int]
+    /// Differences the ignore file accepted.
+    public var ignoredCount: Int
+    /// Against the previous finished run of the same scope, if any.
+    public var comparison: CheckComparison?
+    /// The latest finished runs of the same scope, oldest first, this one last.
+    public var trend: [CheckTrendPoint]
 
     public var isClean: Bool { differenceCount == 0 }
 }
@@ -64,10 +95,12 @@ public struct CheckOptions: Sendable {
     public var pageSize: Int
     /// Differences kept in memory for the report (all are stored); memory stays flat.
     public var keepInMemory: Int
+    public var ignoreList: CheckIgnoreList
 
-    public init(userID: UUID? = nil, pageSize: Int = 500, keepInMemory: Int = 10_000) {
+    public init(userID: UUID? = nil, pageSize: Int = 500, keepInMemory: Int = 100_000, ignoreList: CheckIgnoreList = CheckIgnoreList()) {
         self.userID = userID
         self.pageSize = pageSize
         self.keepInMemory = keepInMemory
+        self.ignoreList = ignoreList
     }
 }

@@ -18,8 +18,8 @@ public enum CheckError: Error, Sendable, CustomStringConvertible {
 /// The consistency check (DESIGN.md §5): every program's legacy JSON against its latest
 /// version rebuilt from the versioned tables, every session's and set's links, version
 /// numbering and orphans. It reads page by page with short statements (no long snapshot, no
-/// lock an app query would wait for) and records the run and each finding in `check_runs`
-/// and `check_findings`.
+/// lock an app query would wait for) and, when done, records the run with its findings as
+/// one row of `check_runs`, the only table it writes (so it can run as a read-only role).
 public struct ConsistencyCheck: Sendable {
     private let pool: PostgresPool
     private let logger: Logger
@@ -52,25 +52,20 @@ public struct ConsistencyCheck: Sendable {
         let writes = flags.first { $0.0 == "PROGRAM_VERSIONING_WRITES" }?.1 ?? false
         let reads = flags.first { $0.0 == "PROGRAM_VERSIONING_READS" }
         let runID = UUID()
-        try await connection.query("""
-            INSERT INTO check_runs (id, started_at, flags, user_filter)
-            SELECT \(runID), \(startedAt),
-                   (SELECT coalesce(jsonb_object_agg(name, jsonb_build_object('enabled', enabled, 'percent', percent)), '{}')
-                      FROM runtime_flags),
-                   \(options.userID)
-            """)
         announce(runID)
         var report = CheckReport(
             runID: runID, startedAt: startedAt, finishedAt: startedAt, writes: writes, reads: reads?.1 ?? false,
             readPercent: Int(reads?.2 ?? 0), userID: options.userID, programsChecked: 0, sessionsChecked: 0,
-            differences: [], differenceCount: 0, countsByKind: [:])
+            differences: [], differenceCount: 0, countsByKind: [:], ignoredCount: 0, comparison: nil, trend: [])
+        // Every key seen, for the comparison with the previous run (a few dozen bytes each).
+        var keys = Set<String>()
         do {
             var cursor: UUID?
             let programs = ProgramComparison(userID: options.userID, writesOn: writes)
             repeat {
                 let page = try await programs.run(after: cursor, pageSize: options.pageSize, on: connection)
                 report.programsChecked += page.scanned
-                try await record(page.differences, in: &report, options: options, on: connection)
+                record(page.differences, in: &report, keys: &keys, options: options)
                 cursor = page.lastKey
                 if page.scanned < options.pageSize { break }
             } while true
@@ -79,25 +74,22 @@ public struct ConsistencyCheck: Sendable {
             repeat {
                 let page = try await sessions.run(after: cursor, pageSize: options.pageSize, on: connection)
                 report.sessionsChecked += page.scanned
-                try await record(page.differences, in: &report, options: options, on: connection)
+                record(page.differences, in: &report, keys: &keys, options: options)
                 cursor = page.lastKey
                 if page.scanned < options.pageSize { break }
             } while true
             if options.userID == nil {
-                try await record(try await orphans(on: connection), in: &report, options: options, on: connection)
+                record(try await orphans(on: connection), in: &report, keys: &keys, options: options)
             }
             report.finishedAt = Date()
-            let counts = report.countsByKind.map { "\"\($0.key.rawValue)\":\($0.value)" }.sorted().joined(separator: ",")
-            try await connection.query("""
-                UPDATE check_runs
-                   SET status = \(report.isClean ? "CLEAN" : "DIFFERENCES"), finished_at = \(report.finishedAt),
-                       programs_checked = \(report.programsChecked), sessions_checked = \(report.sessionsChecked),
-                       difference_count = \(report.differenceCount), counts_by_kind = \("{\(counts)}")::jsonb
-                 WHERE id = \(runID)
-                """)
+            let history = try await CheckHistory.load(userID: options.userID, on: connection)
+            report.comparison = history.compare(with: keys)
+            report.trend = history.trend + [CheckTrendPoint(runID: runID, finishedAt: report.finishedAt, differenceCount: report.differenceCount)]
+            try await CheckHistory.store(report, status: report.isClean ? "CLEAN" : "DIFFERENCES", on: connection)
             return report
         } catch {
-            _ = try? await connection.query("UPDATE check_runs SET status = 'FAILED', finished_at = now() WHERE id = \(runID)")
+            report.finishedAt = Date()
+            _ = try? await CheckHistory.store(report, status: "FAILED", on: connection)
             throw error
         }
     }
@@ -116,18 +108,18 @@ public struct ConsistencyCheck: Sendable {
         }
     }
 
-    private func record(
-        _ found: [CheckDifference], in report: inout CheckReport, options: CheckOptions, on connection: PostgresConnection
-    ) async throws {
-        guard !found.isEmpty else { return }
-        try await connection.query("""
-            INSERT INTO check_findings (run_id, program_id, kind, path, legacy, versioned)
-            SELECT \(report.runID), f.program_id, f.kind, f.path, f.legacy, f.versioned
-              FROM unnest(\(found.map(\.programID))::uuid[], \(found.map(\.kind.rawValue))::text[], \(found.map(\.path))::text[],
-                          \(found.map(\.legacy))::text[], \(found.map(\.versioned))::text[]) AS f(program_id, kind, path, legacy, versioned)
-            """)
-        report.differenceCount += found.count
-        for difference in found { report.countsByKind[difference.kind, default: 0] += 1 }
-        report.differences += found.prefix(max(0, options.keepInMemory - report.differences.count))
+    private func record(_ found: [CheckDifference], in report: inout CheckReport, keys: inout Set<String>, options: CheckOptions) {
+        for var difference in found {
+            if let reason = options.ignoreList.reason(for: difference) {
+                difference.ignoredBecause = reason
+                report.ignoredCount += 1
+            } else {
+                report.differenceCount += 1
+                report.countsByKind[difference.kind, default: 0] += 1
+            }
+            // Ignored or not, it is still there: only a difference that is gone counts as fixed.
+            keys.insert(difference.key)
+            if report.differences.count < options.keepInMemory { report.differences.append(difference) }
+        }
     }
 }
