@@ -21,6 +21,8 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: "Programs or sessions per query.") var pageSize = 500
     @Option(help: "JSON file of known, accepted differences (each with a reason); they are reported as ignored.")
     var ignoreFile: String?
+    @Flag(help: "After the check, give programs found MISSING_VERSION or STALE_VERSION their next version from legacy (needs READS off).")
+    var repair = false
 
     func validate() throws {
         if let user, UUID(uuidString: user) == nil { throw ValidationError("--user must be a UUID, got \"\(user)\"") }
@@ -38,7 +40,15 @@ struct CheckCommand: AsyncParsableCommand {
                 }
             }
             let options = CheckOptions(userID: user.flatMap(UUID.init(uuidString:)), pageSize: pageSize, ignoreList: ignoreList)
-            return try await withPool(connection) { pool in try await ConsistencyCheck(pool: pool).run(options) }
+            return try await withPool(connection) { pool in
+                if repair {
+                    // Refused before checking, not after: the operator learns it at once.
+                    let reads = try await pool.query("SELECT enabled FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_READS'")
+                        .first?.decode(Bool.self, at: 0)
+                    if reads == true { throw BackfillError.readsOn }
+                }
+                return try await ConsistencyCheck(pool: pool).run(options)
+            }
         }
         let text: String = switch format {
         case .text: CheckReportOutput.text(report)
@@ -56,7 +66,28 @@ struct CheckCommand: AsyncParsableCommand {
         } else {
             print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
         }
+        if repair { try await repairVersions(found: report) }
         if !report.isClean { throw ExitCode(1) }
+    }
+
+    /// The explicit repair: never automatic, recorded as a backfill run naming the check run.
+    private func repairVersions(found report: CheckReport) async throws {
+        let programs = Set(report.differences.filter {
+            ($0.kind == .missingVersion || $0.kind == .staleVersion) && $0.ignoredBecause == nil
+        }.compactMap(\.programID))
+        guard !programs.isEmpty else {
+            FileHandle.standardError.write(Data("repair: nothing to repair (no MISSING_VERSION or STALE_VERSION)\n".utf8))
+            return
+        }
+        let summary = try await reportingErrors(connection: connection) {
+            try await withPool(connection) { pool in
+                try await Backfill(pool: pool).repair(programIDs: Array(programs), checkRunID: report.runID)
+            }
+        }
+        let line = "repair: \(summary.counts.migrated) of \(programs.count) programs given their next version, "
+            + "\(summary.counts.unchanged) already current, \(summary.counts.reported) reported "
+            + "(backfill run \(summary.runID.uuidString.lowercased())); run check again to confirm\n"
+        FileHandle.standardError.write(Data(line.utf8))
     }
 }
 

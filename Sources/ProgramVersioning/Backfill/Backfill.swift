@@ -39,16 +39,8 @@ public struct Backfill: Sendable {
     ) async throws(BackfillError) -> BackfillSummary {
         var runID: UUID?
         do {
-            return try await pool.withConnection { connection in
-                try await lock(on: connection)
-                do {
-                    let summary = try await runLocked(kind, options: options, on: connection, progress: progress) { runID = $0 }
-                    try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
-                    return summary
-                } catch {
-                    _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
-                    throw error
-                }
+            return try await withLock { connection in
+                try await runLocked(kind, options: options, on: connection, progress: progress) { runID = $0 }
             }
         } catch let error as BackfillError {
             throw error
@@ -56,6 +48,21 @@ public struct Backfill: Sendable {
             throw .database(runID: runID, error)
         } catch {
             throw .database(runID: runID, PostgresError(code: .server, message: "\(error)"))
+        }
+    }
+
+    /// Runs `body` on one connection holding the backfill lock, and lets go of it after.
+    func withLock<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await pool.withConnection { connection in
+            try await lock(on: connection)
+            do {
+                let value = try await body(connection)
+                try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+                return value
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+                throw error
+            }
         }
     }
 

@@ -12,6 +12,8 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     case countsDoNotAddUp(runID: UUID, BackfillCounts)
     /// The run's row was finished by someone else while this run was writing.
     case runTakenOver(UUID)
+    /// `check --repair` while READS is on.
+    case readsOn
     /// `--backup` could not write its files; nothing was migrated.
     case backupFailed(String)
     /// The database failed; the run stopped after its last committed batch.
@@ -30,6 +32,9 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
                 + "the batch was rolled back and the run marked FAILED; please report this bug"
         case .runTakenOver(let runID):
             "run \(runID) was marked finished by someone else while it ran; its last batch was rolled back; run the backfill again"
+        case .readsOn:
+            "repair refused: PROGRAM_VERSIONING_READS is on, so a repaired version would be served at once; "
+                + "turn READS off first (program-versioning flags set PROGRAM_VERSIONING_READS off), then repair"
         case .backupFailed(let why):
             "the backup failed (\(why)); nothing was migrated: check the folder (space, permissions) or run without --backup"
         case .database(let runID, let error):

@@ -14,17 +14,21 @@ struct BackfillLedger {
     let counts: BackfillCounts
     let countsBefore: BackfillAudit.Counts
 
-    /// Resumes the newest run of this kind and scope when it did not finish (RUNNING: its
+    /// A repair (`repairOfCheck`) always starts a run of its own, which nothing resumes.
+    /// Otherwise: resumes the newest run of this kind and scope when it did not finish (RUNNING: its
     /// process died, since the caller holds the backfill lock; FAILED: it stopped on an
     /// error), or starts a new one. Other RUNNING runs of this kind are marked INTERRUPTED.
     static func open(
-        _ kind: BackfillKind, options: BackfillOptions, countsBefore: BackfillAudit.Counts, on connection: PostgresConnection
+        _ kind: BackfillKind, options: BackfillOptions, countsBefore: BackfillAudit.Counts, repairOfCheck: UUID? = nil,
+        on connection: PostgresConnection
     ) async throws -> BackfillLedger {
         let user = options.userID?.uuidString.lowercased()
         let running = try await connection.query("""
             WITH latest AS (
               SELECT id, status FROM backfill_runs
                WHERE kind = \(kind.rawValue) AND NOT dry_run AND (options->>'user') IS NOT DISTINCT FROM \(user)
+                 AND NOT options ? 'repairOfCheck'
+                 AND \(repairOfCheck)::uuid IS NULL
                ORDER BY started_at DESC LIMIT 1
             )
             UPDATE backfill_runs r
@@ -60,7 +64,9 @@ struct BackfillLedger {
                    (SELECT coalesce(jsonb_object_agg(name, jsonb_build_object('enabled', enabled, 'percent', percent)), '{}')
                       FROM runtime_flags),
                    jsonb_build_object('batchSize', \(options.batchSize), 'limit', \(options.limit)::int8, 'user', \(user)::text,
-                                      'allowWritesOff', \(options.allowWritesOff)),
+                                      'allowWritesOff', \(options.allowWritesOff))
+                   || CASE WHEN \(repairOfCheck)::uuid IS NULL THEN '{}'::jsonb
+                           ELSE jsonb_build_object('repairOfCheck', \(repairOfCheck)::uuid) END,
                    \(countsBefore.json)::jsonb
             """)
         return BackfillLedger(runID: runID, resumed: false, cursor: nil, counts: BackfillCounts(), countsBefore: countsBefore)

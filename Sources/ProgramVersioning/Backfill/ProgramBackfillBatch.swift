@@ -34,8 +34,14 @@ struct ProgramBackfillBatch {
             if fresh == true { outcome.counts.unchanged += 1 } else { candidates.append(id) }
         }
         outcome.counts.seen = outcome.counts.unchanged
-        guard !candidates.isEmpty else { return outcome }
+        try await migrate(candidates, into: &outcome, on: connection)
+        return outcome
+    }
 
+    /// Locks `candidates`, reads them again and writes the next version of each that needs
+    /// one (or reports it). Also what `check --repair` runs for the programs it names.
+    func migrate(_ candidates: [UUID], into outcome: inout BackfillBatchOutcome, on connection: PostgresConnection) async throws {
+        guard !candidates.isEmpty else { return }
         if !dryRun {
             try await connection.query("SELECT 1 FROM programs WHERE id = ANY(\(candidates)) ORDER BY id FOR UPDATE")
         }
@@ -78,7 +84,6 @@ struct ProgramBackfillBatch {
             try await VersionCopy(pending).write(on: connection)
             try await store(outcome.reports, on: connection)
         }
-        return outcome
     }
 
     enum Classification {
