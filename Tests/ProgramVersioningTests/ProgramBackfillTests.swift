@@ -251,4 +251,35 @@ struct ProgramBackfillTests {
             #expect(try await Fixtures.count(db, "program_versions") == versions)
         }
     }
+
+    @Test func aSaveThatWaitedForTheBackfillsLockSeesTheVersionTheBackfillWrote() async throws {
+        try await TestDatabase.withFresh { db in
+            let id = UUID()
+            try await db.pool.query("""
+                INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), \(PostgresJSONB(Fixtures.program().legacyJSONText)))
+                """)
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let read = try await repository.program(id)
+            var program = read.program
+            program.name = "Edited while the backfill held the row"
+            let (edited, revision) = (program, read.revision)
+            // The backfill's batch: row locked, version 1 written, not yet committed.
+            try await db.pool.withConnection { backfill in
+                try await backfill.query("BEGIN")
+                try await backfill.query("SELECT 1 FROM programs WHERE id = \(id) FOR UPDATE")
+                let save = Task { try await repository.save(edited, to: id, expectedRevision: revision) }
+                try await Task.sleep(for: .milliseconds(300))  // the save is now waiting for the lock
+                try await backfill.query("""
+                    INSERT INTO program_versions (program_id, version, name, source_checksum, content_checksum, created_by, legacy_xmin)
+                    SELECT id, 1, 'Upper/Lower', 'c', 'c', 'backfill', xmin::text FROM programs WHERE id = \(id)
+                    """)
+                try await backfill.query("COMMIT")
+                let saved = try await save.value
+                #expect(saved.createdVersion && saved.stored.version == 2)
+            }
+            let versions = try await db.pool.query("SELECT version, created_by FROM program_versions WHERE program_id = \(id) ORDER BY version")
+                .map { try $0.decode((Int32, String).self) }
+            #expect(versions.map(\.0) == [1, 2] && versions.map(\.1) == ["backfill", "save"])
+        }
+    }
 }

@@ -272,18 +272,22 @@ public final class ProgramRepository: Sendable {
         defer { metrics.saveDuration.recordNanoseconds(started.nanosecondsElapsed) }
         return try await run { connection in
             try await connection.transaction { connection in
+                // Lock first, then read in a statement of its own: in READ COMMITTED a locking
+                // read that waited (for the backfill, say) sees the new row but joins versions
+                // from its old snapshot, and would miss a version committed meanwhile.
+                let locked = try await connection.query("SELECT 1 FROM programs WHERE id = \(id) FOR UPDATE")
+                guard !locked.isEmpty else { throw RepositoryError.programNotFound(id) }
                 // The legacy JSON travels only when no current version holds the same program:
                 // in steady state the version is in the cache and the row stays on the server.
-                let locked = try await connection.query("""
+                let latest = try await connection.query("""
                     SELECT p.user_id, CASE WHEN v.legacy_xmin = p.xmin::text THEN NULL ELSE p.program_json END,
                            p.xmin::text, v.id, v.version, v.content_checksum
                       FROM programs p
                       LEFT JOIN LATERAL (SELECT id, version, content_checksum, legacy_xmin FROM program_versions
                                           WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
                      WHERE p.id = \(id)
-                       FOR UPDATE OF p
                     """)
-                guard let row = locked.first else { throw RepositoryError.programNotFound(id) }
+                guard let row = latest.first else { throw RepositoryError.programNotFound(id) }
                 let (userID, json, revisionText, latestVersionID, latestVersion, latestChecksum) =
                     try row.decode((UUID, PostgresJSONB?, String, UUID?, Int32?, String?).self)
                 let revision = Revision(revisionText)
