@@ -1,0 +1,128 @@
+import Benchmark
+import Foundation
+import PostgresDriver
+import ProgramVersioning
+
+// `check` on the migrated databases (120k and 420k programs, every session linked) with
+// 150 differences planted behind the library's back, run as the operator runs it (the
+// release CLI), against its limit measured in the same run: streaming the same legacy JSON,
+// version rows and session links out of PostgreSQL, page by page, without comparing them.
+
+/// Differences planted in each check database.
+let plantedStale = 100, plantedMismatch = 50
+
+/// A migrated copy of the legacy template with differences planted, made once and kept.
+func checkTemplate(programs: Int) async throws -> String {
+    let name = "pv_bench_check_\(programs)"
+    let marker = "pv bench check: from \(try await legacyTemplate(programs: programs)), \(plantedStale) stale + \(plantedMismatch) mismatched, v1"
+    if let existing = try? await PostgresConnection.connect(to: databaseURL(name)) {
+        let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
+        await existing.close()
+        if found == marker { return name }
+    }
+    let url = try await freshCopy(of: try await legacyTemplate(programs: programs), as: name)
+    let pool = PostgresPool(.init(connectionString: url, maxConnections: 2))
+    _ = try await Backfill(pool: pool).run(.programs, options: .init())
+    _ = try await Backfill(pool: pool).run(.sessions, options: .init())
+    try await pool.query("""
+        UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '"Edited behind the library''s back"')
+         WHERE id IN (SELECT id FROM programs ORDER BY id LIMIT \(plantedStale))
+        """)
+    try await pool.withConnection { connection in
+        try await connection.query("ALTER TABLE program_version_exercises DISABLE TRIGGER program_version_exercises_immutable")
+        try await connection.query("""
+            UPDATE program_version_exercises SET reps = reps % 100 + 1
+             WHERE id IN (SELECT DISTINCT ON (program_id) id FROM program_version_exercises
+                           WHERE program_id IN (SELECT id FROM programs ORDER BY id DESC LIMIT \(plantedMismatch))
+                           ORDER BY program_id, id)
+            """)
+        try await connection.query("ALTER TABLE program_version_exercises ENABLE TRIGGER program_version_exercises_immutable")
+    }
+    try await pool.query("VACUUM ANALYZE")
+    try await pool.query(PostgresQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
+    await pool.close()
+    return name
+}
+
+/// Runs the CLI's `check` and checks it found exactly what was planted.
+func check(_ url: String) async throws -> MeasuredProcess {
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("pv-bench-check-\(UUID().uuidString).json")
+    defer { try? FileManager.default.removeItem(at: output) }
+    let run = try await MeasuredProcess.run(cli(), ["check", "--format", "json", "--output", output.path, "--database-url", url])
+    let json = (try? Data(contentsOf: output)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    guard run.status == 1, let json, json["differenceCount"] as? Int == plantedStale + plantedMismatch else {
+        fatalError("check did not find what was planted: status \(run.status), \(run.stderr.prefix(300)) \(String(describing: json?["countsByKind"]))")
+    }
+    return run
+}
+
+/// The limit: the rows the check reads, streamed page by page and dropped.
+func streamCheckRows(_ connection: PostgresConnection) async throws -> Int {
+    var bytes = 0
+    var cursor: UUID?
+    while true {
+        let page = try await connection.query("""
+            SELECT p.id, p.program_json, v.id, v.source_checksum, v.content_checksum
+              FROM programs p
+              LEFT JOIN LATERAL (SELECT id, source_checksum, content_checksum FROM program_versions
+                                  WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+             WHERE \(cursor)::uuid IS NULL OR p.id > \(cursor)
+             ORDER BY p.id LIMIT 500
+            """)
+        guard !page.isEmpty else { break }
+        var versions: [UUID] = []
+        for row in page {
+            let (id, json, version) = try row.decode((UUID, PostgresJSONB, UUID?).self)
+            bytes += json.bytes.count
+            if let version { versions.append(version) }
+            cursor = id
+        }
+        let rows = try await connection.query("""
+            SELECT v.id, v.name, v.extra::text FROM program_versions v WHERE v.id = ANY(\(versions))
+            UNION ALL SELECT w.program_version_id, w.name, w.extra::text FROM program_version_workouts w WHERE w.program_version_id = ANY(\(versions))
+            UNION ALL SELECT e.program_version_id, e.name, e.extra::text FROM program_version_exercises e WHERE e.program_version_id = ANY(\(versions))
+            UNION ALL SELECT s.program_version_id, s.workout_id, s.extra::text FROM program_version_schedule s WHERE s.program_version_id = ANY(\(versions))
+            """)
+        bytes += rows.count
+        if page.count < 500 { break }
+    }
+    cursor = nil
+    while true {
+        let page = try await connection.query("""
+            SELECT s.id, s.program_version_id, s.workout_version_id,
+                   (SELECT count(l.exercise_version_id) FROM logged_sets l WHERE l.session_id = s.id)
+              FROM workout_sessions s WHERE \(cursor)::uuid IS NULL OR s.id > \(cursor) ORDER BY s.id LIMIT 500
+            """)
+        guard let last = page.last else { break }
+        cursor = try last.decode(UUID.self, at: 0)
+        bytes += page.count
+        if page.count < 500 { break }
+    }
+    return bytes
+}
+
+func checkBenchmarks() {
+    Benchmark("check: limit, streaming the same rows without comparing, 100k programs") { benchmark in
+        let connection = try await PostgresConnection.connect(to: databaseURL(try await checkTemplate(programs: 100_000)))
+        benchmark.startMeasurement()
+        blackHole(try await streamCheckRows(connection))
+        benchmark.stopMeasurement()
+        await connection.close()
+    }
+
+    Benchmark("check: 100k programs", configuration: .init(metrics: [.wallClock, peakMemory])) { benchmark in
+        let url = databaseURL(try await checkTemplate(programs: 100_000))
+        benchmark.startMeasurement()
+        let run = try await check(url)
+        benchmark.stopMeasurement()
+        benchmark.measurement(peakMemory, run.peakResidentKiB)
+    }
+
+    Benchmark("check: 400k programs", configuration: .init(metrics: [.wallClock, peakMemory])) { benchmark in
+        let url = databaseURL(try await checkTemplate(programs: 400_000))
+        benchmark.startMeasurement()
+        let run = try await check(url)
+        benchmark.stopMeasurement()
+        benchmark.measurement(peakMemory, run.peakResidentKiB)
+    }
+}
