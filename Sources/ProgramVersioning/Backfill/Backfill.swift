@@ -42,12 +42,8 @@ public struct Backfill: Sendable {
             return try await withLock { connection in
                 try await runLocked(kind, options: options, on: connection, progress: progress) { runID = $0 }
             }
-        } catch let error as BackfillError {
-            throw error
-        } catch let error as PostgresError {
-            throw .database(runID: runID, error)
         } catch {
-            throw .database(runID: runID, PostgresError(code: .server, message: "\(error)"))
+            throw BackfillError(error, runID: runID)
         }
     }
 

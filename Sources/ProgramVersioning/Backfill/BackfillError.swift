@@ -44,6 +44,17 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+extension BackfillError {
+    /// Any error a run met, as the one type callers handle.
+    init(_ error: any Error, runID: UUID?) {
+        switch error {
+        case let error as BackfillError: self = error
+        case let error as PostgresError: self = .database(runID: runID, error)
+        default: self = .database(runID: runID, PostgresError(code: .server, message: "\(error)"))
+        }
+    }
+}
+
 /// What a run did.
 public struct BackfillSummary: Sendable {
     /// The run's id (a dry run's id is not stored).

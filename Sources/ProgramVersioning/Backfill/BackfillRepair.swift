@@ -49,12 +49,8 @@ extension Backfill {
                     throw error
                 }
             }
-        } catch let error as BackfillError {
-            throw error
-        } catch let error as PostgresError {
-            throw .database(runID: runID, error)
         } catch {
-            throw .database(runID: runID, PostgresError(code: .server, message: "\(error)"))
+            throw BackfillError(error, runID: runID)
         }
     }
 }

@@ -60,24 +60,10 @@ public struct ConsistencyCheck: Sendable {
         // Every key seen, for the comparison with the previous run (a few dozen bytes each).
         var keys = Set<String>()
         do {
-            var cursor: UUID?
-            let programs = ProgramComparison(userID: options.userID, writesOn: writes)
-            repeat {
-                let page = try await programs.run(after: cursor, pageSize: options.pageSize, on: connection)
-                report.programsChecked += page.scanned
-                record(page.differences, in: &report, keys: &keys, options: options)
-                cursor = page.lastKey
-                if page.scanned < options.pageSize { break }
-            } while true
-            cursor = nil
-            let sessions = SessionLinkCheck(userID: options.userID)
-            repeat {
-                let page = try await sessions.run(after: cursor, pageSize: options.pageSize, on: connection)
-                report.sessionsChecked += page.scanned
-                record(page.differences, in: &report, keys: &keys, options: options)
-                cursor = page.lastKey
-                if page.scanned < options.pageSize { break }
-            } while true
+            report.programsChecked = try await ProgramComparison(userID: options.userID, writesOn: writes)
+                .forEachPage(pageSize: options.pageSize, on: connection) { record($0, in: &report, keys: &keys, options: options) }
+            report.sessionsChecked = try await SessionLinkCheck(userID: options.userID)
+                .forEachPage(pageSize: options.pageSize, on: connection) { record($0, in: &report, keys: &keys, options: options) }
             if options.userID == nil {
                 record(try await orphans(on: connection), in: &report, keys: &keys, options: options)
             }

@@ -5,17 +5,11 @@ import ProgramDomain
 /// One page of programs compared field by field: the legacy JSON (through the domain's
 /// canonical form) against the latest version rebuilt from the versioned tables, plus the
 /// numbering of the page's versions.
-struct ProgramComparison {
+struct ProgramComparison: CheckPager {
     var userID: UUID?
     var writesOn: Bool
 
-    struct Page {
-        var scanned = 0
-        var lastKey: UUID?
-        var differences: [CheckDifference] = []
-    }
-
-    func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> Page {
+    func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> CheckPage {
         let rows = try await connection.query("""
             SELECT p.id, p.program_json, v.id, v.source_checksum, v.content_checksum
               FROM programs p
@@ -25,7 +19,7 @@ struct ProgramComparison {
              ORDER BY p.id
              LIMIT \(pageSize)
             """)
-        var page = Page()
+        var page = CheckPage()
         var entries: [(id: UUID, json: PostgresJSONB, versionID: UUID?, source: String?, content: String?)] = []
         for row in rows {
             let (id, json, versionID, source, content) = try row.decode((UUID, PostgresJSONB, UUID?, String?, String?).self)

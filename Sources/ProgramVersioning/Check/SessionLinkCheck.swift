@@ -5,16 +5,10 @@ import PostgresDriver
 /// version of another program, a workout row of another version or with another workout id
 /// (positions count only for workouts whose id was generated, as `backfill sessions`
 /// links them), or a set linked to an exercise outside the session's workout.
-struct SessionLinkCheck {
+struct SessionLinkCheck: CheckPager {
     var userID: UUID?
 
-    struct Page {
-        var scanned = 0
-        var lastKey: UUID?
-        var differences: [CheckDifference] = []
-    }
-
-    func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> Page {
+    func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> CheckPage {
         let rows = try await connection.query("""
             WITH page AS (
               SELECT s.id, s.program_id, s.workout_id, s.program_version_id, s.workout_version_id
@@ -77,7 +71,7 @@ struct SessionLinkCheck {
             SELECT 1, session_id, program_id, path, versioned, problem, NULL, NULL FROM broken
             ORDER BY 1
             """)
-        var page = Page()
+        var page = CheckPage()
         for (index, row) in rows.enumerated() {
             if index == 0 {
                 let (scanned, lastKey) = try (row.decode(Int.self, at: 6), row.decode(UUID?.self, at: 7))
