@@ -53,7 +53,7 @@ func legacyTemplate(programs: Int, empty: Bool = false) async throws -> String {
     if let existing = try? await PostgresConnection.connect(to: databaseURL(name)) {
         let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
         await existing.close()
-        if found == marker { return name }
+        if found == marker { return try await migrated(name) }
     }
     try await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     try await admin("CREATE DATABASE \(name)")
@@ -66,6 +66,15 @@ func legacyTemplate(programs: Int, empty: Bool = false) async throws -> String {
     if versioned > 0 { _ = try await Backfill(pool: pool).run(.programs, options: .init(limit: versioned)) }
     try await pool.query("VACUUM ANALYZE")
     try await pool.query(PostgresQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
+    await pool.close()
+    return name
+}
+
+/// Applies any migration newer than a kept database (its data stays valid across them).
+func migrated(_ name: String) async throws -> String {
+    let pool = PostgresPool(.init(connectionString: databaseURL(name), maxConnections: 1))
+    let migrations = try Migration.load(from: repositoryRoot.appendingPathComponent("migrations").path)
+    _ = try await Migrator(migrations: migrations, pool: pool).up()
     await pool.close()
     return name
 }

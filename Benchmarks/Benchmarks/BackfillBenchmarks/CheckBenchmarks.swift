@@ -18,7 +18,7 @@ func checkTemplate(programs: Int) async throws -> String {
     if let existing = try? await PostgresConnection.connect(to: databaseURL(name)) {
         let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
         await existing.close()
-        if found == marker { return name }
+        if found == marker { return try await migrated(name) }
     }
     let url = try await freshCopy(of: try await legacyTemplate(programs: programs), as: name)
     let pool = PostgresPool(.init(connectionString: url, maxConnections: 2))
@@ -77,25 +77,35 @@ func streamCheckRows(_ connection: PostgresConnection) async throws -> Int {
             if let version { versions.append(version) }
             cursor = id
         }
+        // Every column of every version row the check reads, in one statement, unsorted.
         let rows = try await connection.query("""
-            SELECT v.id, v.name, v.extra::text FROM program_versions v WHERE v.id = ANY(\(versions))
-            UNION ALL SELECT w.program_version_id, w.name, w.extra::text FROM program_version_workouts w WHERE w.program_version_id = ANY(\(versions))
-            UNION ALL SELECT e.program_version_id, e.name, e.extra::text FROM program_version_exercises e WHERE e.program_version_id = ANY(\(versions))
-            UNION ALL SELECT s.program_version_id, s.workout_id, s.extra::text FROM program_version_schedule s WHERE s.program_version_id = ANY(\(versions))
+            SELECT v.id, NULL::uuid, 0, NULL::uuid, NULL::text, v.name, v.extra::text, NULL::int, NULL::int, NULL::int, NULL::text, NULL::int
+              FROM program_versions v WHERE v.id = ANY(\(versions))
+            UNION ALL SELECT w.program_version_id, NULL, w.position, w.id, w.workout_id, w.name, w.extra::text, NULL, NULL, NULL, NULL, NULL
+              FROM program_version_workouts w WHERE w.program_version_id = ANY(\(versions))
+            UNION ALL SELECT e.program_version_id, e.workout_version_id, e.position, NULL, e.exercise_id, e.name, e.extra::text, e.sets,
+                             e.reps, e.rest_seconds, e.weight_kg::text, NULL
+              FROM program_version_exercises e WHERE e.program_version_id = ANY(\(versions))
+            UNION ALL SELECT s.program_version_id, NULL, s.position, NULL, s.workout_id, NULL, s.extra::text, NULL, NULL, NULL, NULL, s.day_index
+              FROM program_version_schedule s WHERE s.program_version_id = ANY(\(versions))
             """)
         bytes += rows.count
         if page.count < 500 { break }
     }
     cursor = nil
     while true {
+        // The sessions' link columns, then their sets' link columns.
         let page = try await connection.query("""
-            SELECT s.id, s.program_version_id, s.workout_version_id,
-                   (SELECT count(l.exercise_version_id) FROM logged_sets l WHERE l.session_id = s.id)
+            SELECT s.id, s.program_id, s.workout_id, s.program_version_id, s.workout_version_id
               FROM workout_sessions s WHERE \(cursor)::uuid IS NULL OR s.id > \(cursor) ORDER BY s.id LIMIT 500
             """)
         guard let last = page.last else { break }
         cursor = try last.decode(UUID.self, at: 0)
-        bytes += page.count
+        let ids = try page.map { try $0.decode(UUID.self, at: 0) }
+        let sets = try await connection.query("""
+            SELECT l.id, l.session_id, l.exercise_id, l.exercise_version_id FROM logged_sets l WHERE l.session_id = ANY(\(ids))
+            """)
+        bytes += page.count + sets.count
         if page.count < 500 { break }
     }
     return bytes

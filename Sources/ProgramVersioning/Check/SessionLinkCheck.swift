@@ -31,6 +31,12 @@ struct SessionLinkCheck: CheckPager {
                 FROM page
                 LEFT JOIN program_versions v ON v.id = page.program_version_id
                 LEFT JOIN program_version_workouts w ON w.id = page.workout_version_id
+            ), workout_exercises AS (
+              -- The exercise rows of the page's workouts, read once per workout: a set's link
+              -- is sound when it names one of its own session's workout.
+              SELECT e.id, e.workout_version_id, e.exercise_id, e.position, e.name, w.workout_id
+                FROM program_version_workouts w JOIN program_version_exercises e ON e.workout_version_id = w.id
+               WHERE w.id IN (SELECT workout_version_id FROM links WHERE sound AND workout_version_id IS NOT NULL)
             ), broken AS (
               SELECT page.id AS session_id, page.program_id, 'sessions[' || page.id || '].program_version_id' AS path,
                      page.program_version_id::text AS versioned,
@@ -52,18 +58,18 @@ struct SessionLinkCheck: CheckPager {
                                    AND w.workout_id = program_versioning_generated_workout_id(w.position, w.name))))
               UNION ALL
               SELECT page.id, page.program_id, 'sessions[' || page.id || '].logged_sets[' || l.id || '].exercise_version_id', l.exercise_version_id::text,
-                     CASE WHEN e.id IS NULL THEN 'points at no exercise row'
-                          WHEN e.workout_version_id IS DISTINCT FROM page.workout_version_id
+                     CASE WHEN e.id IS NOT NULL
+                            THEN 'points at exercise ' || to_json(e.exercise_id)::text || ', not ' || to_json(l.exercise_id)::text
+                          WHEN EXISTS (SELECT 1 FROM program_version_exercises x WHERE x.id = l.exercise_version_id)
                             THEN 'points at an exercise outside the session''s workout'
-                          ELSE 'points at exercise ' || to_json(e.exercise_id)::text || ', not ' || to_json(l.exercise_id)::text END
+                          ELSE 'points at no exercise row' END
                 FROM links page
                 JOIN logged_sets l ON l.session_id = page.id AND l.exercise_version_id IS NOT NULL AND page.sound
-                LEFT JOIN program_version_exercises e ON e.id = l.exercise_version_id
-                LEFT JOIN program_version_workouts w ON w.id = e.workout_version_id
-               WHERE e.id IS NULL OR e.workout_version_id IS DISTINCT FROM page.workout_version_id
+                LEFT JOIN workout_exercises e ON e.id = l.exercise_version_id AND e.workout_version_id = page.workout_version_id
+               WHERE e.id IS NULL
                   OR (e.exercise_id <> l.exercise_id
                       AND NOT (l.exercise_id = e.position::text
-                               AND e.exercise_id = program_versioning_generated_exercise_id(w.workout_id, e.position, e.name)))
+                               AND e.exercise_id = program_versioning_generated_exercise_id(e.workout_id, e.position, e.name)))
             )
             SELECT 0 AS part, NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::text,
                    (SELECT count(*) FROM page), (SELECT id FROM page ORDER BY id DESC LIMIT 1)
