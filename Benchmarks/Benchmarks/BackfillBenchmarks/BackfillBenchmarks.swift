@@ -98,7 +98,7 @@ func backfill(_ url: String, expectMigrated: Int) async throws -> MeasuredProces
     return run
 }
 
-let peakMemory = BenchmarkMetric.custom("Peak resident memory of the backfill process (KiB)", polarity: .prefersSmaller, useScalingFactor: false)
+let peakMemory = BenchmarkMetric.custom("Peak resident memory of the CLI process (KiB)", polarity: .prefersSmaller, useScalingFactor: false)
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(

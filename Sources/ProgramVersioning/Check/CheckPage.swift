@@ -2,32 +2,38 @@ import Foundation
 import PostgresDriver
 
 /// What one page of the check read and found.
-struct CheckPage {
+struct CheckPage: Sendable {
     /// Records the page covered.
     var scanned = 0
     /// The page's last key: where the next page starts.
     var lastKey: UUID?
     var differences: [CheckDifference] = []
+    /// Work on what was read that needs no database: done while the next page is read.
+    var compare: @Sendable () -> [CheckDifference] = { [] }
 }
 
 /// One part of the check that walks a table in keyset pages.
-protocol CheckPager {
+protocol CheckPager: Sendable {
     func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> CheckPage
 }
 
 extension CheckPager {
-    /// Every page in key order; returns the number of records scanned.
-    func forEachPage(
-        pageSize: Int, on connection: PostgresConnection, _ body: ([CheckDifference]) -> Void
-    ) async throws -> Int {
-        var cursor: UUID?
+    /// Every page in key order, the next one read (on a connection of its own) while this
+    /// one is compared, so the database and the comparison work at the same time. Returns
+    /// the number of records scanned.
+    func forEachPage(pageSize: Int, pool: PostgresPool, _ body: ([CheckDifference]) -> Void) async throws -> Int {
+        func read(after cursor: UUID?) -> Task<CheckPage, any Error> {
+            Task { try await pool.withConnection { try await self.run(after: cursor, pageSize: pageSize, on: $0) } }
+        }
+        var next = read(after: nil)
         var scanned = 0
         while true {
-            let page = try await run(after: cursor, pageSize: pageSize, on: connection)
+            let page = try await next.value
             scanned += page.scanned
-            body(page.differences)
-            cursor = page.lastKey
-            if page.scanned < pageSize { return scanned }
+            let more = page.scanned >= pageSize
+            if more { next = read(after: page.lastKey) }
+            body(page.differences + page.compare())
+            if !more { return scanned }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresDriver
+import Synchronization
 
 /// Why a check could not finish.
 public enum CheckError: Error, Sendable, CustomStringConvertible {
@@ -32,9 +33,7 @@ public struct ConsistencyCheck: Sendable {
     public func run(_ options: CheckOptions = CheckOptions()) async throws(CheckError) -> CheckReport {
         var runID: UUID?
         do {
-            return try await pool.withConnection { connection in
-                try await run(options, on: connection) { runID = $0 }
-            }
+            return try await run(options) { runID = $0 }
         } catch let error as CheckError {
             throw error
         } catch let error as PostgresError {
@@ -44,9 +43,9 @@ public struct ConsistencyCheck: Sendable {
         }
     }
 
-    private func run(_ options: CheckOptions, on connection: PostgresConnection, announce: (UUID) -> Void) async throws -> CheckReport {
+    private func run(_ options: CheckOptions, announce: (UUID) -> Void) async throws -> CheckReport {
         let startedAt = Date()
-        let flags = try await connection.query("SELECT name, enabled, percent FROM runtime_flags").map {
+        let flags = try await pool.query("SELECT name, enabled, percent FROM runtime_flags").map {
             try $0.decode((String, Bool, Int32).self)
         }
         let writes = flags.first { $0.0 == "PROGRAM_VERSIONING_WRITES" }?.1 ?? false
@@ -57,25 +56,35 @@ public struct ConsistencyCheck: Sendable {
             runID: runID, startedAt: startedAt, finishedAt: startedAt, writes: writes, reads: reads?.1 ?? false,
             readPercent: Int(reads?.2 ?? 0), userID: options.userID, programsChecked: 0, sessionsChecked: 0,
             differences: [], differenceCount: 0, countsByKind: [:], ignoredCount: 0, comparison: nil, trend: [])
-        // Every key seen, for the comparison with the previous run (a few dozen bytes each).
-        var keys = Set<String>()
+        // Programs and sessions are checked at the same time, each on its own connections;
+        // what they find is gathered here.
+        let tally = CheckTally(report, options: options)
         do {
-            report.programsChecked = try await ProgramComparison(userID: options.userID, writesOn: writes)
-                .forEachPage(pageSize: options.pageSize, on: connection) { record($0, in: &report, keys: &keys, options: options) }
-            report.sessionsChecked = try await SessionLinkCheck(userID: options.userID)
-                .forEachPage(pageSize: options.pageSize, on: connection) { record($0, in: &report, keys: &keys, options: options) }
+            async let programsChecked = ProgramComparison(userID: options.userID, writesOn: writes)
+                .forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
+            async let sessionsChecked = SessionLinkCheck(userID: options.userID)
+                .forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
+            let (programs, sessions) = try await (programsChecked, sessionsChecked)
             if options.userID == nil {
-                record(try await orphans(on: connection), in: &report, keys: &keys, options: options)
+                tally.record(try await pool.withConnection { try await orphans(on: $0) })
             }
+            var keys = Set<String>()
+            (report, keys) = tally.result
+            (report.programsChecked, report.sessionsChecked) = (programs, sessions)
             report.finishedAt = Date()
-            let history = try await CheckHistory.load(userID: options.userID, on: connection)
-            report.comparison = history.compare(with: keys)
-            report.trend = history.trend + [CheckTrendPoint(runID: runID, finishedAt: report.finishedAt, differenceCount: report.differenceCount)]
-            try await CheckHistory.store(report, status: report.isClean ? "CLEAN" : "DIFFERENCES", on: connection)
-            return report
+            let (finished, keysSeen) = (report, keys)
+            return try await pool.withConnection { connection in
+                var report = finished
+                let history = try await CheckHistory.load(userID: options.userID, on: connection)
+                report.comparison = history.compare(with: keysSeen)
+                report.trend = history.trend + [CheckTrendPoint(runID: runID, finishedAt: report.finishedAt, differenceCount: report.differenceCount)]
+                try await CheckHistory.store(report, status: report.isClean ? "CLEAN" : "DIFFERENCES", on: connection)
+                return report
+            }
         } catch {
-            report.finishedAt = Date()
-            _ = try? await CheckHistory.store(report, status: "FAILED", on: connection)
+            var failed = tally.result.report
+            failed.finishedAt = Date()
+            _ = try? await pool.withConnection { try await CheckHistory.store(failed, status: "FAILED", on: $0) }
             throw error
         }
     }
@@ -93,19 +102,35 @@ public struct ConsistencyCheck: Sendable {
                 programID: programID, kind: .orphanVersion, path: "version \(version)", legacy: nil, versioned: versionID.uuidString.lowercased())
         }
     }
+}
 
-    private func record(_ found: [CheckDifference], in report: inout CheckReport, keys: inout Set<String>, options: CheckOptions) {
-        for var difference in found {
-            if let reason = options.ignoreList.reason(for: difference) {
-                difference.ignoredBecause = reason
-                report.ignoredCount += 1
-            } else {
-                report.differenceCount += 1
-                report.countsByKind[difference.kind, default: 0] += 1
+/// What the parts of a check found so far, recorded from their tasks.
+private final class CheckTally: Sendable {
+    private let state: Mutex<(report: CheckReport, keys: Set<String>)>
+    private let options: CheckOptions
+
+    init(_ report: CheckReport, options: CheckOptions) {
+        state = Mutex((report, []))
+        self.options = options
+    }
+
+    var result: (report: CheckReport, keys: Set<String>) { state.withLock { ($0.report, $0.keys) } }
+
+    func record(_ found: [CheckDifference]) {
+        guard !found.isEmpty else { return }
+        state.withLock { state in
+            for var difference in found {
+                if let reason = options.ignoreList.reason(for: difference) {
+                    difference.ignoredBecause = reason
+                    state.report.ignoredCount += 1
+                } else {
+                    state.report.differenceCount += 1
+                    state.report.countsByKind[difference.kind, default: 0] += 1
+                }
+                // Ignored or not, it is still there: only a difference that is gone counts as fixed.
+                state.keys.insert(difference.key)
+                if state.report.differences.count < options.keepInMemory { state.report.differences.append(difference) }
             }
-            // Ignored or not, it is still there: only a difference that is gone counts as fixed.
-            keys.insert(difference.key)
-            if report.differences.count < options.keepInMemory { report.differences.append(difference) }
         }
     }
 }

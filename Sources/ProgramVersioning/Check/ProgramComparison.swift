@@ -30,10 +30,13 @@ struct ProgramComparison: CheckPager {
         guard !entries.isEmpty else { return page }
         let contents = try await VersionContent.load(versionIDs: entries.compactMap(\.versionID), on: connection)
 
-        for entry in entries {
-            page.differences += compare(entry.id, legacyJSON: entry.json.bytes, versionID: entry.versionID,
-                                        sourceChecksum: entry.source, contentChecksum: entry.content,
-                                        content: entry.versionID.flatMap { contents[$0] })
+        let (comparison, read) = (self, entries)
+        page.compare = {
+            read.flatMap { entry in
+                comparison.compare(entry.id, legacyJSON: entry.json.bytes, versionID: entry.versionID,
+                                   sourceChecksum: entry.source, contentChecksum: entry.content,
+                                   content: entry.versionID.flatMap { contents[$0] })
+            }
         }
         let sequences = try await connection.query("""
             SELECT program_id, count(*), min(version), max(version), count(DISTINCT version)
