@@ -120,6 +120,14 @@ func checkBenchmarks() {
         await connection.close()
     }
 
+    Benchmark("check: limit, streaming the same rows without comparing, 400k programs") { benchmark in
+        let connection = try await PostgresConnection.connect(to: databaseURL(try await checkTemplate(programs: 400_000)))
+        benchmark.startMeasurement()
+        blackHole(try await streamCheckRows(connection))
+        benchmark.stopMeasurement()
+        await connection.close()
+    }
+
     Benchmark("check: 100k programs", configuration: .init(metrics: [.wallClock, peakMemory])) { benchmark in
         let url = databaseURL(try await checkTemplate(programs: 100_000))
         benchmark.startMeasurement()
