@@ -86,13 +86,16 @@ struct ProgramComparison: CheckPager {
         case nil:
             return [CheckDifference(programID: id, kind: .contentMismatch, path: nil, legacy: nil, versioned: "version \(versionID) has no rows")]
         }
-        var found = legacy.differences(from: versioned).map {
-            CheckDifference(programID: id, kind: .contentMismatch, path: $0.path, legacy: $0.left?.jsonText, versioned: $0.right?.jsonText)
+        // Equal programs have equal canonical forms, so the legacy checksum stands for the
+        // version's too; the field-by-field walk runs only when something differs.
+        guard legacy == versioned else {
+            return legacy.differences(from: versioned).map {
+                CheckDifference(programID: id, kind: .contentMismatch, path: $0.path, legacy: $0.left?.jsonText, versioned: $0.right?.jsonText)
+            }
         }
-        if found.isEmpty, let contentChecksum, versioned.canonicalChecksum != contentChecksum {
-            found.append(CheckDifference(
-                programID: id, kind: .contentMismatch, path: "content_checksum", legacy: checksum, versioned: contentChecksum))
+        if let contentChecksum, contentChecksum != checksum {
+            return [CheckDifference(programID: id, kind: .contentMismatch, path: "content_checksum", legacy: checksum, versioned: contentChecksum)]
         }
-        return found
+        return []
     }
 }
