@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import RuntimeFlags
 
 /// `check`: the consistency report, nightly and before flipping READS.
 struct CheckCommand: AsyncParsableCommand {
@@ -43,9 +44,7 @@ struct CheckCommand: AsyncParsableCommand {
             return try await withPool(connection) { pool in
                 if repair {
                     // Refused before checking, not after: the operator learns it at once.
-                    let reads = try await pool.query("SELECT enabled FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_READS'")
-                        .first?.decode(Bool.self, at: 0)
-                    if reads == true { throw BackfillError.readsOn }
+                    if try await FlagStore(pool: pool).snapshot().reads { throw BackfillError.readsOn }
                 }
                 return try await ConsistencyCheck(pool: pool).run(options)
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresDriver
+import RuntimeFlags
 
 /// What one batch saw and did.
 struct BackfillBatchOutcome {
@@ -25,7 +26,7 @@ public struct Backfill: Sendable {
     /// The advisory lock key all backfills share ("pvbackfi").
     static let lockKey = 0x7076_6261_636b_6669
 
-    private let pool: PostgresPool
+    let pool: PostgresPool
     private let logger: Logger
 
     public init(pool: PostgresPool, logger: Logger = Logger(label: "ProgramVersioning.backfill")) {
@@ -83,10 +84,7 @@ public struct Backfill: Sendable {
         let startedAt = Date()
         let clock = ContinuousClock.now
         if kind == .programs, !options.dryRun, !options.allowWritesOff {
-            let writes = try await connection.query(
-                "SELECT enabled FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_WRITES'"
-            ).first?.decode(Bool.self, at: 0)
-            guard writes == true else { throw BackfillError.writesOff }
+            guard try await FlagStore(pool: pool).snapshot().writes else { throw BackfillError.writesOff }
         }
         let before = try await BackfillAudit.counts(userID: options.userID, on: connection)
         let ledger = options.dryRun ? nil : try await BackfillLedger.open(kind, options: options, countsBefore: before, on: connection)

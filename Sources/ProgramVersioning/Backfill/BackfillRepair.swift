@@ -1,5 +1,6 @@
 import Foundation
 import PostgresDriver
+import RuntimeFlags
 
 extension Backfill {
     /// `check --repair`: gives each of `programIDs` (found MISSING_VERSION or STALE_VERSION)
@@ -11,10 +12,7 @@ extension Backfill {
         var runID: UUID?
         do {
             return try await withLock { connection in
-                let reads = try await connection.query(
-                    "SELECT enabled FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_READS'"
-                ).first?.decode(Bool.self, at: 0)
-                guard reads != true else { throw BackfillError.readsOn }
+                guard try await !FlagStore(pool: pool).snapshot().reads else { throw BackfillError.readsOn }
                 let startedAt = Date()
                 let options = BackfillOptions(batchSize: 1_000, allowWritesOff: true)
                 let before = try await BackfillAudit.counts(userID: nil, on: connection)

@@ -94,21 +94,18 @@ struct ProgramBackfillBatch {
     /// Decodes and validates legacy JSON exactly as a save would (ids generated for id-less
     /// programs by the fixed rule); what cannot be migrated safely is described, not repaired.
     static func classify(_ json: [UInt8]) -> Classification {
-        let program: Program
-        do throws(LegacyDecodingError) {
-            program = try Program(legacyJSON: json)
-        } catch {
+        switch LegacyReading(legacyJSON: json) {
+        case .valid(let program):
+            return .program(program, checksum: program.canonicalChecksum)
+        case .unreadable(let error):
             return .problems(error.problems.map {
                 ("UNREADABLE_JSON", $0.path.description, "\($0.path) \($0.reason); fix the legacy JSON, then run the backfill again")
             })
-        }
-        let violations = program.violations
-        guard violations.isEmpty else {
+        case .invalid(_, let violations):
             return .problems(violations.map {
                 ($0.rule.rawValue, $0.path.description, "\($0.message) The program stays legacy-only until its JSON is fixed; then run the backfill again.")
             })
         }
-        return .program(program, checksum: program.canonicalChecksum)
     }
 
     private func store(_ reports: [BackfillReport], on connection: PostgresConnection) async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresDriver
+import RuntimeFlags
 import Synchronization
 
 /// Why a check could not finish.
@@ -45,16 +46,13 @@ public struct ConsistencyCheck: Sendable {
 
     private func run(_ options: CheckOptions, announce: (UUID) -> Void) async throws -> CheckReport {
         let startedAt = Date()
-        let flags = try await pool.query("SELECT name, enabled, percent FROM runtime_flags").map {
-            try $0.decode((String, Bool, Int32).self)
-        }
-        let writes = flags.first { $0.0 == "PROGRAM_VERSIONING_WRITES" }?.1 ?? false
-        let reads = flags.first { $0.0 == "PROGRAM_VERSIONING_READS" }
+        let flags = try await FlagStore(pool: pool).snapshot()
+        let writes = flags.writes
         let runID = UUID()
         announce(runID)
         var report = CheckReport(
-            runID: runID, startedAt: startedAt, finishedAt: startedAt, writes: writes, reads: reads?.1 ?? false,
-            readPercent: Int(reads?.2 ?? 0), userID: options.userID, programsChecked: 0, sessionsChecked: 0,
+            runID: runID, startedAt: startedAt, finishedAt: startedAt, writes: writes, reads: flags.reads,
+            readPercent: flags.readPercent, userID: options.userID, programsChecked: 0, sessionsChecked: 0,
             differences: [], differenceCount: 0, countsByKind: [:], ignoredCount: 0, comparison: nil, trend: [])
         // Programs and sessions are checked at the same time, each on its own connections;
         // what they find is gathered here.

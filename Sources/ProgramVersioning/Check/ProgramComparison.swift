@@ -58,15 +58,14 @@ struct ProgramComparison: CheckPager {
         content: Result<Program, PostgresError>?
     ) -> [CheckDifference] {
         let legacy: Program
-        do throws(LegacyDecodingError) {
-            legacy = try Program(legacyJSON: legacyJSON)
-        } catch {
+        switch LegacyReading(legacyJSON: legacyJSON) {
+        case .valid(let program):
+            legacy = program
+        case .unreadable(let error):
             return error.problems.map {
                 CheckDifference(programID: id, kind: .invalidLegacy, path: $0.path.description, legacy: "\($0.reason)", versioned: nil)
             }
-        }
-        let violations = legacy.violations
-        guard violations.isEmpty else {
+        case .invalid(_, let violations):
             return violations.map {
                 CheckDifference(programID: id, kind: .invalidLegacy, path: $0.path.description, legacy: $0.message, versioned: nil)
             }
