@@ -102,6 +102,39 @@ struct RepositoryTests {
         }
     }
 
+    @Test func aVersionReadsBackInPositionOrderWhateverOrderItsRowsAreStoredIn() async throws {
+        try await TestDatabase.withFresh { db in
+            let created = try await Fixtures.repository(db, Fixtures.bothOn).create(Fixtures.program(), for: UUID())
+            // Changing an indexed column and back moves a row to the end of its table's heap
+            // with new index entries, so the rows at position 0 come back last from a scan
+            // without ORDER BY (the reads sort by position).
+            try await db.pool.withConnection { connection in
+                for table in ["program_version_workouts", "program_version_exercises", "program_version_schedule"] {
+                    try await connection.executeScript(unsafeSQL: """
+                        ALTER TABLE \(table) DISABLE TRIGGER USER;
+                        UPDATE \(table) SET position = position + 100 WHERE position = 0;
+                        UPDATE \(table) SET position = position - 100 WHERE position = 100;
+                        ALTER TABLE \(table) ENABLE TRIGGER USER;
+                        """)
+                }
+            }
+            let lastStored = try await db.pool.query("""
+                SELECT position FROM program_version_exercises WHERE exercise_id = 'e-row' OR exercise_id = 'e-bench' ORDER BY ctid DESC LIMIT 1
+                """).single().decode(Int32.self, at: 0)
+            #expect(lastStored == 0, "the first exercise is now stored after the second")
+            // And scans in storage order: new connections plan without index scans.
+            try await db.pool.withConnection { connection in
+                try await connection.executeScript(unsafeSQL: "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET enable_indexscan = off', current_database()); END $$")
+            }
+            let scanning = PostgresPool(.init(connectionString: db.url, maxConnections: 1))
+            let read = try await ProgramRepository(
+                pool: scanning, flags: FixedFlagSource(Fixtures.bothOn), logger: Logger(label: "test"), versionCacheCapacity: 0
+            ).program(created.id)
+            await scanning.close()
+            #expect(read.source == .versions && read.program == Fixtures.program())
+        }
+    }
+
     @Test func aReadPercentageSendsAStableShareOfUsersToVersions() async throws {
         try await TestDatabase.withFresh { db in
             let writer = Fixtures.repository(db, Fixtures.writesOn)

@@ -34,28 +34,29 @@ struct SessionLinkCheck: CheckPager {
             ), workout_exercises AS (
               -- The exercise rows of the page's workouts, read once per workout: a set's link
               -- is sound when it names one of its own session's workout.
-              SELECT e.id, e.workout_version_id, e.exercise_id, e.position, e.name, w.workout_id
-                FROM program_version_workouts w JOIN program_version_exercises e ON e.workout_version_id = w.id
-               WHERE w.id IN (SELECT workout_version_id FROM links WHERE sound AND workout_version_id IS NOT NULL)
+              SELECT e.id, e.workout_version_id, e.exercise_id, e.position, e.name
+                FROM program_version_exercises e
+               WHERE e.workout_version_id IN (SELECT workout_version_id FROM links WHERE sound AND workout_version_id IS NOT NULL)
             ), broken AS (
-              SELECT page.id AS session_id, page.program_id, 'sessions[' || page.id || '].program_version_id' AS path,
-                     page.program_version_id::text AS versioned,
-                     CASE WHEN v.id IS NULL THEN 'points at no version'
-                          ELSE 'points at a version of program ' || v.program_id END AS problem
-                FROM page LEFT JOIN program_versions v ON v.id = page.program_version_id
-               WHERE page.program_version_id IS NOT NULL AND (v.id IS NULL OR v.program_id <> page.program_id)
+              -- The session's own links, judged from the rows `links` already joined.
+              SELECT links.id AS session_id, links.program_id, 'sessions[' || links.id || '].program_version_id' AS path,
+                     links.program_version_id::text AS versioned,
+                     CASE WHEN version_row IS NULL THEN 'points at no version'
+                          ELSE 'points at a version of program ' || version_program END AS problem
+                FROM links
+               WHERE links.program_version_id IS NOT NULL AND (version_row IS NULL OR version_program <> links.program_id)
               UNION ALL
-              SELECT page.id, page.program_id, 'sessions[' || page.id || '].workout_version_id', page.workout_version_id::text,
-                     CASE WHEN w.id IS NULL THEN 'points at no workout row'
-                          WHEN w.program_version_id IS DISTINCT FROM page.program_version_id
-                            THEN 'points at a workout of another version (' || w.program_version_id || ')'
-                          ELSE 'points at workout ' || to_json(w.workout_id)::text || ', not ' || to_json(page.workout_id)::text END
-                FROM page LEFT JOIN program_version_workouts w ON w.id = page.workout_version_id
-               WHERE page.workout_version_id IS NOT NULL
-                 AND (w.id IS NULL OR w.program_version_id IS DISTINCT FROM page.program_version_id
-                      OR (w.workout_id <> page.workout_id
-                          AND NOT (page.workout_id = w.position::text
-                                   AND w.workout_id = program_versioning_generated_workout_id(w.position, w.name))))
+              SELECT links.id, links.program_id, 'sessions[' || links.id || '].workout_version_id', links.workout_version_id::text,
+                     CASE WHEN workout_row IS NULL THEN 'points at no workout row'
+                          WHEN workout_version IS DISTINCT FROM links.program_version_id
+                            THEN 'points at a workout of another version (' || workout_version || ')'
+                          ELSE 'points at workout ' || to_json(linked_workout)::text || ', not ' || to_json(links.workout_id)::text END
+                FROM links
+               WHERE links.workout_version_id IS NOT NULL
+                 AND (workout_row IS NULL OR workout_version IS DISTINCT FROM links.program_version_id
+                      OR (linked_workout <> links.workout_id
+                          AND NOT (links.workout_id = workout_position::text
+                                   AND linked_workout = program_versioning_generated_workout_id(workout_position, workout_name))))
               UNION ALL
               SELECT page.id, page.program_id, 'sessions[' || page.id || '].logged_sets[' || l.id || '].exercise_version_id', l.exercise_version_id::text,
                      CASE WHEN e.id IS NOT NULL
@@ -69,7 +70,7 @@ struct SessionLinkCheck: CheckPager {
                WHERE e.id IS NULL
                   OR (e.exercise_id <> l.exercise_id
                       AND NOT (l.exercise_id = e.position::text
-                               AND e.exercise_id = program_versioning_generated_exercise_id(e.workout_id, e.position, e.name)))
+                               AND e.exercise_id = program_versioning_generated_exercise_id(page.linked_workout, e.position, e.name)))
             )
             SELECT 0 AS part, NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::text,
                    (SELECT count(*) FROM page), (SELECT id FROM page ORDER BY id DESC LIMIT 1)

@@ -3,7 +3,7 @@ import PostgresDriver
 import ProgramDomain
 
 /// Reads one immutable version back into a `Program`: one query, the version row and all
-/// its workouts, exercises and schedule entries as one ordered stream of typed rows.
+/// its workouts, exercises and schedule entries as one stream of typed rows.
 enum VersionContent {
     private enum RowKind: Int {
         case version = 0, workout = 1, exercise = 2, schedule = 3
@@ -20,8 +20,9 @@ enum VersionContent {
     /// version whose rows cannot be read is a failure of its own, the others still load.
     static func load(versionIDs: [UUID], on connection: PostgresConnection) async throws -> [UUID: Result<Program, PostgresError>] {
         guard !versionIDs.isEmpty else { return [:] }
-        // No join: an exercise names its workout row (`group_id`), which the workout rows
-        // before it (kind 1, in position order) map to a position.
+        // No join and no ORDER BY: an exercise names its workout row (`group_id`) and every
+        // row its position, so the rows are put in order here, a few dozen per version,
+        // rather than sorted as one big set by the server (most of this query's cost).
         let rows = try await connection.query("""
             SELECT v.id AS version_id, 0 AS kind, NULL::uuid AS group_id, 0 AS position, NULL::uuid AS row_id,
                    NULL::text AS item_id, v.name, v.extra::text, NULL::int AS sets, NULL::int AS reps, NULL::int AS rest_seconds,
@@ -37,51 +38,45 @@ enum VersionContent {
             UNION ALL
             SELECT s.program_version_id, 3, NULL, s.position, NULL, s.workout_id, NULL, s.extra::text, NULL, NULL, NULL, NULL, s.day_index
               FROM program_version_schedule s WHERE s.program_version_id = ANY(\(versionIDs))
-            ORDER BY 1, 2, 3, 4
             """)
-        var programs: [UUID: Result<Program, PostgresError>] = [:]
-        var current: (id: UUID, assembler: Assembler)?
-        func finish() {
-            guard let done = current, programs[done.id] == nil else { return }
-            programs[done.id] = Result { () throws(PostgresError) in try done.assembler.program() }
-        }
+        var assemblers: [UUID: Assembler] = [:]
+        assemblers.reserveCapacity(versionIDs.count)
+        var failed: [UUID: PostgresError] = [:]
         for row in rows {
-            let (versionID, kindValue, groupID, _, rowID, itemID, itemName, extraText, sets, reps, rest, weight, day) =
+            let (versionID, kindValue, groupID, position, rowID, itemID, itemName, extraText, sets, reps, rest, weight, day) =
                 try row.decode((UUID, Int32, UUID?, Int32, UUID?, String?, String?, String, Int32?, Int32?, Int32?, String?, Int32?).self)
-            if current?.id != versionID {
-                finish()
-                current = (versionID, Assembler(versionID: versionID))
-            }
-            guard programs[versionID] == nil else { continue }  // already failed
+            guard failed[versionID] == nil else { continue }
             do throws(PostgresError) {
-                try current!.assembler.add(
-                    kind: kindValue, groupID: groupID, rowID: rowID, itemID: itemID, itemName: itemName, extraText: extraText,
-                    sets: sets, reps: reps, rest: rest, weight: weight, day: day)
+                try assemblers[versionID, default: Assembler(versionID: versionID)].add(
+                    kind: kindValue, groupID: groupID, position: Int(position), rowID: rowID, itemID: itemID, itemName: itemName,
+                    extraText: extraText, sets: sets, reps: reps, rest: rest, weight: weight, day: day)
             } catch {
-                programs[versionID] = .failure(error)
+                failed[versionID] = error
             }
         }
-        finish()
+        var programs: [UUID: Result<Program, PostgresError>] = failed.mapValues { .failure($0) }
+        for (versionID, assembler) in assemblers where failed[versionID] == nil {
+            programs[versionID] = Result { () throws(PostgresError) in try assembler.program() }
+        }
         return programs
     }
 
-    /// Builds one version from its rows, which arrive ordered by kind, then workout row
-    /// (exercises), then position: every workout is in place before its first exercise.
+    /// Builds one version from its rows, which may arrive in any order: each item is kept
+    /// with its position and put in place once all are there.
     private struct Assembler {
         let versionID: UUID
         var name: String?
         var programExtra = JSONObject()
-        var workouts: [Workout] = []
-        var schedule: [ScheduleEntry] = []
-        /// Workout row id -> position in `workouts`.
-        var workoutRows: [UUID: Int] = [:]
+        var workouts: [(position: Int, rowID: UUID?, workout: Workout)] = []
+        var exercises: [(workoutRow: UUID, position: Int, exercise: Exercise)] = []
+        var schedule: [(position: Int, entry: ScheduleEntry)] = []
 
         init(versionID: UUID) {
             self.versionID = versionID
         }
 
         mutating func add(
-            kind kindValue: Int32, groupID: UUID?, rowID: UUID?, itemID: String?, itemName: String?, extraText: String,
+            kind kindValue: Int32, groupID: UUID?, position: Int, rowID: UUID?, itemID: String?, itemName: String?, extraText: String,
             sets: Int32?, reps: Int32?, rest: Int32?, weight: String?, day: Int32?
         ) throws(PostgresError) {
             let extra = try VersionContent.object(extraText, versionID: versionID)
@@ -90,22 +85,19 @@ enum VersionContent {
                 name = itemName
                 programExtra = extra
             case .workout?:
-                if let rowID { workoutRows[rowID] = workouts.count }
-                workouts.append(Workout(id: itemID ?? "", name: itemName ?? "", exercises: [], unknownKeys: extra))
+                workouts.append((position, rowID, Workout(id: itemID ?? "", name: itemName ?? "", exercises: [], unknownKeys: extra)))
             case .exercise?:
-                guard let groupID, let workout = workoutRows[groupID] else {
-                    throw corrupt(versionID, "an exercise of a workout that is not in this version")
-                }
+                guard let groupID else { throw corrupt(versionID, "an exercise of a workout that is not in this version") }
                 var weightKg: JSONNumber?
                 if let weight {
                     guard let number = JSONNumber(weight) else { throw corrupt(versionID, "weight \(weight) is not a number") }
                     weightKg = number
                 }
-                workouts[workout].exercises.append(Exercise(
+                exercises.append((groupID, position, Exercise(
                     id: itemID ?? "", name: itemName ?? "", sets: Int(sets ?? 0), reps: Int(reps ?? 0),
-                    restSeconds: Int(rest ?? 0), weightKg: weightKg, unknownKeys: extra))
+                    restSeconds: Int(rest ?? 0), weightKg: weightKg, unknownKeys: extra)))
             case .schedule?:
-                schedule.append(ScheduleEntry(dayIndex: Int(day ?? 0), workoutID: itemID ?? "", unknownKeys: extra))
+                schedule.append((position, ScheduleEntry(dayIndex: Int(day ?? 0), workoutID: itemID ?? "", unknownKeys: extra)))
             case nil:
                 throw corrupt(versionID, "unexpected row kind \(kindValue)")
             }
@@ -113,11 +105,25 @@ enum VersionContent {
 
         func program() throws(PostgresError) -> Program {
             guard let name else { throw corrupt(versionID, "the version row is missing") }
-            return Program(name: name, workouts: workouts, schedule: schedule, unknownKeys: programExtra)
+            let sortedWorkouts = workouts.sorted { $0.position < $1.position }
+            var ordered = sortedWorkouts.map(\.workout)
+            var positionOfRow: [UUID: Int] = [:]
+            for (position, workout) in sortedWorkouts.enumerated() {
+                if let rowID = workout.rowID { positionOfRow[rowID] = position }
+            }
+            for item in exercises.sorted(by: { $0.position < $1.position }) {
+                guard let position = positionOfRow[item.workoutRow] else {
+                    throw corrupt(versionID, "an exercise of a workout that is not in this version")
+                }
+                ordered[position].exercises.append(item.exercise)
+            }
+            let entries = schedule.sorted { $0.position < $1.position }.map(\.entry)
+            return Program(name: name, workouts: ordered, schedule: entries, unknownKeys: programExtra)
         }
     }
 
     fileprivate static func object(_ text: String, versionID: UUID) throws(PostgresError) -> JSONObject {
+        if text == "{}" { return JSONObject() }  // most rows: the app added nothing
         guard case .object(let object)? = try? JSONValue.parse(text) else {
             throw corrupt(versionID, "extra is not a JSON object")
         }
