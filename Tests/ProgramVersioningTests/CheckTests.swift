@@ -52,9 +52,9 @@ struct CheckTests {
             let once = try await repository.create(Fixtures.program(name: "Once"), for: UUID())
             let seeded = try await db.pool.query("""
                 SELECT p.id FROM programs p JOIN workout_sessions s ON s.program_id = p.id AND s.workout_version_id IS NOT NULL
-                 WHERE p.id NOT IN (\(twice.id), \(once.id)) GROUP BY p.id ORDER BY p.id LIMIT 4
+                 WHERE p.id NOT IN (\(twice.id), \(once.id)) GROUP BY p.id ORDER BY p.id LIMIT 5
                 """).map { try $0.decode(UUID.self, at: 0) }
-            let (tampered, editedLegacy, sessionProgram, setProgram) = (seeded[0], seeded[1], seeded[2], seeded[3])
+            let (tampered, editedLegacy, sessionProgram, setProgram, deleted) = (seeded[0], seeded[1], seeded[2], seeded[3], seeded[4])
 
             // 1. A version row changed with the immutability trigger switched off.
             let (exerciseRow, workoutID, exerciseID, reps) = try await db.pool.query("""
@@ -104,24 +104,39 @@ struct CheckTests {
                  WHERE id = \(loggedSet)
                 """)
 
+            // 6. A program row deleted with foreign keys switched off: its version and its
+            // sessions are left pointing at nothing.
+            let orphanedSessions = try await db.pool.query("SELECT id FROM workout_sessions WHERE program_id = \(deleted)")
+                .map { try $0.decode(UUID.self, at: 0) }
+            let orphanedVersions = try await db.pool.query("SELECT version FROM program_versions WHERE program_id = \(deleted)")
+                .map { try $0.decode(Int32.self, at: 0) }
+            try await db.pool.withConnection { connection in
+                try await connection.query("SET session_replication_role = replica")
+                try await connection.query("DELETE FROM programs WHERE id = \(deleted)")
+                try await connection.query("SET session_replication_role = DEFAULT")
+            }
+
             let report = try await ConsistencyCheck(pool: db.pool).run(.init(pageSize: 50))
             let found = Set(report.differences.map { "\($0.programID!) \($0.kind.rawValue) \($0.path ?? "-")" })
-            let expected: Set<String> = [
+            let expected = Set<String>([
                 "\(tampered) CONTENT_MISMATCH workouts[\(workoutID)].exercises[\(exerciseID)].reps",
                 "\(editedLegacy) STALE_VERSION -",
                 "\(once.id) MISSING_VERSION -",
                 "\(twice.id) VERSION_SEQUENCE version",
                 "\(sessionProgram) BROKEN_SESSION_LINK sessions[\(session.uuidString.lowercased())].workout_version_id",
                 "\(setProgram) BROKEN_SESSION_LINK sessions[\(setSession.uuidString.lowercased())].logged_sets[\(loggedSet.uuidString.lowercased())].exercise_version_id",
-            ]
+            ]).union(orphanedVersions.map { "\(deleted) ORPHAN_VERSION version \($0)" })
+                .union(orphanedSessions.map { "\(deleted) BROKEN_SESSION_LINK sessions[\($0.uuidString.lowercased())].program_id" })
+            #expect(!orphanedSessions.isEmpty && orphanedVersions == [1])
             #expect(found == expected)
-            #expect(report.differenceCount == 6 && report.countsByKind.count == 5)
+            let total = 6 + orphanedVersions.count + orphanedSessions.count
+            #expect(report.differenceCount == total && report.countsByKind.count == 6)
             let mismatch = try #require(report.differences.first { $0.kind == .contentMismatch })
             #expect(mismatch.legacy == String(reps) && mismatch.versioned == String(reps % 100 + 1))
             let stored = try await db.pool.query("""
                 SELECT jsonb_array_length(findings), status FROM check_runs WHERE id = \(report.runID)
                 """).single().decode((Int, String).self)
-            #expect(stored.0 == 6 && stored.1 == "DIFFERENCES")
+            #expect(stored.0 == total && stored.1 == "DIFFERENCES")
         }
     }
 

@@ -3,8 +3,10 @@ import PostgresDriver
 
 /// What one page of the check read and found.
 struct CheckPage: Sendable {
-    /// Records the page covered.
+    /// Records the page checked (counted in the report).
     var scanned = 0
+    /// Keys of the walked table the page read: fewer than the page size means it was the last.
+    var keysRead = 0
     /// The page's last key: where the next page starts.
     var lastKey: UUID?
     var differences: [CheckDifference] = []
@@ -30,7 +32,7 @@ extension CheckPager {
         while true {
             let page = try await next.value
             scanned += page.scanned
-            let more = page.scanned >= pageSize
+            let more = page.keysRead >= pageSize
             if more { next = read(after: page.lastKey) }
             body(page.differences + page.compare())
             if !more { return scanned }

@@ -87,10 +87,11 @@ public struct ConsistencyCheck: Sendable {
         }
     }
 
-    /// Versions whose program row is gone (possible only with constraints switched off,
-    /// e.g. a restore with triggers disabled).
+    /// Versions and sessions whose program row is gone (possible only with constraints
+    /// switched off, e.g. a restore with triggers disabled). The session part walks sessions
+    /// program by program, so these are the ones it cannot reach.
     private func orphans(on connection: PostgresConnection) async throws -> [CheckDifference] {
-        try await connection.query("""
+        let versions = try await connection.query("""
             SELECT v.program_id, v.id, v.version FROM program_versions v
              WHERE NOT EXISTS (SELECT 1 FROM programs p WHERE p.id = v.program_id)
              ORDER BY v.program_id, v.version
@@ -99,6 +100,17 @@ public struct ConsistencyCheck: Sendable {
             return CheckDifference(
                 programID: programID, kind: .orphanVersion, path: "version \(version)", legacy: nil, versioned: versionID.uuidString.lowercased())
         }
+        let sessions = try await connection.query("""
+            SELECT s.program_id, s.id FROM workout_sessions s
+             WHERE NOT EXISTS (SELECT 1 FROM programs p WHERE p.id = s.program_id)
+             ORDER BY s.program_id, s.id
+            """).map { row in
+            let (programID, sessionID) = try row.decode((UUID, UUID).self)
+            return CheckDifference(
+                programID: programID, sessionID: sessionID, kind: .brokenSessionLink,
+                path: "sessions[\(sessionID.uuidString.lowercased())].program_id", legacy: "points at no program", versioned: nil)
+        }
+        return versions + sessions
     }
 }
 

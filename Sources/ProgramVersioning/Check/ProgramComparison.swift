@@ -25,6 +25,7 @@ struct ProgramComparison: CheckPager {
             let (id, json, versionID, source, content) = try row.decode((UUID, PostgresJSONB, UUID?, String?, String?).self)
             entries.append((id, json, versionID, source, content))
             page.scanned += 1
+            page.keysRead += 1
             page.lastKey = id
         }
         guard !entries.isEmpty else { return page }

@@ -1,21 +1,27 @@
 import Foundation
 import PostgresDriver
 
-/// One page of sessions checked for links that point nowhere or at the wrong place: a
-/// version of another program, a workout row of another version or with another workout id
-/// (positions count only for workouts whose id was generated, as `backfill sessions`
-/// links them), or a set linked to an exercise outside the session's workout.
+/// The sessions of one page of programs checked for links that point nowhere or at the wrong
+/// place: a version of another program, a workout row of another version or with another
+/// workout id (positions count only for workouts whose id was generated, as `backfill
+/// sessions` links them), or a set linked to an exercise outside the session's workout.
+///
+/// Sessions are walked program by program, not by their own random ids, so the version
+/// rows they point at are read roughly in the order they are stored (versions are written
+/// a program at a time) instead of one random page each.
 struct SessionLinkCheck: CheckPager {
     var userID: UUID?
 
     func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> CheckPage {
         let rows = try await connection.query("""
-            WITH page AS (
-              SELECT s.id, s.program_id, s.workout_id, s.program_version_id, s.workout_version_id
-                FROM workout_sessions s
-               WHERE (\(cursor)::uuid IS NULL OR s.id > \(cursor)) AND (\(userID)::uuid IS NULL OR s.user_id = \(userID))
-               ORDER BY s.id
+            WITH programs_page AS (
+              SELECT p.id FROM programs p
+               WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor)) AND (\(userID)::uuid IS NULL OR p.user_id = \(userID))
+               ORDER BY p.id
                LIMIT \(pageSize)
+            ), page AS (
+              SELECT s.id, s.program_id, s.workout_id, s.program_version_id, s.workout_version_id
+                FROM workout_sessions s WHERE s.program_id IN (SELECT id FROM programs_page)
             ), links AS (
               -- Sets are judged only in sessions whose own links hold: a session pointed at the
               -- wrong workout is one finding, not one more per set.
@@ -73,16 +79,17 @@ struct SessionLinkCheck: CheckPager {
                                AND e.exercise_id = program_versioning_generated_exercise_id(page.linked_workout, e.position, e.name)))
             )
             SELECT 0 AS part, NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::text,
-                   (SELECT count(*) FROM page), (SELECT id FROM page ORDER BY id DESC LIMIT 1)
+                   (SELECT count(*) FROM page), (SELECT count(*) FROM programs_page),
+                   (SELECT id FROM programs_page ORDER BY id DESC LIMIT 1)
             UNION ALL
-            SELECT 1, session_id, program_id, path, versioned, problem, NULL, NULL FROM broken
+            SELECT 1, session_id, program_id, path, versioned, problem, NULL, NULL, NULL FROM broken
             ORDER BY 1
             """)
         var page = CheckPage()
         for (index, row) in rows.enumerated() {
             if index == 0 {
-                let (scanned, lastKey) = try (row.decode(Int.self, at: 6), row.decode(UUID?.self, at: 7))
-                (page.scanned, page.lastKey) = (scanned, lastKey)
+                let (scanned, keysRead, lastKey) = try (row.decode(Int.self, at: 6), row.decode(Int.self, at: 7), row.decode(UUID?.self, at: 8))
+                (page.scanned, page.keysRead, page.lastKey) = (scanned, keysRead, lastKey)
                 continue
             }
             let (_, sessionID, programID, path, versioned, problem) = try row.decode((Int32, UUID, UUID, String, String?, String).self)
