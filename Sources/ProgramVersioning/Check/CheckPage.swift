@@ -25,7 +25,15 @@ extension CheckPager {
     /// the number of records scanned.
     func forEachPage(pageSize: Int, pool: PostgresPool, _ body: ([CheckDifference]) -> Void) async throws -> Int {
         func read(after cursor: UUID?) -> Task<CheckPage, any Error> {
-            Task { try await pool.withConnection { try await self.run(after: cursor, pageSize: pageSize, on: $0) } }
+            Task {
+                try await pool.transaction { connection in
+                    // Read-only, and without JIT: compiling a page's statements (their
+                    // estimated cost passes jit_above_cost on big tables) took longer than
+                    // running them.
+                    try await connection.executeScript(unsafeSQL: "SET TRANSACTION READ ONLY; SET LOCAL jit = off")
+                    return try await self.run(after: cursor, pageSize: pageSize, on: connection)
+                }
+            }
         }
         var next = read(after: nil)
         var scanned = 0
