@@ -115,6 +115,7 @@ struct LegacyWriter {
     private func write(_ exercise: borrowing Exercise) {
         // Bodyweight: absent, or `null` where the app wrote null (never in canonical form).
         let writesWeight = exercise.weightKg != nil || (exercise.writesNullWeight && !canonical)
+        guard !exercise.unknownKeys.isEmpty else { return writeKnownOnly(exercise, writesWeight: writesWeight) }
         var object = ObjectWriter(output, unknown: exercise.unknownKeys)
         for key in canonical ? ExerciseKey.canonical : ExerciseKey.compact where writesWeight || key != .weightKg {
             object.beginMember(key, output)
@@ -131,7 +132,45 @@ struct LegacyWriter {
         object.end(output)
     }
 
+    /// An exercise without keys of the app's own, the common case, in one straight line:
+    /// the same bytes as the general path, without merging unknown members.
+    private func writeKnownOnly(_ exercise: borrowing Exercise, writesWeight: Bool) {
+        let buffer = output.buffer
+        buffer.append(#"{"id":"#)
+        output.writeString(exercise.id)
+        buffer.append(#","name":"#)
+        output.writeString(exercise.name)
+        if canonical {
+            buffer.append(#","reps":"#)
+            output.writeInteger(exercise.reps)
+            buffer.append(#","restSeconds":"#)
+            output.writeInteger(exercise.restSeconds)
+            buffer.append(#","sets":"#)
+            output.writeInteger(exercise.sets)
+        } else {
+            buffer.append(#","sets":"#)
+            output.writeInteger(exercise.sets)
+            buffer.append(#","reps":"#)
+            output.writeInteger(exercise.reps)
+            buffer.append(#","restSeconds":"#)
+            output.writeInteger(exercise.restSeconds)
+        }
+        if writesWeight {
+            buffer.append(#","weightKg":"#)
+            if let weight = exercise.weightKg { output.writeNumber(weight) } else { buffer.append("null") }
+        }
+        buffer.append(UInt8(ascii: "}"))
+    }
+
     private func write(_ entry: ScheduleEntry, workoutIndex: Int) {
+        if entry.unknownKeys.isEmpty {  // the same bytes in both styles
+            output.buffer.append(#"{"dayIndex":"#)
+            output.writeInteger(entry.dayIndex)
+            output.buffer.append(#","workoutIndex":"#)
+            output.writeInteger(workoutIndex)
+            output.buffer.append(UInt8(ascii: "}"))
+            return
+        }
         var object = ObjectWriter(output, unknown: entry.unknownKeys)
         for key in canonical ? ScheduleKey.canonical : ScheduleKey.compact {
             object.beginMember(key, output)
