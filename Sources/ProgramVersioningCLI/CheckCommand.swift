@@ -41,7 +41,8 @@ struct CheckCommand: AsyncParsableCommand {
                 }
             }
             let options = CheckOptions(userID: user.flatMap(UUID.init(uuidString:)), pageSize: pageSize, ignoreList: ignoreList)
-            return try await withPool(connection) { pool in
+            // Three walks read at once: two over the programs, one over the sessions.
+            return try await withPool(connection, maxConnections: 3) { pool in
                 if repair {
                     // Refused before checking, not after: the operator learns it at once.
                     if try await FlagStore(pool: pool).snapshot().reads { throw BackfillError.readsOn }

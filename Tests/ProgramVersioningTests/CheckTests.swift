@@ -29,9 +29,12 @@ struct CheckTests {
                                                              to_jsonb(program_json#>>'{workouts,0,exercises,0,sets}'))
                  WHERE id IN (SELECT id FROM programs ORDER BY id LIMIT 20)
                 """)
+            // Programs are walked in two halves of the key space: one on the boundary counts once.
+            let boundary = try #require(UUID(uuidString: "80000000-0000-0000-0000-000000000000"))
+            _ = try await Fixtures.repository(db, Fixtures.writesOn).create(Fixtures.program(), for: UUID(), id: boundary)
             let report = try await ConsistencyCheck(pool: db.pool).run(.init(pageSize: 37))
             #expect(report.isClean, "\(report.differences.prefix(5))")
-            #expect(report.programsChecked == 200 && report.sessionsChecked == 400)
+            #expect(report.programsChecked == 201 && report.sessionsChecked == 400)
             let status = try await db.pool.query("SELECT status FROM check_runs WHERE id = \(report.runID)").single().decode(String.self, at: 0)
             #expect(status == "CLEAN")
             // A clean check is what the flag store asks for before READS may go on.

@@ -54,15 +54,18 @@ public struct ConsistencyCheck: Sendable {
             runID: runID, startedAt: startedAt, finishedAt: startedAt, writes: writes, reads: flags.reads,
             readPercent: flags.readPercent, userID: options.userID, programsChecked: 0, sessionsChecked: 0,
             differences: [], differenceCount: 0, countsByKind: [:], ignoredCount: 0, comparison: nil, trend: [])
-        // Programs and sessions are checked at the same time, each on its own connections;
-        // what they find is gathered here.
+        // Programs and sessions are checked at the same time, each on its own connections
+        // (three at most: the pool should allow that many); what they find is gathered here.
         let tally = CheckTally(report, options: options)
         do {
-            async let programsChecked = ProgramComparison(userID: options.userID, writesOn: writes)
-                .forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
+            // Programs, the heavier part, in two walks over halves of the key space.
+            let halves = ProgramComparison.halves(userID: options.userID, writesOn: writes)
+            async let firstHalf = halves[0].forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
+            async let secondHalf = halves[1].forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
             async let sessionsChecked = SessionLinkCheck(userID: options.userID)
                 .forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
-            let (programs, sessions) = try await (programsChecked, sessionsChecked)
+            let (programsInFirst, programsInSecond, sessions) = try await (firstHalf, secondHalf, sessionsChecked)
+            let programs = programsInFirst + programsInSecond
             if options.userID == nil {
                 tally.record(try await pool.withConnection { try await orphans(on: $0) })
             }

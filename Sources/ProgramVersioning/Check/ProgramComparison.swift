@@ -8,6 +8,20 @@ import ProgramDomain
 struct ProgramComparison: CheckPager {
     var userID: UUID?
     var writesOn: Bool
+    /// The part of the key space this walk covers: `from` inclusive, `to` exclusive, nil
+    /// for open. Program ids are random, so halves of the UUID space hold about as many
+    /// programs each, and two walks keep both the database and the comparison busy.
+    var from: UUID?
+    var to: UUID?
+
+    /// Two walks that together cover every program exactly once.
+    static func halves(userID: UUID?, writesOn: Bool) -> [ProgramComparison] {
+        let middle = UUID(uuid: (0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        return [
+            ProgramComparison(userID: userID, writesOn: writesOn, from: nil, to: middle),
+            ProgramComparison(userID: userID, writesOn: writesOn, from: middle, to: nil),
+        ]
+    }
 
     func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> CheckPage {
         let rows = try await connection.query("""
@@ -16,6 +30,7 @@ struct ProgramComparison: CheckPager {
               LEFT JOIN LATERAL (SELECT id, source_checksum, content_checksum FROM program_versions
                                   WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
              WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor)) AND (\(userID)::uuid IS NULL OR p.user_id = \(userID))
+               AND (\(from)::uuid IS NULL OR p.id >= \(from)) AND (\(to)::uuid IS NULL OR p.id < \(to))
              ORDER BY p.id
              LIMIT \(pageSize)
             """)
