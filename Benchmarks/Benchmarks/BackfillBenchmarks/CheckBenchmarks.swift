@@ -83,8 +83,31 @@ func check(_ url: String) async throws -> MeasuredProcess {
     return run
 }
 
-/// The limit: the rows the check reads, streamed page by page and dropped.
+/// The limit: the rows the check reads, streamed page by page and dropped, on one
+/// connection.
 func streamCheckRows(_ connection: PostgresConnection) async throws -> Int {
+    try await streamPrograms(connection, from: nil, to: nil) + streamSessions(connection)
+}
+
+/// The same rows on three connections at once, split as the check splits its walks: the
+/// programs in two halves of the key space, the sessions on their own.
+func streamCheckRowsConcurrently(_ url: String) async throws -> Int {
+    let middle = UUID(uuid: (0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+    let connections = [
+        try await PostgresConnection.connect(to: url), try await PostgresConnection.connect(to: url),
+        try await PostgresConnection.connect(to: url),
+    ]
+    async let first = streamPrograms(connections[0], from: nil, to: middle)
+    async let second = streamPrograms(connections[1], from: middle, to: nil)
+    async let sessions = streamSessions(connections[2])
+    let bytes = try await first + second + sessions
+    for connection in connections { await connection.close() }
+    return bytes
+}
+
+/// Programs with `from <= id < to`, their legacy JSON and every column of their latest
+/// version's rows.
+func streamPrograms(_ connection: PostgresConnection, from: UUID?, to: UUID?) async throws -> Int {
     // Without JIT, as the check reads: compiling these short statements costs more than it saves.
     try await connection.query("SET jit = off")
     var bytes = 0
@@ -95,7 +118,8 @@ func streamCheckRows(_ connection: PostgresConnection) async throws -> Int {
               FROM programs p
               LEFT JOIN LATERAL (SELECT id, source_checksum, content_checksum FROM program_versions
                                   WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
-             WHERE \(cursor)::uuid IS NULL OR p.id > \(cursor)
+             WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor))
+               AND (\(from)::uuid IS NULL OR p.id >= \(from)) AND (\(to)::uuid IS NULL OR p.id < \(to))
              ORDER BY p.id LIMIT 500
             """)
         guard !page.isEmpty else { break }
@@ -121,7 +145,14 @@ func streamCheckRows(_ connection: PostgresConnection) async throws -> Int {
         bytes += rows.count
         if page.count < 500 { break }
     }
-    cursor = nil
+    return bytes
+}
+
+/// Every session's link columns, then its sets'.
+func streamSessions(_ connection: PostgresConnection) async throws -> Int {
+    try await connection.query("SET jit = off")
+    var bytes = 0
+    var cursor: UUID?
     while true {
         // The sessions' link columns, then their sets' link columns. Walked by session key:
         // for plain streaming that is faster than the check's program-by-program walk (which
@@ -163,6 +194,15 @@ func checkBenchmarks() {
         blackHole(try await streamCheckRows(connection))
         benchmark.stopMeasurement()
         await connection.close()
+    }
+
+    for programs in [100_000, 400_000] {
+        Benchmark("check: limit, three streams at once, \(programs / 1000)k programs", configuration: warm) { benchmark in
+            let url = databaseURL(try await checkTemplate(programs: programs))
+            benchmark.startMeasurement()
+            blackHole(try await streamCheckRowsConcurrently(url))
+            benchmark.stopMeasurement()
+        }
     }
 
     Benchmark("check: 100k programs", configuration: warmWithMemory) { benchmark in

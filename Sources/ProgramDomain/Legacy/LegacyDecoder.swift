@@ -115,10 +115,9 @@ struct LegacyDecoder {
             } else if key.is("exercises") {
                 seen.insert(1)
                 missingExerciseIDs = []
-                exercises = try array(at: path.appending("exercises")) { decoder, exercisePosition throws(JSONSyntaxError) in
-                    guard let (exercise, idWritten) = try decoder.exercise(at: exercisePosition, inWorkout: position) else { return nil }
-                    if !idWritten { missingExerciseIDs.append(exercisePosition) }
-                    return exercise
+                exercises = try elements(at: path.appending("exercises")) { decoder, exercisePosition, exercises throws(JSONSyntaxError) in
+                    let idWritten = try decoder.exercise(at: exercisePosition, inWorkout: position, appendingTo: &exercises)
+                    if idWritten == false { missingExerciseIDs.append(exercisePosition) }
                 }
             } else {
                 unknown.set(try key.string(), try parser.parseValue())
@@ -131,8 +130,12 @@ struct LegacyDecoder {
             idWritten: id != nil, missingExerciseIDs: missingExerciseIDs)
     }
 
-    /// The exercise (id "" when none was written, filled in later), and whether an id was written.
-    private mutating func exercise(at position: Int, inWorkout workout: Int) throws(JSONSyntaxError) -> (Exercise, Bool)? {
+    /// Appends the exercise (id "" when none was written, filled in later) and returns
+    /// whether an id was written; nil, appending nothing, for a problem. Built in place in
+    /// the array: an exercise passed back by value was copied (retaining every field) once more.
+    private mutating func exercise(
+        at position: Int, inWorkout workout: Int, appendingTo exercises: inout [Exercise]
+    ) throws(JSONSyntaxError) -> Bool? {
         var path: JSONPath { JSONPath.exercise(position, inWorkout: workout) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return nil }
         var id: String?? = .some(nil)
@@ -165,10 +168,10 @@ struct LegacyDecoder {
         }
         reportMissing(seen, ["name", "sets", "reps", "restSeconds"], in: path, at: start)
         guard let id, let name, let sets, let reps, let rest, let weight else { return nil }
-        let exercise = Exercise(
+        exercises.append(Exercise(
             id: id ?? "", name: name, sets: sets, reps: reps, restSeconds: rest,
-            weightKg: weight.value, writesNullWeight: weight.writtenAsNull, unknownKeys: unknown)
-        return (exercise, id != nil)
+            weightKg: weight.value, writesNullWeight: weight.writtenAsNull, unknownKeys: unknown))
+        return id != nil
     }
 
     private mutating func scheduleEntry(at position: Int) throws(JSONSyntaxError) -> DecodedScheduleEntry? {
@@ -333,6 +336,15 @@ struct LegacyDecoder {
     private mutating func array<Element>(
         at path: @autoclosure () -> JSONPath, _ element: (inout LegacyDecoder, Int) throws(JSONSyntaxError) -> Element?
     ) throws(JSONSyntaxError) -> [Element]? {
+        try elements(at: path()) { decoder, position, elements throws(JSONSyntaxError) in
+            if let value = try element(&decoder, position) { elements.append(value) }
+        }
+    }
+
+    /// An array whose `element` reader appends what it reads (or nothing, for a problem).
+    private mutating func elements<Element>(
+        at path: @autoclosure () -> JSONPath, _ element: (inout LegacyDecoder, Int, inout [Element]) throws(JSONSyntaxError) -> Void
+    ) throws(JSONSyntaxError) -> [Element]? {
         let kind = parser.peekKind()
         let start = parser.index
         guard kind == .array else {
@@ -346,7 +358,7 @@ struct LegacyDecoder {
         var first = true
         var position = 0
         while try parser.nextElement(first: &first) {
-            if let value = try element(&self, position) { elements.append(value) }
+            try element(&self, position, &elements)
             position += 1
         }
         return elements

@@ -82,22 +82,31 @@ extension Program {
 
     private func checkWorkouts(into found: inout [Violation]) {
         let firstWorkoutWithID = FirstOccurrence(workouts.count) { workouts[$0].id }
-        for (position, workout) in workouts.enumerated() {
-            if workout.id.isEmpty {
-                found.append(Violation(path: JSONPath.workout(position).appending("id"), rule: .workoutIDEmpty, message: "Workout \"\(workout.name)\" needs an id."))
-            } else if let first = firstWorkoutWithID.earlier(than: position) {
-                found.append(Violation(
-                    path: JSONPath.workout(position).appending("id"), rule: .workoutIDRepeated,
-                    message: "Workout id \"\(workout.id)\" is already used by \(JSONPath.workout(first)); each workout needs its own id."))
+        // Through buffers each workout and exercise is borrowed, not copied and retained.
+        workouts.withUnsafeBufferPointer { workouts in
+            for position in workouts.indices {
+                check(workouts[position], at: position, firstWorkoutWithID, into: &found)
             }
-            let firstExerciseWithID = FirstOccurrence(workout.exercises.count) { workout.exercises[$0].id }
-            for (exercisePosition, exercise) in workout.exercises.enumerated() {
+        }
+    }
+
+    private func check(_ workout: Workout, at position: Int, _ firstWorkoutWithID: FirstOccurrence<String>, into found: inout [Violation]) {
+        if workout.id.isEmpty {
+            found.append(Violation(path: JSONPath.workout(position).appending("id"), rule: .workoutIDEmpty, message: "Workout \"\(workout.name)\" needs an id."))
+        } else if let first = firstWorkoutWithID.earlier(than: position) {
+            found.append(Violation(
+                path: JSONPath.workout(position).appending("id"), rule: .workoutIDRepeated,
+                message: "Workout id \"\(workout.id)\" is already used by \(JSONPath.workout(first)); each workout needs its own id."))
+        }
+        let firstExerciseWithID = FirstOccurrence(workout.exercises.count) { workout.exercises[$0].id }
+        workout.exercises.withUnsafeBufferPointer { exercises in
+            for exercisePosition in exercises.indices {
                 if let first = firstExerciseWithID.earlier(than: exercisePosition) {
                     found.append(Violation(
                         path: JSONPath.exercise(exercisePosition, inWorkout: position).appending("id"), rule: .exerciseIDRepeated,
-                        message: "Exercise id \"\(exercise.id)\" is already used by \(JSONPath.exercise(first, inWorkout: position)) in this workout."))
+                        message: "Exercise id \"\(exercises[exercisePosition].id)\" is already used by \(JSONPath.exercise(first, inWorkout: position)) in this workout."))
                 }
-                check(exercise, at: (workout: position, exercise: exercisePosition), into: &found)
+                check(exercises[exercisePosition], at: (workout: position, exercise: exercisePosition), into: &found)
             }
         }
     }

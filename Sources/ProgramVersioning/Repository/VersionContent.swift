@@ -42,18 +42,26 @@ enum VersionContent {
         var assemblers: [UUID: Assembler] = [:]
         assemblers.reserveCapacity(versionIDs.count)
         var failed: [UUID: PostgresError] = [:]
+        // A version's rows mostly come in runs (each part of the UNION reads by version), so
+        // the one being built stays out of the dictionary until its run ends.
+        var current: Assembler?
         for row in rows {
             let (versionID, kindValue, groupID, position, rowID, itemID, itemName, extraText, sets, reps, rest, weight, day) =
                 try row.decode((UUID, Int32, UUID?, Int32, UUID?, String?, String?, String, Int32?, Int32?, Int32?, String?, Int32?).self)
-            guard failed[versionID] == nil else { continue }
+            if current?.versionID != versionID {
+                if let done = current { assemblers[done.versionID] = done }
+                current = assemblers.removeValue(forKey: versionID) ?? Assembler(versionID: versionID)
+            }
+            guard failed.isEmpty || failed[versionID] == nil else { continue }
             do throws(PostgresError) {
-                try assemblers[versionID, default: Assembler(versionID: versionID)].add(
+                try current!.add(
                     kind: kindValue, groupID: groupID, position: Int(position), rowID: rowID, itemID: itemID, itemName: itemName,
                     extraText: extraText, sets: sets, reps: reps, rest: rest, weight: weight, day: day)
             } catch {
                 failed[versionID] = error
             }
         }
+        if let done = current { assemblers[done.versionID] = done }
         var programs: [UUID: Result<Program, PostgresError>] = failed.mapValues { .failure($0) }
         for (versionID, assembler) in assemblers where failed[versionID] == nil {
             programs[versionID] = Result { () throws(PostgresError) in try assembler.program() }
