@@ -130,6 +130,31 @@ struct LegacyMessFixtureTests {
         #expect(problems(deep) == ["$: invalid JSON at byte 128: nested deeper than 128 levels"])
     }
 
+    @Test func stringsAreScannedRightAtEveryPositionOfAnEightByteWord() throws {
+        // Strings and keys are scanned eight bytes at a time: a control character, an escape
+        // or a non-ASCII byte must be found wherever it falls in a word.
+        for length in 1...20 {
+            for position in 0..<length {
+                var name = Array(repeating: UInt8(ascii: "a"), count: length)
+                name[position] = 0x01
+                let json = Array(#"{"name":""#.utf8) + name + Array(#"","workouts":[],"schedule":[]}"#.utf8)
+                #expect(problems(String(decoding: json, as: UTF8.self)) == [
+                    "$: invalid JSON at byte \(9 + position): control character 0x1 inside a string",
+                ])
+                var escaped = String(repeating: "a", count: length)
+                escaped.insert(contentsOf: #"\""#, at: escaped.index(escaped.startIndex, offsetBy: position))
+                let program = try decode(#"{"name":"\#(escaped)","workouts":[],"schedule":[],"k\#(escaped)":1}"#)
+                var expected = String(repeating: "a", count: length)
+                expected.insert("\"", at: expected.index(expected.startIndex, offsetBy: position))
+                #expect(program.name == expected)
+                #expect(program.unknownKeys["k" + expected] == .number(JSONNumber(1)))
+                var accented = String(repeating: "a", count: length)
+                accented.insert("é", at: accented.index(accented.startIndex, offsetBy: position))
+                #expect(try decode(#"{"name":"\#(accented)","workouts":[],"schedule":[]}"#).name == accented)
+            }
+        }
+    }
+
     @Test func invalidUTF8IsATypedError() {
         var bytes = Array(#"{"name":"A"#.utf8)
         bytes += [0xC3, 0x28]  // a broken two-byte sequence
