@@ -57,6 +57,7 @@ public final class PostgresResult: @unchecked Sendable, RandomAccessCollection {
         return self[0]
     }
 
+    @usableFromInline
     func cell(row: Int32, column: Int) -> PostgresCell {
         let c = Int32(column)
         let bytes: UnsafeRawBufferPointer?
@@ -76,10 +77,12 @@ public final class PostgresResult: @unchecked Sendable, RandomAccessCollection {
 
 /// One row of a `PostgresResult`.
 public struct PostgresRow: Sendable {
-    let result: PostgresResult
-    let row: Int32
+    @usableFromInline let result: PostgresResult
+    @usableFromInline let row: Int32
 
-    /// Decodes the column at `column`.
+    /// Decodes the column at `column`. Inlinable, so a caller's decode is specialized for
+    /// its types instead of going through the protocol for every value.
+    @inlinable
     public func decode<T: PostgresDecodable>(_ type: T.Type = T.self, at column: Int) throws(PostgresError) -> T {
         guard column < result.columnCount else {
             throw PostgresError(code: .decoding, message: "column \(column) does not exist (the row has \(result.columnCount))")
@@ -98,6 +101,7 @@ public struct PostgresRow: Sendable {
     }
 
     /// Decodes the leading columns as a tuple, e.g. `row.decode((UUID, String).self)`.
+    @inlinable
     public func decode<each T: PostgresDecodable>(_ types: (repeat each T).Type) throws(PostgresError) -> (repeat each T) {
         var column = 0
         func next<U: PostgresDecodable>(_ type: U.Type) throws(PostgresError) -> U {
