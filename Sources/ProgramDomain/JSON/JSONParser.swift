@@ -198,7 +198,7 @@ struct JSONParser {
 
     private mutating func keyAtCursor() throws(JSONSyntaxError) -> Key {
         let start = index
-        let scan = firstSpecialByte(from: index + 1)
+        let scan = StringSpecialBytes.first(in: bytes, from: index + 1)
         if scan < bytes.count, bytes[scan] == UInt8(ascii: "\"") {
             index = scan + 1
             return Key(quoted: UnsafeBufferPointer(rebasing: bytes[start..<index]), escaped: false, offset: start)
@@ -235,7 +235,7 @@ struct JSONParser {
         let start = index
         index += 1  // opening quote
         // Fast path: no escapes, so the bytes between the quotes are the string.
-        var scan = firstSpecialByte(from: index)
+        var scan = StringSpecialBytes.first(in: bytes, from: index)
         while scan < bytes.count {
             let byte = bytes[scan]
             if byte == UInt8(ascii: "\"") {
@@ -329,35 +329,6 @@ struct JSONParser {
             index += 1
         }
         return value
-    }
-
-    /// The position of the first `"`, `\` or control character at or after `start` (the
-    /// end of the input if there is none), eight bytes per step: the scan every string
-    /// and key needs.
-    @inline(__always)
-    func firstSpecialByte(from start: Int) -> Int {
-        var position = start
-        if let base = bytes.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-            while position + 8 <= bytes.count {
-                // Little-endian order, so the lowest flagged byte is the first in the input.
-                let word = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-                // High bit set in a byte that is below 0x20 (among bytes below 0x80), or
-                // equal to `"` or `\` (zero after the XOR); bytes >= 0x80 never match.
-                let control = (word &- 0x2020_2020_2020_2020) & ~word & highs
-                let quote = word ^ (ones &* 0x22), backslash = word ^ (ones &* 0x5C)
-                let special = control | ((quote &- ones) & ~quote & highs) | ((backslash &- ones) & ~backslash & highs)
-                if special != 0 { return position + (special.trailingZeroBitCount >> 3) }
-                position += 8
-            }
-        }
-        while position < bytes.count {
-            let byte = bytes[position]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { return position }
-            position += 1
-        }
-        return position
     }
 
     mutating func parseNumber() throws(JSONSyntaxError) -> JSONNumber {

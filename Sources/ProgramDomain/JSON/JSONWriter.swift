@@ -89,20 +89,15 @@ public struct JSONWriter {
         Array(string.utf8).withUnsafeBufferPointer { writeStringBytes($0) }
     }
 
+    /// The string's bytes between quotes, jumping from one byte that needs escaping to the
+    /// next (most strings have none and are copied whole).
     private func writeStringBytes(_ utf8: UnsafeBufferPointer<UInt8>) {
-        if !Self.needsEscaping(utf8) {
-            buffer.append(UInt8(ascii: "\""))
-            buffer.append(utf8)
-            buffer.append(UInt8(ascii: "\""))
-            return
-        }
         buffer.append(UInt8(ascii: "\""))
         var clean = 0  // start of the bytes not yet copied
-        for position in utf8.indices {
-            let byte = utf8[position]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+        var position = StringSpecialBytes.first(in: utf8, from: 0)
+        while position < utf8.count {
             buffer.append(UnsafeBufferPointer(rebasing: utf8[clean..<position]))
-            clean = position + 1
+            let byte = utf8[position]
             switch byte {
             case UInt8(ascii: "\""): buffer.append("\\\"")
             case UInt8(ascii: "\\"): buffer.append("\\\\")
@@ -116,36 +111,14 @@ public struct JSONWriter {
                 buffer.append(Self.hexDigits[Int(byte >> 4)])
                 buffer.append(Self.hexDigits[Int(byte & 0x0f)])
             }
+            clean = position + 1
+            position = StringSpecialBytes.first(in: utf8, from: clean)
         }
         buffer.append(UnsafeBufferPointer(rebasing: utf8[clean...]))
         buffer.append(UInt8(ascii: "\""))
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// Whether any byte is a control character, `"` or `\`; eight bytes per step.
-    private static func needsEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let base = utf8.baseAddress else { return false }
-        let raw = UnsafeRawPointer(base)
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        // A byte of `word` is zero exactly when the classic "has zero byte" test flags it.
-        func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highs != 0 }
-        var index = 0
-        while index + 8 <= utf8.count {
-            let word = raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            // Bytes below 0x20: (b - 0x20) borrows into the high bit only for b < 0x20
-            // among bytes whose own high bit is clear.
-            let control = (word &- 0x2020_2020_2020_2020) & ~word & highs
-            if control != 0 || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C)) { return true }
-            index += 8
-        }
-        while index < utf8.count {
-            let byte = utf8[index]
-            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return true }
-            index += 1
-        }
-        return false
-    }
 }
 
 extension JSONValue {
