@@ -77,8 +77,10 @@ public struct Backfill: Sendable {
         throw BackfillError.anotherRunActive(holder: holder ?? "holder unknown")
     }
 
-    private func runLocked(
-        _ kind: BackfillKind, options: BackfillOptions, on connection: PostgresConnection,
+    /// The whole run on a connection holding the lock: every program or session in key
+    /// order, or (`repair`) only the programs a check named, in batches all the same.
+    func runLocked(
+        _ kind: BackfillKind, options: BackfillOptions, repair: BackfillRepairList? = nil, on connection: PostgresConnection,
         progress: (BackfillProgress) -> Void, announce: (UUID) -> Void
     ) async throws -> BackfillSummary {
         let startedAt = Date()
@@ -87,7 +89,9 @@ public struct Backfill: Sendable {
             guard try await FlagStore(pool: pool).snapshot().writes else { throw BackfillError.writesOff }
         }
         let before = try await BackfillAudit.counts(userID: options.userID, on: connection)
-        let ledger = options.dryRun ? nil : try await BackfillLedger.open(kind, options: options, countsBefore: before, on: connection)
+        let ledger = options.dryRun
+            ? nil
+            : try await BackfillLedger.open(kind, options: options, countsBefore: before, repairOfCheck: repair?.checkRunID, on: connection)
         let runID = ledger?.runID ?? UUID()
         announce(runID)
         if let ledger, ledger.resumed {
@@ -99,7 +103,7 @@ public struct Backfill: Sendable {
         var reports: [BackfillReport] = []
         var reasons: [String: Int] = [:]
         var scannedNow = 0
-        let total = kind == .programs ? before.programs : before.sessions
+        let total = repair?.programIDs.count ?? (kind == .programs ? before.programs : before.sessions)
         var statistics = kind == .programs && !options.dryRun ? try await VersionTableStatistics.read(on: connection) : nil
         do {
             let backup = try await options.backupDirectory.asyncMap { directory in
@@ -112,8 +116,13 @@ public struct Backfill: Sendable {
                 let outcome = try await batchTransaction(on: connection, dryRun: options.dryRun) { connection in
                     let outcome = switch kind {
                     case .programs:
-                        try await ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
-                            .run(after: cursor, pageSize: pageSize, on: connection)
+                        if let repair {
+                            try await ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
+                                .run(listed: repair.programIDs.dropFirst(scannedNow).prefix(pageSize), on: connection)
+                        } else {
+                            try await ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
+                                .run(after: cursor, pageSize: pageSize, on: connection)
+                        }
                     case .sessions:
                         try await SessionBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
                             .run(after: cursor, pageSize: pageSize, on: connection)

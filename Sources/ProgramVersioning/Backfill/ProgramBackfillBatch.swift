@@ -38,9 +38,19 @@ struct ProgramBackfillBatch {
         return outcome
     }
 
+    /// The programs a check named (`check --repair`), whatever their keys: each is given
+    /// its next version from its legacy JSON, or reported, as in any batch.
+    func run(listed ids: ArraySlice<UUID>, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
+        var outcome = BackfillBatchOutcome()
+        outcome.scanned = ids.count
+        outcome.lastKey = ids.last
+        try await migrate(Array(ids), into: &outcome, on: connection)
+        return outcome
+    }
+
     /// Locks `candidates`, reads them again and writes the next version of each that needs
-    /// one (or reports it). Also what `check --repair` runs for the programs it names.
-    func migrate(_ candidates: [UUID], into outcome: inout BackfillBatchOutcome, on connection: PostgresConnection) async throws {
+    /// one (or reports it).
+    private func migrate(_ candidates: [UUID], into outcome: inout BackfillBatchOutcome, on connection: PostgresConnection) async throws {
         guard !candidates.isEmpty else { return }
         if !dryRun {
             try await connection.query("SELECT 1 FROM programs WHERE id = ANY(\(candidates)) ORDER BY id FOR UPDATE")
