@@ -180,44 +180,30 @@ func checkBenchmarks() {
     let warm = Benchmark.Configuration(metrics: [.wallClock], warmupIterations: 1)
     let warmWithMemory = Benchmark.Configuration(metrics: [.wallClock, peakMemory], warmupIterations: 1)
 
-    Benchmark("check: limit, streaming the same rows without comparing, 100k programs", configuration: warm) { benchmark in
-        let connection = try await PostgresConnection.connect(to: databaseURL(try await checkTemplate(programs: 100_000)))
-        benchmark.startMeasurement()
-        blackHole(try await streamCheckRows(connection))
-        benchmark.stopMeasurement()
-        await connection.close()
-    }
-
-    Benchmark("check: limit, streaming the same rows without comparing, 400k programs", configuration: warm) { benchmark in
-        let connection = try await PostgresConnection.connect(to: databaseURL(try await checkTemplate(programs: 400_000)))
-        benchmark.startMeasurement()
-        blackHole(try await streamCheckRows(connection))
-        benchmark.stopMeasurement()
-        await connection.close()
-    }
-
     for programs in [100_000, 400_000] {
-        Benchmark("check: limit, three streams at once, \(programs / 1000)k programs", configuration: warm) { benchmark in
+        let size = "\(programs / 1000)k programs"
+
+        Benchmark("check: limit, streaming the same rows without comparing, \(size)", configuration: warm) { benchmark in
+            let connection = try await PostgresConnection.connect(to: databaseURL(try await checkTemplate(programs: programs)))
+            benchmark.startMeasurement()
+            blackHole(try await streamCheckRows(connection))
+            benchmark.stopMeasurement()
+            await connection.close()
+        }
+
+        Benchmark("check: limit, three streams at once, \(size)", configuration: warm) { benchmark in
             let url = databaseURL(try await checkTemplate(programs: programs))
             benchmark.startMeasurement()
             blackHole(try await streamCheckRowsConcurrently(url))
             benchmark.stopMeasurement()
         }
-    }
 
-    Benchmark("check: 100k programs", configuration: warmWithMemory) { benchmark in
-        let url = databaseURL(try await checkTemplate(programs: 100_000))
-        benchmark.startMeasurement()
-        let run = try await check(url)
-        benchmark.stopMeasurement()
-        benchmark.measurement(peakMemory, run.peakResidentKiB)
-    }
-
-    Benchmark("check: 400k programs", configuration: warmWithMemory) { benchmark in
-        let url = databaseURL(try await checkTemplate(programs: 400_000))
-        benchmark.startMeasurement()
-        let run = try await check(url)
-        benchmark.stopMeasurement()
-        benchmark.measurement(peakMemory, run.peakResidentKiB)
+        Benchmark("check: \(size)", configuration: warmWithMemory) { benchmark in
+            let url = databaseURL(try await checkTemplate(programs: programs))
+            benchmark.startMeasurement()
+            let run = try await check(url)
+            benchmark.stopMeasurement()
+            benchmark.measurement(peakMemory, run.peakResidentKiB)
+        }
     }
 }
