@@ -155,6 +155,32 @@ struct LegacyMessFixtureTests {
         }
     }
 
+    @Test func keysAreRecognizedWhateverOrderEachObjectWritesThemIn() throws {
+        // The decoder guesses each key from the order of the object before; a wrong guess,
+        // a key that starts like a known one, an escaped spelling or spaces around the colon
+        // must never read a value under the wrong key.
+        let json = #"""
+            {"name": "P", "workouts": [{"id": "w", "name": "W", "exercises": [
+              {"id":"a","name":"A","sets":3,"reps":5,"restSeconds":60},
+              {"id":"f","name":"F","setsX":"z","sets":8,"reps":10,"restSeconds":110},
+              {"id":"b","name":"B","sets" : 4,"setsNote":"x","reps":6,"restSeconds":70},
+              {"name":"C","id":"c","reps":7,"set":1,"sets":5,"restSeconds":80},
+              {"id":"d","n\u0061me":"D","sets":6,"reps":8,"restSeconds":90,"name ":"y"},
+              {"id": "e", "name": "E", "reps": 9, "sets": 7, "weightKg": 20, "restSeconds": 100}
+            ]}], "schedule": []}
+            """#
+        let exercises = try decode(json).workouts[0].exercises
+        #expect(exercises.map(\.id) == ["a", "f", "b", "c", "d", "e"])
+        #expect(exercises.map(\.name) == ["A", "F", "B", "C", "D", "E"])
+        #expect(exercises.map(\.sets) == [3, 8, 4, 5, 6, 7])
+        #expect(exercises.map(\.reps) == [5, 10, 6, 7, 8, 9])
+        #expect(exercises.map(\.restSeconds) == [60, 110, 70, 80, 90, 100])
+        #expect(exercises.map(\.weightKg) == [nil, nil, nil, nil, nil, JSONNumber(20)])
+        #expect(exercises.map(\.unknownKeys) == [
+            [:], ["setsX": .string("z")], ["setsNote": .string("x")], ["set": .number(JSONNumber(1))], ["name ": .string("y")], [:],
+        ])
+    }
+
     @Test func invalidUTF8IsATypedError() {
         var bytes = Array(#"{"name":"A"#.utf8)
         bytes += [0xC3, 0x28]  // a broken two-byte sequence

@@ -151,13 +151,14 @@ struct JSONParser {
         var escaped: Bool
         var offset: Int
 
-        /// True when the key is exactly `name` (an ASCII literal).
+        /// True when the key is exactly `other`, given with its quotes (`"sets"`) and
+        /// without escapes.
         @inline(__always)
-        func `is`(_ name: StaticString) -> Bool {
-            if escaped { return (try? string()) == name.description }
-            guard quoted.count == name.utf8CodeUnitCount + 2 else { return false }
-            for position in 0..<name.utf8CodeUnitCount where quoted[position + 1] != name.utf8Start[position] { return false }
-            return true
+        func `is`(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+            if escaped {
+                return (try? string()) == String(decoding: UnsafeBufferPointer(rebasing: other.dropFirst().dropLast()), as: UTF8.self)
+            }
+            return quoted.count == other.count && JSONParser.bytes(at: quoted.baseAddress!, equal: other)
         }
 
         func string() throws(JSONSyntaxError) -> String {
@@ -205,6 +206,43 @@ struct JSONParser {
         }
         _ = try parseString()  // checks the escapes and finds the end
         return Key(quoted: UnsafeBufferPointer(rebasing: bytes[start..<index]), escaped: true, offset: start)
+    }
+
+    /// Takes the next member's key when it is exactly `quoted` (a key without escapes,
+    /// quotes included): moves past the `,` before it (unless it is the first), the key and
+    /// the `:` and returns true; else leaves the cursor where it was and returns false.
+    /// Confirms a guessed key with one comparison instead of scanning for the key's end.
+    @inline(__always)
+    mutating func takeKey(_ quoted: UnsafeBufferPointer<UInt8>, first: inout Bool) -> Bool {
+        var position = skippingWhitespace(from: index)
+        if !first {
+            guard position < bytes.count, bytes[position] == UInt8(ascii: ",") else { return false }
+            position = skippingWhitespace(from: position + 1)
+        }
+        guard position + quoted.count <= bytes.count, Self.bytes(at: bytes.baseAddress! + position, equal: quoted) else { return false }
+        position = skippingWhitespace(from: position + quoted.count)
+        guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { return false }
+        index = skippingWhitespace(from: position + 1)
+        first = false
+        return true
+    }
+
+    /// Whether the `expected.count` bytes at `start` are `expected`: two overlapping word
+    /// comparisons for keys of 4 to 16 bytes.
+    @inline(__always)
+    static func bytes(at start: UnsafePointer<UInt8>, equal expected: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = expected.count
+        let lhs = UnsafeRawPointer(start), rhs = UnsafeRawPointer(expected.baseAddress!)
+        if count >= 8, count <= 16 {
+            return lhs.loadUnaligned(as: UInt64.self) == rhs.loadUnaligned(as: UInt64.self)
+                && lhs.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == rhs.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        }
+        if count >= 4, count < 8 {
+            return lhs.loadUnaligned(as: UInt32.self) == rhs.loadUnaligned(as: UInt32.self)
+                && lhs.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self) == rhs.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+        }
+        for position in 0..<count where start[position] != expected[position] { return false }
+        return true
     }
 
     /// Moves past the `,` or the `[` before the next element and returns true, leaving the
@@ -380,12 +418,19 @@ struct JSONParser {
 
     @inline(__always)
     mutating func skipWhitespace() {
-        while index < bytes.count {
-            switch bytes[index] {
-            case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): index += 1
-            default: return
+        index = skippingWhitespace(from: index)
+    }
+
+    @inline(__always)
+    func skippingWhitespace(from start: Int) -> Int {
+        var position = start
+        while position < bytes.count {
+            switch bytes[position] {
+            case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): position += 1
+            default: return position
             }
         }
+        return position
     }
 
     func peek(_ byte: UInt8) -> Bool { index < bytes.count && bytes[index] == byte }

@@ -48,6 +48,10 @@ struct LegacyDecoder {
     /// document order although a missing key is only noticed at its object's end.
     private var located: [(offset: Int, problem: LegacyDecodingError.Problem)] = []
 
+    /// Per level, the order its known keys came in last time (see `KeyOrderGuess`).
+    private var programKeys = KeyOrderGuess(), workoutKeys = KeyOrderGuess()
+    private var exerciseKeys = KeyOrderGuess(), scheduleKeys = KeyOrderGuess()
+
     init(parser: JSONParser) {
         self.parser = parser
     }
@@ -73,25 +77,26 @@ struct LegacyDecoder {
         var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
-        while let key = try parser.nextKey(first: &first) {
-            if key.is("name") {
-                seen.insert(0)
-                name = try readString(at: JSONPath.root.appending("name"))
-            } else if key.is("workouts") {
-                seen.insert(1)
+        var previous = KeyOrderGuess.start
+        while let member: LegacyMember<ProgramKey> = try parser.nextMember(first: &first, previous: &previous, guess: &programKeys) {
+            guard case .known(let key) = member else {
+                try keepUnknown(member, in: &unknown)
+                continue
+            }
+            seen.insert(key)
+            switch key {
+            case .name: name = try readString(at: JSONPath.root.appending("name"))
+            case .workouts:
                 workouts = try array(at: JSONPath.root.appending("workouts")) { decoder, position throws(JSONSyntaxError) in
                     try decoder.workout(at: position)
                 }
-            } else if key.is("schedule") {
-                seen.insert(2)
+            case .schedule:
                 schedule = try array(at: JSONPath.root.appending("schedule")) { decoder, position throws(JSONSyntaxError) in
                     try decoder.scheduleEntry(at: position)
                 }
-            } else {
-                unknown.set(try key.string(), try parser.parseValue())
             }
         }
-        reportMissing(seen, ["name", "workouts", "schedule"], in: .root, at: start)
+        reportMissing(seen, Self.requiredProgramKeys, in: .root, at: start)
         guard located.isEmpty, let name, let workouts, let schedule else { return nil }
         return Self.assemble(name: name, workouts: workouts, schedule: schedule, unknownKeys: unknown)
     }
@@ -106,24 +111,25 @@ struct LegacyDecoder {
         var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
-        while let key = try parser.nextKey(first: &first) {
-            if key.is("id") {
-                id = try readOptionalString(at: path.appending("id"))
-            } else if key.is("name") {
-                seen.insert(0)
-                name = try readString(at: path.appending("name"))
-            } else if key.is("exercises") {
-                seen.insert(1)
+        var previous = KeyOrderGuess.start
+        while let member: LegacyMember<WorkoutKey> = try parser.nextMember(first: &first, previous: &previous, guess: &workoutKeys) {
+            guard case .known(let key) = member else {
+                try keepUnknown(member, in: &unknown)
+                continue
+            }
+            seen.insert(key)
+            switch key {
+            case .id: id = try readOptionalString(at: path.appending("id"))
+            case .name: name = try readString(at: path.appending("name"))
+            case .exercises:
                 missingExerciseIDs = []
                 exercises = try elements(at: path.appending("exercises")) { decoder, exercisePosition, exercises throws(JSONSyntaxError) in
                     let idWritten = try decoder.exercise(at: exercisePosition, inWorkout: position, appendingTo: &exercises)
                     if idWritten == false { missingExerciseIDs.append(exercisePosition) }
                 }
-            } else {
-                unknown.set(try key.string(), try parser.parseValue())
             }
         }
-        reportMissing(seen, ["name", "exercises"], in: path, at: start)
+        reportMissing(seen, Self.requiredWorkoutKeys, in: path, at: start)
         guard let id, let name, let exercises else { return nil }
         return DecodedWorkout(
             workout: Workout(id: id ?? "", name: name, exercises: exercises, unknownKeys: unknown),
@@ -145,28 +151,23 @@ struct LegacyDecoder {
         var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
-        while let key = try parser.nextKey(first: &first) {
-            if key.is("id") {
-                id = try readOptionalString(at: path.appending("id"))
-            } else if key.is("name") {
-                seen.insert(0)
-                name = try readString(at: path.appending("name"))
-            } else if key.is("sets") {
-                seen.insert(1)
-                sets = try readInteger(at: path.appending("sets"))
-            } else if key.is("reps") {
-                seen.insert(2)
-                reps = try readInteger(at: path.appending("reps"))
-            } else if key.is("restSeconds") {
-                seen.insert(3)
-                rest = try readInteger(at: path.appending("restSeconds"))
-            } else if key.is("weightKg") {
-                weight = try readWeight(at: path.appending("weightKg"))
-            } else {
-                unknown.set(try key.string(), try parser.parseValue())
+        var previous = KeyOrderGuess.start
+        while let member: LegacyMember<ExerciseKey> = try parser.nextMember(first: &first, previous: &previous, guess: &exerciseKeys) {
+            guard case .known(let key) = member else {
+                try keepUnknown(member, in: &unknown)
+                continue
+            }
+            seen.insert(key)
+            switch key {
+            case .id: id = try readOptionalString(at: path.appending("id"))
+            case .name: name = try readString(at: path.appending("name"))
+            case .sets: sets = try readInteger(at: path.appending("sets"))
+            case .reps: reps = try readInteger(at: path.appending("reps"))
+            case .restSeconds: rest = try readInteger(at: path.appending("restSeconds"))
+            case .weightKg: weight = try readWeight(at: path.appending("weightKg"))
             }
         }
-        reportMissing(seen, ["name", "sets", "reps", "restSeconds"], in: path, at: start)
+        reportMissing(seen, Self.requiredExerciseKeys, in: path, at: start)
         guard let id, let name, let sets, let reps, let rest, let weight else { return nil }
         exercises.append(Exercise(
             id: id ?? "", name: name, sets: sets, reps: reps, restSeconds: rest,
@@ -181,33 +182,46 @@ struct LegacyDecoder {
         var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
-        while let key = try parser.nextKey(first: &first) {
-            if key.is("dayIndex") {
-                seen.insert(0)
-                day = try readInteger(at: path.appending("dayIndex"))
-            } else if key.is("workoutIndex") {
-                seen.insert(1)
-                index = try readInteger(at: path.appending("workoutIndex"))
-            } else {
-                unknown.set(try key.string(), try parser.parseValue())
+        var previous = KeyOrderGuess.start
+        while let member: LegacyMember<ScheduleKey> = try parser.nextMember(first: &first, previous: &previous, guess: &scheduleKeys) {
+            guard case .known(let key) = member else {
+                try keepUnknown(member, in: &unknown)
+                continue
+            }
+            seen.insert(key)
+            switch key {
+            case .dayIndex: day = try readInteger(at: path.appending("dayIndex"))
+            case .workoutIndex: index = try readInteger(at: path.appending("workoutIndex"))
             }
         }
-        reportMissing(seen, ["dayIndex", "workoutIndex"], in: path, at: start)
+        reportMissing(seen, Self.requiredScheduleKeys, in: path, at: start)
         guard let day, let index else { return nil }
         return DecodedScheduleEntry(dayIndex: day, workoutIndex: index, unknownKeys: unknown)
     }
 
-    /// Which required keys of an object were present, by their position in the list given
-    /// to `reportMissing`.
-    private struct SeenKeys {
-        private var bits: UInt8 = 0
-        mutating func insert(_ position: Int) { bits |= 1 << position }
-        func contains(_ position: Int) -> Bool { bits & (1 << position) != 0 }
+    private static let requiredProgramKeys: [ProgramKey] = [.name, .workouts, .schedule]
+    private static let requiredWorkoutKeys: [WorkoutKey] = [.name, .exercises]
+    private static let requiredExerciseKeys: [ExerciseKey] = [.name, .sets, .reps, .restSeconds]
+    private static let requiredScheduleKeys: [ScheduleKey] = [.dayIndex, .workoutIndex]
+
+    /// A key of the app's own: kept with its value as written.
+    private mutating func keepUnknown<Known>(_ member: LegacyMember<Known>, in unknown: inout JSONObject) throws(JSONSyntaxError) {
+        guard case .unknown(let key) = member else { return }
+        unknown.set(try key.string(), try parser.parseValue())
     }
 
-    private mutating func reportMissing(_ seen: SeenKeys, _ required: [StaticString], in path: @autoclosure () -> JSONPath, at offset: Int) {
-        for (position, key) in required.enumerated() where !seen.contains(position) {
-            report(path().appending(key.description), .missing, at: offset)
+    /// Which known keys of an object were present, by raw value.
+    private struct SeenKeys {
+        private var bits: UInt16 = 0
+        mutating func insert(_ key: some LegacyKeySet) { bits |= 1 << key.rawValue }
+        func contains(_ key: some LegacyKeySet) -> Bool { bits & (1 << key.rawValue) != 0 }
+    }
+
+    private mutating func reportMissing<Known: LegacyKeySet>(
+        _ seen: SeenKeys, _ required: [Known], in path: @autoclosure () -> JSONPath, at offset: Int
+    ) {
+        for key in required where !seen.contains(key) {
+            report(path().appending(String(decoding: key.name, as: UTF8.self)), .missing, at: offset)
         }
     }
 

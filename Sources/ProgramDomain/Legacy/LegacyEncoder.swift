@@ -201,7 +201,7 @@ private struct ObjectWriter {
     /// sort before it.
     mutating func beginMember<Key: LegacyKeySet>(_ key: Key, _ output: JSONWriter) {
         if canonical, next < unknown.count {
-            while next < unknown.count, unknown[next].key.utf8.lexicographicallyPrecedes(key.rawValue.utf8) {
+            while next < unknown.count, unknown[next].key.utf8.lexicographicallyPrecedes(key.name) {
                 writeUnknown(unknown[next], output)
                 next += 1
             }
@@ -223,73 +223,5 @@ private struct ObjectWriter {
         if !first { output.buffer.append(UInt8(ascii: ",")) }
         first = false
         output.writeMember(member.key, member.value)
-    }
-}
-
-/// The known keys of one level of the legacy format: `compact` in the order the compact
-/// style writes them (the app's usual order), `canonical` in UTF-8 byte order. Stored, so
-/// writing an object allocates nothing.
-private protocol LegacyKeySet: RawRepresentable, Equatable where RawValue == String {
-    static var compact: [Self] { get }
-    static var canonical: [Self] { get }
-    /// `"key":` as bytes, written as one copy.
-    var memberPrefix: StaticString { get }
-}
-
-private enum ProgramKey: String, LegacyKeySet {
-    case name, workouts, schedule
-    static let compact: [Self] = [.name, .workouts, .schedule]
-    static let canonical: [Self] = [.name, .schedule, .workouts]
-
-    var memberPrefix: StaticString {
-        switch self {
-        case .name: #""name":"#
-        case .workouts: #""workouts":"#
-        case .schedule: #""schedule":"#
-        }
-    }
-}
-
-private enum WorkoutKey: String, LegacyKeySet {
-    case id, name, exercises
-    static let compact: [Self] = [.id, .name, .exercises]
-    static let canonical: [Self] = [.exercises, .id, .name]
-
-    var memberPrefix: StaticString {
-        switch self {
-        case .id: #""id":"#
-        case .name: #""name":"#
-        case .exercises: #""exercises":"#
-        }
-    }
-}
-
-private enum ExerciseKey: String, LegacyKeySet {
-    case id, name, sets, reps, restSeconds, weightKg
-    static let compact: [Self] = [.id, .name, .sets, .reps, .restSeconds, .weightKg]
-    static let canonical: [Self] = [.id, .name, .reps, .restSeconds, .sets, .weightKg]
-
-    var memberPrefix: StaticString {
-        switch self {
-        case .id: #""id":"#
-        case .name: #""name":"#
-        case .sets: #""sets":"#
-        case .reps: #""reps":"#
-        case .restSeconds: #""restSeconds":"#
-        case .weightKg: #""weightKg":"#
-        }
-    }
-}
-
-private enum ScheduleKey: String, LegacyKeySet {
-    case dayIndex, workoutIndex
-    static let compact: [Self] = [.dayIndex, .workoutIndex]
-    static let canonical: [Self] = [.dayIndex, .workoutIndex]
-
-    var memberPrefix: StaticString {
-        switch self {
-        case .dayIndex: #""dayIndex":"#
-        case .workoutIndex: #""workoutIndex":"#
-        }
     }
 }
