@@ -1,8 +1,9 @@
 /// A growable byte buffer for the JSON writers. Unlike `[UInt8]`, an append is a bounds
-/// check and a store: no uniqueness check, no reference counting, which matters when a
-/// program's canonical form is written for every row of a million-row backfill.
-final class ByteBuffer {
-    private(set) var base: UnsafeMutablePointer<UInt8>
+/// check and a store: no uniqueness check, and, being a noncopyable struct rather than a
+/// class, no reference counting wherever it is passed, which matters when a program's
+/// canonical form is written for every row of a million-row backfill.
+struct ByteBuffer: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
     private var capacity: Int
 
@@ -16,22 +17,28 @@ final class ByteBuffer {
     }
 
     @inline(__always)
-    func append(_ byte: UInt8) {
+    mutating func append(_ byte: UInt8) {
         if count == capacity { grow(to: count + 1) }
         base[count] = byte
         count += 1
     }
 
     @inline(__always)
-    func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
         if count + bytes.count > capacity { grow(to: count + bytes.count) }
         (base + count).update(from: source, count: bytes.count)
         count += bytes.count
     }
 
+    /// The ASCII text of a literal, e.g. `null`.
+    @inline(__always)
+    mutating func append(_ text: StaticString) {
+        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     /// The decimal digits of `value`, written straight into the buffer.
-    func appendDecimal(_ value: Int) {
+    mutating func appendDecimal(_ value: Int) {
         if count + 20 > capacity { grow(to: count + 20) }
         if value < 0 {
             base[count] = UInt8(ascii: "-")
@@ -53,22 +60,13 @@ final class ByteBuffer {
         count += digits
     }
 
-    func append(_ bytes: [UInt8]) {
-        bytes.withUnsafeBufferPointer { append($0) }
-    }
-
-    /// The ASCII text of a literal, e.g. `null`.
-    func append(_ text: StaticString) {
-        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-    }
-
     var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
-    private func grow(to needed: Int) {
+    private mutating func grow(to needed: Int) {
         var newCapacity = capacity * 2
         while newCapacity < needed { newCapacity *= 2 }
         let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)

@@ -4,7 +4,7 @@
 /// `JSONNumber.canonical` spelling, strings with only `"`, `\` and control characters
 /// escaped (`\b \f \n \r \t`, else `\u00xx`), everything else as raw UTF-8. The same value
 /// always gives the same bytes, which is what the program checksum hashes.
-public struct JSONWriter {
+public struct JSONWriter: ~Copyable {
     public enum Style: Sendable {
         /// Members in document order, numbers as written.
         case compact
@@ -12,7 +12,7 @@ public struct JSONWriter {
         case canonical
     }
 
-    let buffer: ByteBuffer
+    var buffer: ByteBuffer
     let style: Style
 
     public init(style: Style, reservingCapacity capacity: Int = 1024) {
@@ -23,7 +23,7 @@ public struct JSONWriter {
     /// What was written so far.
     public var bytes: [UInt8] { buffer.bytes }
 
-    public func write(_ value: JSONValue) {
+    public mutating func write(_ value: JSONValue) {
         switch value {
         case .null: buffer.append("null")
         case .bool(let flag): buffer.append(flag ? "true" : "false")
@@ -55,7 +55,7 @@ public struct JSONWriter {
     }
 
     /// A key and its value, without the separator before them.
-    func writeMember(_ key: String, _ value: JSONValue) {
+    mutating func writeMember(_ key: String, _ value: JSONValue) {
         writeString(key)
         buffer.append(UInt8(ascii: ":"))
         write(value)
@@ -63,7 +63,7 @@ public struct JSONWriter {
 
     /// An integer, canonical in both styles.
     @inline(__always)
-    func writeInteger(_ value: Int) {
+    mutating func writeInteger(_ value: Int) {
         if value >= 0, value < 10 {
             buffer.append(UInt8(ascii: "0") + UInt8(value))
         } else {
@@ -71,27 +71,27 @@ public struct JSONWriter {
         }
     }
 
-    func writeNumber(_ number: JSONNumber) {
+    mutating func writeNumber(_ number: JSONNumber) {
         switch style {
         case .compact: writeRaw(number.literal)
         case .canonical: writeRaw(number.canonical)
         }
     }
 
-    private func writeRaw(_ text: String) {
+    private mutating func writeRaw(_ text: String) {
         if let done: Void = text.utf8.withContiguousStorageIfAvailable({ buffer.append($0) }) { return done }
-        buffer.append(Array(text.utf8))
+        Array(text.utf8).withUnsafeBufferPointer { buffer.append($0) }
     }
 
     @inline(__always)
-    func writeString(_ string: String) {
+    mutating func writeString(_ string: String) {
         if let done: Void = string.utf8.withContiguousStorageIfAvailable({ writeStringBytes($0) }) { return done }
         Array(string.utf8).withUnsafeBufferPointer { writeStringBytes($0) }
     }
 
     /// The string's bytes between quotes, jumping from one byte that needs escaping to the
     /// next (most strings have none and are copied whole).
-    private func writeStringBytes(_ utf8: UnsafeBufferPointer<UInt8>) {
+    private mutating func writeStringBytes(_ utf8: UnsafeBufferPointer<UInt8>) {
         buffer.append(UInt8(ascii: "\""))
         var clean = 0  // start of the bytes not yet copied
         var position = StringSpecialBytes.first(in: utf8, from: 0)
@@ -124,14 +124,14 @@ public struct JSONWriter {
 extension JSONValue {
     /// The value as compact JSON text, members in document order.
     public var jsonText: String {
-        let writer = JSONWriter(style: .compact)
+        var writer = JSONWriter(style: .compact)
         writer.write(self)
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// The canonical bytes (see `JSONWriter`).
     public var canonicalBytes: [UInt8] {
-        let writer = JSONWriter(style: .canonical)
+        var writer = JSONWriter(style: .canonical)
         writer.write(self)
         return writer.bytes
     }

@@ -7,7 +7,7 @@ extension Program {
     /// (possible only in a program built in code, which validation refuses) is written
     /// one past the end.
     public var legacyJSONBytes: [UInt8] {
-        let writer = LegacyWriter(JSONWriter(style: .compact, reservingCapacity: 8192))
+        var writer = LegacyWriter(JSONWriter(style: .compact, reservingCapacity: 8192))
         writer.write(self)
         return writer.output.bytes
     }
@@ -28,58 +28,59 @@ extension Program {
     /// (`5`, `"5"`, `5.0`) or `null` vs absent weight have the same canonical form. Unknown
     /// keys count: the app may depend on them.
     public var canonicalBytes: [UInt8] {
-        let writer = LegacyWriter(JSONWriter(style: .canonical, reservingCapacity: 8192))
+        var writer = LegacyWriter(JSONWriter(style: .canonical, reservingCapacity: 8192))
         writer.write(self)
         return writer.output.bytes
     }
 
     /// SHA-256 of `canonicalBytes`, as 64 hex digits: `program_versions.source_checksum`.
     public var canonicalChecksum: String {
-        let writer = LegacyWriter(JSONWriter(style: .canonical, reservingCapacity: 8192))
+        var writer = LegacyWriter(JSONWriter(style: .canonical, reservingCapacity: 8192))
         writer.write(self)
         return writer.output.buffer.withBytes { SHA256Checksum.hex($0) }
     }
 }
 
 /// Writes a program straight from its fields (no intermediate `JSONValue`, no closures):
-/// each level walks its known keys in the style's order, and `UnknownMembers` slips the
+/// each level walks its known keys in the style's order, and `ObjectWriter` slips the
 /// app's own keys in (after the known ones, or by byte order in canonical style).
-struct LegacyWriter {
-    let output: JSONWriter
+///
+/// Workouts and exercises are read in place through pointers into their arrays: passed by
+/// value, each was copied (every field retained, then released) once more per write.
+struct LegacyWriter: ~Copyable {
+    var output: JSONWriter
     private let canonical: Bool
 
-    init(_ output: JSONWriter) {
-        self.output = output
+    init(_ output: consuming JSONWriter) {
         canonical = output.style == .canonical
+        self.output = output
     }
 
-    func write(_ program: Program) {
-        let buffer = output.buffer
-        var object = ObjectWriter(output, unknown: program.unknownKeys)
+    mutating func write(_ program: Program) {
+        var object = ObjectWriter(&output, unknown: program.unknownKeys)
         for key in canonical ? ProgramKey.canonical : ProgramKey.compact {
-            object.beginMember(key, output)
+            object.beginMember(key, &output)
             switch key {
             case .name: output.writeString(program.name)
             case .workouts:
-                buffer.append(UInt8(ascii: "["))
+                output.buffer.append(UInt8(ascii: "["))
                 program.workouts.withUnsafeBufferPointer { workouts in
-                    // Through the buffer each workout is borrowed, not copied and retained.
                     for position in workouts.indices {
-                        if position > 0 { buffer.append(UInt8(ascii: ",")) }
-                        write(workouts[position])
+                        if position > 0 { output.buffer.append(UInt8(ascii: ",")) }
+                        write(workouts.baseAddress! + position)
                     }
                 }
-                buffer.append(UInt8(ascii: "]"))
+                output.buffer.append(UInt8(ascii: "]"))
             case .schedule:
-                buffer.append(UInt8(ascii: "["))
+                output.buffer.append(UInt8(ascii: "["))
                 for (position, entry) in program.schedule.enumerated() {
-                    if position > 0 { buffer.append(UInt8(ascii: ",")) }
+                    if position > 0 { output.buffer.append(UInt8(ascii: ",")) }
                     write(entry, workoutIndex: workoutIndex(of: entry.workout, in: program.workouts))
                 }
-                buffer.append(UInt8(ascii: "]"))
+                output.buffer.append(UInt8(ascii: "]"))
             }
         }
-        object.end(output)
+        object.end(&output)
     }
 
     /// The legacy index of a schedule entry's workout (one past the end for an unknown id).
@@ -90,79 +91,77 @@ struct LegacyWriter {
         }
     }
 
-    private func write(_ workout: borrowing Workout) {
-        let buffer = output.buffer
-        var object = ObjectWriter(output, unknown: workout.unknownKeys)
+    private mutating func write(_ workout: UnsafePointer<Workout>) {
+        var object = ObjectWriter(&output, unknown: workout.pointee.unknownKeys)
         for key in canonical ? WorkoutKey.canonical : WorkoutKey.compact {
-            object.beginMember(key, output)
+            object.beginMember(key, &output)
             switch key {
-            case .id: output.writeString(workout.id)
-            case .name: output.writeString(workout.name)
+            case .id: output.writeString(workout.pointee.id)
+            case .name: output.writeString(workout.pointee.name)
             case .exercises:
-                buffer.append(UInt8(ascii: "["))
-                workout.exercises.withUnsafeBufferPointer { exercises in
+                output.buffer.append(UInt8(ascii: "["))
+                workout.pointee.exercises.withUnsafeBufferPointer { exercises in
                     for position in exercises.indices {
-                        if position > 0 { buffer.append(UInt8(ascii: ",")) }
-                        write(exercises[position])
+                        if position > 0 { output.buffer.append(UInt8(ascii: ",")) }
+                        write(exercises.baseAddress! + position)
                     }
                 }
-                buffer.append(UInt8(ascii: "]"))
+                output.buffer.append(UInt8(ascii: "]"))
             }
         }
-        object.end(output)
+        object.end(&output)
     }
 
-    private func write(_ exercise: borrowing Exercise) {
+    private mutating func write(_ exercise: UnsafePointer<Exercise>) {
         // Bodyweight: absent, or `null` where the app wrote null (never in canonical form).
-        let writesWeight = exercise.weightKg != nil || (exercise.writesNullWeight && !canonical)
-        guard !exercise.unknownKeys.isEmpty else { return writeKnownOnly(exercise, writesWeight: writesWeight) }
-        var object = ObjectWriter(output, unknown: exercise.unknownKeys)
+        let writesWeight = exercise.pointee.weightKg != nil || (exercise.pointee.writesNullWeight && !canonical)
+        guard !exercise.pointee.unknownKeys.isEmpty else { return writeKnownOnly(exercise, writesWeight: writesWeight) }
+        var object = ObjectWriter(&output, unknown: exercise.pointee.unknownKeys)
         for key in canonical ? ExerciseKey.canonical : ExerciseKey.compact where writesWeight || key != .weightKg {
-            object.beginMember(key, output)
+            object.beginMember(key, &output)
             switch key {
-            case .id: output.writeString(exercise.id)
-            case .name: output.writeString(exercise.name)
-            case .sets: output.writeInteger(exercise.sets)
-            case .reps: output.writeInteger(exercise.reps)
-            case .restSeconds: output.writeInteger(exercise.restSeconds)
+            case .id: output.writeString(exercise.pointee.id)
+            case .name: output.writeString(exercise.pointee.name)
+            case .sets: output.writeInteger(exercise.pointee.sets)
+            case .reps: output.writeInteger(exercise.pointee.reps)
+            case .restSeconds: output.writeInteger(exercise.pointee.restSeconds)
             case .weightKg:
-                if let weight = exercise.weightKg { output.writeNumber(weight) } else { output.buffer.append("null") }
+                if let weight = exercise.pointee.weightKg { output.writeNumber(weight) } else { output.buffer.append("null") }
             }
         }
-        object.end(output)
+        object.end(&output)
     }
 
     /// An exercise without keys of the app's own, the common case, in one straight line:
     /// the same bytes as the general path, without merging unknown members.
-    private func writeKnownOnly(_ exercise: borrowing Exercise, writesWeight: Bool) {
-        let buffer = output.buffer
-        buffer.append(#"{"id":"#)
-        output.writeString(exercise.id)
-        buffer.append(#","name":"#)
-        output.writeString(exercise.name)
+    private mutating func writeKnownOnly(_ exercise: UnsafePointer<Exercise>, writesWeight: Bool) {
+        output.buffer.append(#"{"id":"#)
+        output.writeString(exercise.pointee.id)
+        output.buffer.append(#","name":"#)
+        output.writeString(exercise.pointee.name)
         if canonical {
-            buffer.append(#","reps":"#)
-            output.writeInteger(exercise.reps)
-            buffer.append(#","restSeconds":"#)
-            output.writeInteger(exercise.restSeconds)
-            buffer.append(#","sets":"#)
-            output.writeInteger(exercise.sets)
+            output.buffer.append(#","reps":"#)
+            output.writeInteger(exercise.pointee.reps)
+            output.buffer.append(#","restSeconds":"#)
+            output.writeInteger(exercise.pointee.restSeconds)
+            output.buffer.append(#","sets":"#)
+            output.writeInteger(exercise.pointee.sets)
         } else {
-            buffer.append(#","sets":"#)
-            output.writeInteger(exercise.sets)
-            buffer.append(#","reps":"#)
-            output.writeInteger(exercise.reps)
-            buffer.append(#","restSeconds":"#)
-            output.writeInteger(exercise.restSeconds)
+            output.buffer.append(#","sets":"#)
+            output.writeInteger(exercise.pointee.sets)
+            output.buffer.append(#","reps":"#)
+            output.writeInteger(exercise.pointee.reps)
+            output.buffer.append(#","restSeconds":"#)
+            output.writeInteger(exercise.pointee.restSeconds)
         }
         if writesWeight {
-            buffer.append(#","weightKg":"#)
-            if let weight = exercise.weightKg { output.writeNumber(weight) } else { buffer.append("null") }
+            output.buffer.append(#","weightKg":"#)
+            if let weight = exercise.pointee.weightKg { output.writeNumber(weight) } else { output.buffer.append("null") }
         }
-        buffer.append(UInt8(ascii: "}"))
+        output.buffer.append(UInt8(ascii: "}"))
     }
 
-    private func write(_ entry: ScheduleEntry, workoutIndex: Int) {
+    private mutating func write(_ entry: ScheduleEntry, workoutIndex: Int) {
         if entry.unknownKeys.isEmpty {  // the same bytes in both styles
             output.buffer.append(#"{"dayIndex":"#)
             output.writeInteger(entry.dayIndex)
@@ -171,15 +170,15 @@ struct LegacyWriter {
             output.buffer.append(UInt8(ascii: "}"))
             return
         }
-        var object = ObjectWriter(output, unknown: entry.unknownKeys)
+        var object = ObjectWriter(&output, unknown: entry.unknownKeys)
         for key in canonical ? ScheduleKey.canonical : ScheduleKey.compact {
-            object.beginMember(key, output)
+            object.beginMember(key, &output)
             switch key {
             case .dayIndex: output.writeInteger(entry.dayIndex)
             case .workoutIndex: output.writeInteger(workoutIndex)
             }
         }
-        object.end(output)
+        object.end(&output)
     }
 }
 
@@ -191,7 +190,7 @@ private struct ObjectWriter {
     private var next = 0
     private var first = true
 
-    init(_ output: JSONWriter, unknown: JSONObject) {
+    init(_ output: inout JSONWriter, unknown: JSONObject) {
         canonical = output.style == .canonical
         self.unknown = unknown.isEmpty ? [] : output.orderedMembers(unknown)
         output.buffer.append(UInt8(ascii: "{"))
@@ -199,10 +198,10 @@ private struct ObjectWriter {
 
     /// Writes the separator and `"key":` of a known key, after any unknown members that
     /// sort before it.
-    mutating func beginMember<Key: LegacyKeySet>(_ key: Key, _ output: JSONWriter) {
+    mutating func beginMember<Key: LegacyKeySet>(_ key: Key, _ output: inout JSONWriter) {
         if canonical, next < unknown.count {
             while next < unknown.count, unknown[next].key.utf8.lexicographicallyPrecedes(key.name) {
-                writeUnknown(unknown[next], output)
+                writeUnknown(unknown[next], &output)
                 next += 1
             }
         }
@@ -211,15 +210,15 @@ private struct ObjectWriter {
         output.buffer.append(key.memberPrefix)
     }
 
-    mutating func end(_ output: JSONWriter) {
+    mutating func end(_ output: inout JSONWriter) {
         while next < unknown.count {
-            writeUnknown(unknown[next], output)
+            writeUnknown(unknown[next], &output)
             next += 1
         }
         output.buffer.append(UInt8(ascii: "}"))
     }
 
-    private mutating func writeUnknown(_ member: (key: String, value: JSONValue), _ output: JSONWriter) {
+    private mutating func writeUnknown(_ member: (key: String, value: JSONValue), _ output: inout JSONWriter) {
         if !first { output.buffer.append(UInt8(ascii: ",")) }
         first = false
         output.writeMember(member.key, member.value)
