@@ -84,6 +84,25 @@ struct ValidationTests {
         #expect(error?.description.hasPrefix("the program breaks 6 rules: name: The program needs a name.") == true)
     }
 
+    @Test func repeatedIdsAreFoundTheSameWayInLongLists() {
+        // Lists longer than 32 are hashed instead of compared in pairs.
+        for count in [8, 40] {
+            var program = Self.valid
+            let template = program.workouts[0].exercises[0]
+            program.workouts[0].exercises = (0..<count).map { position in
+                var exercise = template
+                exercise.id = "e-\(position)"
+                return exercise
+            }
+            program.workouts[0].exercises[count - 3].id = "e-3"
+            program.workouts[0].exercises[count - 1].id = "e-3"
+            #expect(program.violations.map(\.path.description) == [
+                "workouts[0].exercises[\(count - 3)].id", "workouts[0].exercises[\(count - 1)].id",
+            ])
+            #expect(program.violations.last?.message == #"Exercise id "e-3" is already used by workouts[0].exercises[3] in this workout."#)
+        }
+    }
+
     @Test func messagesReadWellForAnApp() {
         var program = Self.valid
         program.workouts[0].exercises[0].reps = 0

@@ -81,39 +81,46 @@ extension Program {
     }
 
     private func checkWorkouts(into found: inout [Violation]) {
-        let firstWorkoutWithID = FirstOccurrence(workouts.count) { workouts[$0].id }
-        // Through buffers each workout and exercise is borrowed, not copied and retained.
+        // Workouts and exercises are read in place through pointers: passed by value, each
+        // was copied (every field retained, then released) for every check.
         workouts.withUnsafeBufferPointer { workouts in
+            let repeatedIDs = Repeats(count: workouts.count) { workouts[$0].id == workouts[$1].id } hashing: { workouts[$0].id }
             for position in workouts.indices {
-                check(workouts[position], at: position, firstWorkoutWithID, into: &found)
-            }
-        }
-    }
-
-    private func check(_ workout: Workout, at position: Int, _ firstWorkoutWithID: FirstOccurrence<String>, into found: inout [Violation]) {
-        if workout.id.isEmpty {
-            found.append(Violation(path: JSONPath.workout(position).appending("id"), rule: .workoutIDEmpty, message: "Workout \"\(workout.name)\" needs an id."))
-        } else if let first = firstWorkoutWithID.earlier(than: position) {
-            found.append(Violation(
-                path: JSONPath.workout(position).appending("id"), rule: .workoutIDRepeated,
-                message: "Workout id \"\(workout.id)\" is already used by \(JSONPath.workout(first)); each workout needs its own id."))
-        }
-        let firstExerciseWithID = FirstOccurrence(workout.exercises.count) { workout.exercises[$0].id }
-        workout.exercises.withUnsafeBufferPointer { exercises in
-            for exercisePosition in exercises.indices {
-                if let first = firstExerciseWithID.earlier(than: exercisePosition) {
+                let workout = workouts.baseAddress! + position
+                if workout.pointee.id.isEmpty {
                     found.append(Violation(
-                        path: JSONPath.exercise(exercisePosition, inWorkout: position).appending("id"), rule: .exerciseIDRepeated,
-                        message: "Exercise id \"\(exercises[exercisePosition].id)\" is already used by \(JSONPath.exercise(first, inWorkout: position)) in this workout."))
+                        path: JSONPath.workout(position).appending("id"), rule: .workoutIDEmpty,
+                        message: "Workout \"\(workout.pointee.name)\" needs an id."))
+                } else if let first = repeatedIDs.earlier(than: position) {
+                    found.append(Violation(
+                        path: JSONPath.workout(position).appending("id"), rule: .workoutIDRepeated,
+                        message: "Workout id \"\(workout.pointee.id)\" is already used by \(JSONPath.workout(first)); each workout needs its own id."))
                 }
-                check(exercises[exercisePosition], at: (workout: position, exercise: exercisePosition), into: &found)
+                workout.pointee.exercises.withUnsafeBufferPointer { exercises in
+                    checkExercises(exercises, inWorkout: position, into: &found)
+                }
             }
         }
     }
 
-    private func check(_ exercise: Exercise, at location: (workout: Int, exercise: Int), into found: inout [Violation]) {
-        // Paths are built only for a violation: the valid case must stay cheap.
-        var path: JSONPath { JSONPath.exercise(location.exercise, inWorkout: location.workout) }
+    private func checkExercises(_ exercises: UnsafeBufferPointer<Exercise>, inWorkout workout: Int, into found: inout [Violation]) {
+        let repeatedIDs = Repeats(count: exercises.count) { exercises[$0].id == exercises[$1].id } hashing: { exercises[$0].id }
+        for position in exercises.indices {
+            if let first = repeatedIDs.earlier(than: position) {
+                found.append(Violation(
+                    path: JSONPath.exercise(position, inWorkout: workout).appending("id"), rule: .exerciseIDRepeated,
+                    message: "Exercise id \"\(exercises[position].id)\" is already used by \(JSONPath.exercise(first, inWorkout: workout)) in this workout."))
+            }
+            let exercise = exercises.baseAddress! + position
+            let inRange = ProgramLimits.sets.contains(exercise.pointee.sets) && ProgramLimits.reps.contains(exercise.pointee.reps)
+                && ProgramLimits.restSeconds.contains(exercise.pointee.restSeconds)
+                && exercise.pointee.weightKg.map { $0.isWithin(ProgramLimits.weightKg) } != false
+            if !inRange { reportRanges(of: exercise.pointee, at: JSONPath.exercise(position, inWorkout: workout), into: &found) }
+        }
+    }
+
+    /// The range violations of one exercise; kept out of the loop, which only tests.
+    private func reportRanges(of exercise: Exercise, at path: JSONPath, into found: inout [Violation]) {
         func range(_ value: Int, _ limits: ClosedRange<Int>, _ key: String, _ rule: Violation.Rule, _ what: String) {
             guard !limits.contains(value) else { return }
             found.append(Violation(
@@ -155,9 +162,9 @@ extension Program {
             }
             targets.append(workoutPosition.map { DayAndWorkout(day: entry.dayIndex, workout: $0) })
         }
-        let firstEntry = FirstOccurrence(targets.count) { targets[$0] }
+        let repeatedEntries = Repeats(count: targets.count) { targets[$0] == targets[$1] } hashing: { targets[$0] }
         for position in targets.indices where targets[position] != nil {
-            if let first = firstEntry.earlier(than: position) {
+            if let first = repeatedEntries.earlier(than: position) {
                 found.append(Violation(
                     path: JSONPath.scheduleEntry(position), rule: .scheduleEntryRepeated,
                     message: "The schedule already has this workout on this day (\(JSONPath.scheduleEntry(first)))."))
@@ -171,30 +178,35 @@ private struct DayAndWorkout: Hashable {
     var workout: Int
 }
 
-/// For each position, the first earlier position holding an equal value. Programs have a
-/// handful of items per level, where comparing pairs beats hashing; long lists are hashed.
-private struct FirstOccurrence<Value: Hashable> {
-    private let value: (Int) -> Value
-    private let firstPositions: [Value: Int]?
+/// The positions whose value repeats an earlier one, each with the first earlier position
+/// holding it; found once, before the checks that report them in document order. Programs
+/// have a handful of items per level, where comparing pairs beats hashing; long lists are
+/// hashed. Usually nothing repeats, and nothing is allocated.
+private struct Repeats {
+    private var firsts: [(position: Int, first: Int)] = []
 
-    init(_ count: Int, _ value: @escaping (Int) -> Value) {
-        self.value = value
+    init<Value: Hashable>(count: Int, _ equal: (Int, Int) -> Bool, hashing value: (Int) -> Value) {
         if count > 32 {
-            var firsts: [Value: Int] = [:]
-            for position in 0..<count where firsts[value(position)] == nil { firsts[value(position)] = position }
-            firstPositions = firsts
-        } else {
-            firstPositions = nil
+            var firstPositions: [Value: Int] = [:]
+            for position in 0..<count {
+                if let first = firstPositions[value(position)] {
+                    firsts.append((position, first))
+                } else {
+                    firstPositions[value(position)] = position
+                }
+            }
+            return
+        }
+        for position in 0..<count {
+            for earlier in 0..<position where equal(earlier, position) {
+                firsts.append((position, earlier))
+                break
+            }
         }
     }
 
+    /// The first earlier position with the same value as `position`.
     func earlier(than position: Int) -> Int? {
-        let wanted = value(position)
-        if let firstPositions {
-            let first = firstPositions[wanted]!
-            return first < position ? first : nil
-        }
-        for earlier in 0..<position where value(earlier) == wanted { return earlier }
-        return nil
+        firsts.first { $0.position == position }?.first
     }
 }
