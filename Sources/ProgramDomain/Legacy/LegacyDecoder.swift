@@ -48,6 +48,8 @@ struct LegacyDecoder {
     /// document order although a missing key is only noticed at its object's end.
     private var located: [(offset: Int, problem: LegacyDecodingError.Problem)] = []
 
+    /// Workouts whose ids (or some of whose exercises' ids) were not written.
+    private var missingIDs: [MissingIDs] = []
     /// Per level, the order its known keys came in last time (see `KeyOrderGuess`).
     private var programKeys = KeyOrderGuess(), workoutKeys = KeyOrderGuess()
     private var exerciseKeys = KeyOrderGuess(), scheduleKeys = KeyOrderGuess()
@@ -72,8 +74,8 @@ struct LegacyDecoder {
     private mutating func program() throws(JSONSyntaxError) -> Program? {
         guard let start = try beginObject(at: .root) else { return nil }
         var name: String?
-        var workouts: [DecodedWorkout]?
-        var schedule: [DecodedScheduleEntry]?
+        var workouts: [Workout]?
+        var schedule: [ScheduleEntry]?
         var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
@@ -87,23 +89,28 @@ struct LegacyDecoder {
             switch key {
             case .name: name = try readString(at: JSONPath.root.appending("name"))
             case .workouts:
-                workouts = try array(at: JSONPath.root.appending("workouts")) { decoder, position throws(JSONSyntaxError) in
-                    try decoder.workout(at: position)
+                missingIDs = []
+                workouts = try elements(at: JSONPath.root.appending("workouts")) { decoder, position, workouts throws(JSONSyntaxError) in
+                    try decoder.workout(at: position, appendingTo: &workouts)
                 }
             case .schedule:
-                schedule = try array(at: JSONPath.root.appending("schedule")) { decoder, position throws(JSONSyntaxError) in
-                    try decoder.scheduleEntry(at: position)
+                schedule = try elements(at: JSONPath.root.appending("schedule")) { decoder, position, entries throws(JSONSyntaxError) in
+                    try decoder.scheduleEntry(at: position, appendingTo: &entries)
                 }
             }
         }
         reportMissing(seen, Self.requiredProgramKeys, in: .root, at: start)
-        guard located.isEmpty, let name, let workouts, let schedule else { return nil }
-        return Self.assemble(name: name, workouts: workouts, schedule: schedule, unknownKeys: unknown)
+        guard located.isEmpty, let name, var workouts, var schedule else { return nil }
+        Self.fillIn(missingIDs, of: &workouts)
+        Self.resolve(&schedule, against: workouts)
+        return Program(name: name, workouts: workouts, schedule: schedule, unknownKeys: unknown)
     }
 
-    private mutating func workout(at position: Int) throws(JSONSyntaxError) -> DecodedWorkout? {
+    /// Appends the workout (ids "" where none was written, recorded in `missingIDs` and
+    /// filled in at the end), or nothing for a problem.
+    private mutating func workout(at position: Int, appendingTo workouts: inout [Workout]) throws(JSONSyntaxError) {
         var path: JSONPath { JSONPath.workout(position) }  // built only for a problem
-        guard let start = try beginObject(at: path) else { return nil }
+        guard let start = try beginObject(at: path) else { return }
         var id: String??  = .some(nil)
         var name: String?
         var exercises: [Exercise]?
@@ -130,10 +137,11 @@ struct LegacyDecoder {
             }
         }
         reportMissing(seen, Self.requiredWorkoutKeys, in: path, at: start)
-        guard let id, let name, let exercises else { return nil }
-        return DecodedWorkout(
-            workout: Workout(id: id ?? "", name: name, exercises: exercises, unknownKeys: unknown),
-            idWritten: id != nil, missingExerciseIDs: missingExerciseIDs)
+        guard let id, let name, let exercises else { return }
+        if id == nil || !missingExerciseIDs.isEmpty {
+            missingIDs.append(MissingIDs(workout: workouts.count, workoutID: id == nil, exercises: missingExerciseIDs))
+        }
+        workouts.append(Workout(id: id ?? "", name: name, exercises: exercises, unknownKeys: unknown))
     }
 
     /// Appends the exercise (id "" when none was written, filled in later) and returns
@@ -175,9 +183,11 @@ struct LegacyDecoder {
         return id != nil
     }
 
-    private mutating func scheduleEntry(at position: Int) throws(JSONSyntaxError) -> DecodedScheduleEntry? {
+    /// Appends the entry naming its workout by index (`resolve` turns it into an id at the
+    /// end), or nothing for a problem.
+    private mutating func scheduleEntry(at position: Int, appendingTo entries: inout [ScheduleEntry]) throws(JSONSyntaxError) {
         var path: JSONPath { JSONPath.scheduleEntry(position) }  // built only for a problem
-        guard let start = try beginObject(at: path) else { return nil }
+        guard let start = try beginObject(at: path) else { return }
         var day: Int?, index: Int?
         var seen = SeenKeys()
         var unknown = JSONObject()
@@ -195,8 +205,8 @@ struct LegacyDecoder {
             }
         }
         reportMissing(seen, Self.requiredScheduleKeys, in: path, at: start)
-        guard let day, let index else { return nil }
-        return DecodedScheduleEntry(dayIndex: day, workoutIndex: index, unknownKeys: unknown)
+        guard let day, let index else { return }
+        entries.append(ScheduleEntry(dayIndex: day, workout: .index(index), unknownKeys: unknown))
     }
 
     private static let requiredProgramKeys: [ProgramKey] = [.name, .workouts, .schedule]
@@ -227,46 +237,47 @@ struct LegacyDecoder {
 
     // MARK: Assembly
 
-    struct DecodedWorkout {
-        /// Ids not written in the JSON are "" here until `assemble` generates them.
-        var workout: Workout
-        var idWritten: Bool
-        var missingExerciseIDs: [Int]
+    /// A workout of the document whose id, or some of whose exercises' ids, were not written.
+    struct MissingIDs {
+        var workout: Int
+        var workoutID: Bool
+        var exercises: [Int]
     }
 
-    struct DecodedScheduleEntry {
-        var dayIndex: Int
-        var workoutIndex: Int
-        var unknownKeys: JSONObject
-    }
-
-    /// Fills in missing ids (written ids are reserved first, see `GeneratedIDs`) and turns
-    /// schedule indexes into workout ids where an index names exactly one workout.
-    static func assemble(name: String, workouts decoded: [DecodedWorkout], schedule: [DecodedScheduleEntry], unknownKeys: JSONObject) -> Program {
-        var workouts = decoded.map(\.workout)
-        if decoded.contains(where: { !$0.idWritten }) {
-            var taken = Set(decoded.filter(\.idWritten).map(\.workout.id))
-            for (position, workout) in decoded.enumerated() where !workout.idWritten {
-                workouts[position].id = GeneratedIDs.firstFree(GeneratedIDs.workoutID(position: position, name: workout.workout.name), taken: &taken)
+    /// Fills in missing ids: written ids are reserved first, then each missing one gets
+    /// the first free id by the rule in `GeneratedIDs`.
+    static func fillIn(_ missing: [MissingIDs], of workouts: inout [Workout]) {
+        guard !missing.isEmpty else { return }
+        if missing.contains(where: \.workoutID) {
+            let generated = Set(missing.filter(\.workoutID).map(\.workout))
+            var taken = Set(workouts.indices.filter { !generated.contains($0) }.map { workouts[$0].id })
+            for position in generated.sorted() {
+                workouts[position].id = GeneratedIDs.firstFree(GeneratedIDs.workoutID(position: position, name: workouts[position].name), taken: &taken)
             }
         }
-        for (position, workout) in decoded.enumerated() where !workout.missingExerciseIDs.isEmpty {
-            let missing = Set(workout.missingExerciseIDs)
-            var taken = Set(workout.workout.exercises.indices.filter { !missing.contains($0) }.map { workout.workout.exercises[$0].id })
-            for exercisePosition in workout.missingExerciseIDs {
+        for item in missing where !item.exercises.isEmpty {
+            let position = item.workout
+            let generated = Set(item.exercises)
+            let exercises = workouts[position].exercises
+            var taken = Set(exercises.indices.filter { !generated.contains($0) }.map { exercises[$0].id })
+            for exercisePosition in item.exercises {
                 workouts[position].exercises[exercisePosition].id = GeneratedIDs.firstFree(
-                    GeneratedIDs.exerciseID(
-                        workoutID: workouts[position].id, position: exercisePosition, name: workout.workout.exercises[exercisePosition].name),
+                    GeneratedIDs.exerciseID(workoutID: workouts[position].id, position: exercisePosition, name: exercises[exercisePosition].name),
                     taken: &taken)
             }
         }
-        let entries = schedule.map { entry -> ScheduleEntry in
-            let index = entry.workoutIndex
-            let namesOne = workouts.indices.contains(index)
-                && !workouts.indices.contains { $0 != index && workouts[$0].id == workouts[index].id }
-            return ScheduleEntry(dayIndex: entry.dayIndex, workout: namesOne ? .id(workouts[index].id) : .index(index), unknownKeys: entry.unknownKeys)
+    }
+
+    /// Turns each entry's `workoutIndex` into the workout's id where the index names exactly
+    /// one workout; others stay an index for validation to report.
+    static func resolve(_ schedule: inout [ScheduleEntry], against workouts: [Workout]) {
+        for position in schedule.indices {
+            guard case .index(let index) = schedule[position].workout, workouts.indices.contains(index) else { continue }
+            let id = workouts[index].id
+            if !workouts.indices.contains(where: { $0 != index && workouts[$0].id == id }) {
+                schedule[position].workout = .id(id)
+            }
         }
-        return Program(name: name, workouts: workouts, schedule: entries, unknownKeys: unknownKeys)
     }
 
     // MARK: Values, each read where it stands; a wrong one is reported there.
@@ -345,14 +356,6 @@ struct LegacyDecoder {
         }
         try parser.beginContainer()
         return start
-    }
-
-    private mutating func array<Element>(
-        at path: @autoclosure () -> JSONPath, _ element: (inout LegacyDecoder, Int) throws(JSONSyntaxError) -> Element?
-    ) throws(JSONSyntaxError) -> [Element]? {
-        try elements(at: path()) { decoder, position, elements throws(JSONSyntaxError) in
-            if let value = try element(&decoder, position) { elements.append(value) }
-        }
     }
 
     /// An array whose `element` reader appends what it reads (or nothing, for a problem).
