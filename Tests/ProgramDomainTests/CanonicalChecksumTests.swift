@@ -72,6 +72,24 @@ struct CanonicalChecksumTests {
         #expect(JSONNumber("1e999999999999999999")?.canonical == "1e1000000000", "exponents saturate instead of overflowing")
     }
 
+    @Test func plainSpellingsTakeNoShortcutToAWrongCanonicalNumber() throws {
+        // Plain literals already in canonical spelling are written as they are; a literal
+        // with an exponent always takes the long way. Both must agree for every value.
+        let wholes = ["0", "1", "7", "10", "82", "100", "999999999999999999", "1234567890123456789", "1000000000000000000000"]
+        let fractions = ["", "5", "50", "05", "25", "0", "000001", "1234567"]
+        for sign in ["", "-"] {
+            for whole in wholes {
+                for fraction in fractions {
+                    let plain = sign + whole + (fraction.isEmpty ? "" : "." + fraction)
+                    let digits = (whole + fraction).drop { $0 == "0" }
+                    let withExponent = sign + (digits.isEmpty ? "0" : digits) + "e-\(fraction.count)"
+                    let number = try #require(JSONNumber(plain))
+                    #expect(number.canonical == JSONNumber(withExponent)?.canonical, "\(plain)")
+                }
+            }
+        }
+    }
+
     @Test func theCanonicalFormIsPinned() throws {
         // This exact text and digest are what stored `source_checksum`s mean: if this test
         // fails, the canonical form changed and every stored checksum would look stale.

@@ -83,21 +83,26 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
 
     /// The canonical spelling (see the type's documentation).
     public var canonical: String {
-        if plainInteger != nil, literal != "-0" { return literal }
-        if isAlreadyCanonicalDecimal { return literal }
+        if literal.utf8.withContiguousStorageIfAvailable(Self.isCanonicalSpelling) == true { return literal }
         return decimal.canonicalText
     }
 
-    /// `82.5`, `-1.25`: a nonzero integer part, a fraction without trailing zeros and no
-    /// exponent is already in canonical spelling (the common weight), no `Decimal` needed.
-    private var isAlreadyCanonicalDecimal: Bool {
-        var copy = literal
-        return copy.withUTF8 { bytes in
-            guard let last = bytes.last, last != UInt8(ascii: "0") else { return false }
-            let first = bytes.first == UInt8(ascii: "-") ? 1 : 0
-            guard first < bytes.count, bytes[first] != UInt8(ascii: "0") else { return false }
-            return !bytes.contains { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
-        }
+    /// Whether a literal is already in canonical spelling, for the common cases answered
+    /// without building a `Decimal`: an integer of at most 18 digits without leading zeros
+    /// (not `-0`), or a decimal like `82.5` or `-1.25` (nonzero integer part, no trailing
+    /// fractional zero, no exponent). Anything else answers false and takes the long way,
+    /// which gives the same text when it was canonical after all.
+    static func isCanonicalSpelling(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let start = bytes.first == UInt8(ascii: "-") ? 1 : 0
+        guard start < bytes.count else { return false }
+        if bytes[start] == UInt8(ascii: "0") { return bytes.count == 1 }  // `0`; not `-0`, `0.5`, `05`
+        var position = start
+        while position < bytes.count, bytes[position] &- UInt8(ascii: "0") <= 9 { position += 1 }
+        if position == bytes.count { return position - start <= 18 }
+        guard bytes[position] == UInt8(ascii: "."), bytes[bytes.count - 1] != UInt8(ascii: "0") else { return false }
+        position += 1
+        while position < bytes.count, bytes[position] &- UInt8(ascii: "0") <= 9 { position += 1 }
+        return position == bytes.count  // no exponent
     }
 
     /// The value of a literal that is a plain integer without leading zeros and fits in

@@ -66,16 +66,24 @@ public struct JSONWriter: ~Copyable {
     mutating func writeInteger(_ value: Int) {
         if value >= 0, value < 10 {
             buffer.append(UInt8(ascii: "0") + UInt8(value))
+        } else if value >= 10, value < 100 {  // most reps and sets
+            buffer.append(UInt8(ascii: "0") + UInt8(value / 10))
+            buffer.append(UInt8(ascii: "0") + UInt8(value % 10))
         } else {
             buffer.appendDecimal(value)
         }
     }
 
     mutating func writeNumber(_ number: JSONNumber) {
-        switch style {
-        case .compact: writeRaw(number.literal)
-        case .canonical: writeRaw(number.canonical)
+        // Written from the literal's own bytes when they already are the canonical
+        // spelling (almost every weight), without building another string.
+        let written = number.literal.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+            guard style == .compact || JSONNumber.isCanonicalSpelling(bytes) else { return false }
+            buffer.append(bytes)
+            return true
         }
+        if written == true { return }
+        writeRaw(style == .compact ? number.literal : number.canonical)
     }
 
     private mutating func writeRaw(_ text: String) {
