@@ -145,17 +145,21 @@ struct LegacyDecoder {
     }
 
     /// Appends the exercise (id "" when none was written, filled in later) and returns
-    /// whether an id was written; nil, appending nothing, for a problem. Built in place in
-    /// the array: an exercise passed back by value was copied (retaining every field) once more.
+    /// whether an id was written; nil, appending nothing, for a problem. Fields are read
+    /// into plain locals (whether each was there is in `seen`, problems are in `located`)
+    /// and moved into the exercise built in place in the array: optionals unwrapped into
+    /// it were copied (every string retained) and then destroyed.
     private mutating func exercise(
         at position: Int, inWorkout workout: Int, appendingTo exercises: inout [Exercise]
     ) throws(JSONSyntaxError) -> Bool? {
         var path: JSONPath { JSONPath.exercise(position, inWorkout: workout) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return nil }
-        var id: String?? = .some(nil)
-        var name: String?
-        var sets: Int?, reps: Int?, rest: Int?
-        var weight: (value: JSONNumber?, writtenAsNull: Bool)? = (nil, false)
+        let problemsBefore = located.count
+        var id = "", name = ""
+        var idWritten = false
+        var sets = 0, reps = 0, rest = 0
+        var weight: JSONNumber?
+        var writesNullWeight = false
         var seen = SeenKeys()
         var unknown = JSONObject()
         var first = true
@@ -167,20 +171,25 @@ struct LegacyDecoder {
             }
             seen.insert(key)
             switch key {
-            case .id: id = try readOptionalString(at: path.appending("id"))
-            case .name: name = try readString(at: path.appending("name"))
-            case .sets: sets = try readInteger(at: path.appending("sets"))
-            case .reps: reps = try readInteger(at: path.appending("reps"))
-            case .restSeconds: rest = try readInteger(at: path.appending("restSeconds"))
-            case .weightKg: weight = try readWeight(at: path.appending("weightKg"))
+            case .id:
+                if let read = try readOptionalString(at: path.appending("id")) {
+                    idWritten = read != nil
+                    id = read ?? ""
+                }
+            case .name: name = try readString(at: path.appending("name")) ?? ""
+            case .sets: sets = try readInteger(at: path.appending("sets")) ?? 0
+            case .reps: reps = try readInteger(at: path.appending("reps")) ?? 0
+            case .restSeconds: rest = try readInteger(at: path.appending("restSeconds")) ?? 0
+            case .weightKg:
+                if let read = try readWeight(at: path.appending("weightKg")) { (weight, writesNullWeight) = read }
             }
         }
         reportMissing(seen, Self.requiredExerciseKeys, in: path, at: start)
-        guard let id, let name, let sets, let reps, let rest, let weight else { return nil }
+        guard located.count == problemsBefore else { return nil }
         exercises.append(Exercise(
-            id: id ?? "", name: name, sets: sets, reps: reps, restSeconds: rest,
-            weightKg: weight.value, writesNullWeight: weight.writtenAsNull, unknownKeys: unknown))
-        return id != nil
+            id: consume id, name: consume name, sets: sets, reps: reps, restSeconds: rest,
+            weightKg: consume weight, writesNullWeight: writesNullWeight, unknownKeys: consume unknown))
+        return idWritten
     }
 
     /// Appends the entry naming its workout by index (`resolve` turns it into an id at the
