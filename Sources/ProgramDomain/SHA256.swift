@@ -39,12 +39,15 @@ public enum SHA256Checksum {
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     private static func hexString(_ digest: some Sequence<UInt8>) -> String {
-        var characters: [UInt8] = []
-        characters.reserveCapacity(64)
-        for byte in digest {
-            characters.append(hexDigits[Int(byte >> 4)])
-            characters.append(hexDigits[Int(byte & 0x0f)])
+        // Written straight into the string's storage: one allocation, no array.
+        String(unsafeUninitializedCapacity: 64) { characters in
+            var count = 0
+            for byte in digest {
+                characters[count] = hexDigits[Int(byte >> 4)]
+                characters[count + 1] = hexDigits[Int(byte & 0x0f)]
+                count += 2
+            }
+            return count
         }
-        return String(decoding: characters, as: UTF8.self)
     }
 }
