@@ -99,7 +99,7 @@ struct LegacyDecoder {
                 }
             }
         }
-        reportMissing(seen, Self.requiredProgramKeys, in: .root, at: start)
+        reportMissing(seen, Self.requiredProgramKeys, of: ProgramKey.self, in: .root, at: start)
         guard located.isEmpty, let name, var workouts, var schedule else { return nil }
         Self.fillIn(missingIDs, of: &workouts)
         Self.resolve(&schedule, against: workouts)
@@ -136,7 +136,7 @@ struct LegacyDecoder {
                 }
             }
         }
-        reportMissing(seen, Self.requiredWorkoutKeys, in: path, at: start)
+        reportMissing(seen, Self.requiredWorkoutKeys, of: WorkoutKey.self, in: path, at: start)
         guard let id, let name, let exercises else { return }
         if id == nil || !missingExerciseIDs.isEmpty {
             missingIDs.append(MissingIDs(workout: workouts.count, workoutID: id == nil, exercises: missingExerciseIDs))
@@ -184,7 +184,7 @@ struct LegacyDecoder {
                 if let read = try readWeight(at: path.appending("weightKg")) { (weight, writesNullWeight) = read }
             }
         }
-        reportMissing(seen, Self.requiredExerciseKeys, in: path, at: start)
+        reportMissing(seen, Self.requiredExerciseKeys, of: ExerciseKey.self, in: path, at: start)
         guard located.count == problemsBefore else { return nil }
         exercises.append(Exercise(
             id: consume id, name: consume name, sets: sets, reps: reps, restSeconds: rest,
@@ -213,15 +213,15 @@ struct LegacyDecoder {
             case .workoutIndex: index = try readInteger(at: path.appending("workoutIndex"))
             }
         }
-        reportMissing(seen, Self.requiredScheduleKeys, in: path, at: start)
+        reportMissing(seen, Self.requiredScheduleKeys, of: ScheduleKey.self, in: path, at: start)
         guard let day, let index else { return }
         entries.append(ScheduleEntry(dayIndex: day, workout: .index(index), unknownKeys: unknown))
     }
 
-    private static let requiredProgramKeys: [ProgramKey] = [.name, .workouts, .schedule]
-    private static let requiredWorkoutKeys: [WorkoutKey] = [.name, .exercises]
-    private static let requiredExerciseKeys: [ExerciseKey] = [.name, .sets, .reps, .restSeconds]
-    private static let requiredScheduleKeys: [ScheduleKey] = [.dayIndex, .workoutIndex]
+    private static let requiredProgramKeys = SeenKeys([ProgramKey.name, .workouts, .schedule])
+    private static let requiredWorkoutKeys = SeenKeys([WorkoutKey.name, .exercises])
+    private static let requiredExerciseKeys = SeenKeys([ExerciseKey.name, .sets, .reps, .restSeconds])
+    private static let requiredScheduleKeys = SeenKeys([ScheduleKey.dayIndex, .workoutIndex])
 
     /// A key of the app's own: kept with its value as written.
     private mutating func keepUnknown<Known>(_ member: LegacyMember<Known>, in unknown: inout JSONObject) throws(JSONSyntaxError) {
@@ -229,17 +229,23 @@ struct LegacyDecoder {
         unknown.set(try key.string(), try parser.parseValue())
     }
 
-    /// Which known keys of an object were present, by raw value.
+    /// A set of known keys of one level, by raw value: those an object had, or needs.
     private struct SeenKeys {
         private var bits: UInt16 = 0
+        init() {}
+        init<Known: LegacyKeySet>(_ keys: [Known]) { for key in keys { insert(key) } }
         mutating func insert(_ key: some LegacyKeySet) { bits |= 1 << key.rawValue }
         func contains(_ key: some LegacyKeySet) -> Bool { bits & (1 << key.rawValue) != 0 }
+        func contains(_ other: SeenKeys) -> Bool { bits & other.bits == other.bits }
     }
 
+    /// Reports each required key the object did not have, in the level's key order.
+    @inline(__always)
     private mutating func reportMissing<Known: LegacyKeySet>(
-        _ seen: SeenKeys, _ required: [Known], in path: @autoclosure () -> JSONPath, at offset: Int
+        _ seen: SeenKeys, _ required: SeenKeys, of _: Known.Type, in path: @autoclosure () -> JSONPath, at offset: Int
     ) {
-        for key in required where !seen.contains(key) {
+        guard !seen.contains(required) else { return }
+        for key in Known.allCases where required.contains(key) && !seen.contains(key) {
             report(path().appending(String(decoding: key.name, as: UTF8.self)), .missing, at: offset)
         }
     }
@@ -292,6 +298,8 @@ struct LegacyDecoder {
     // MARK: Values, each read where it stands; a wrong one is reported there.
 
     private mutating func readString(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> String? {
+        parser.skipWhitespace()
+        if parser.peek(UInt8(ascii: "\"")) { return try parser.parseString() }  // the common case, without dispatching on the kind
         let kind = parser.peekKind()
         if kind == .string { return try parser.parseString() }
         try skipWrongType(kind, expected: "a string", at: path())
@@ -300,6 +308,8 @@ struct LegacyDecoder {
 
     /// An id: a string, or null (to be generated). The outer nil means a problem.
     private mutating func readOptionalString(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> String?? {
+        parser.skipWhitespace()
+        if parser.peek(UInt8(ascii: "\"")) { return .some(try parser.parseString()) }
         switch parser.peekKind() {
         case .string: return .some(try parser.parseString())
         case .null:
@@ -328,7 +338,8 @@ struct LegacyDecoder {
     }
 
     private mutating func readInteger(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> Int? {
-        if parser.peekKind() == .number, let integer = parser.plainInteger() { return integer }
+        parser.skipWhitespace()
+        if let integer = parser.plainInteger() { return integer }  // the common case, without dispatching on the kind
         let offset = parser.index
         guard let number = try readNumber(at: path()) else { return nil }
         if let integer = number.intValue { return integer }
@@ -356,8 +367,13 @@ struct LegacyDecoder {
     /// Consumes an object's `{` and returns where it starts; for anything else reports the
     /// type, skips the value and returns nil.
     private mutating func beginObject(at path: @autoclosure () -> JSONPath) throws(JSONSyntaxError) -> Int? {
-        let kind = parser.peekKind()
+        parser.skipWhitespace()
         let start = parser.index
+        if parser.peek(UInt8(ascii: "{")) {
+            try parser.beginContainer()
+            return start
+        }
+        let kind = parser.peekKind()
         guard kind == .object else {
             _ = try parser.parseValue()
             report(path(), .wrongType(expected: "an object", found: kind.typeName), at: start)
