@@ -24,6 +24,26 @@ struct KeyOrderGuess {
     }
 }
 
+/// One `KeyOrderGuess` per level of the legacy format.
+struct KeyOrderGuesses {
+    private var program = KeyOrderGuess(), workout = KeyOrderGuess()
+    private var exercise = KeyOrderGuess(), schedule = KeyOrderGuess()
+
+    /// The level's guess; resolved when the decoder is specialized for the level.
+    subscript<Known: LegacyKeySet>(_: Known.Type) -> KeyOrderGuess {
+        @inline(__always) get {
+            if Known.self == ExerciseKey.self { return exercise }
+            if Known.self == WorkoutKey.self { return workout }
+            if Known.self == ScheduleKey.self { return schedule }
+            return program
+        }
+        @inline(__always) set {
+            if Known.self == ExerciseKey.self { exercise = newValue } else if Known.self == WorkoutKey.self { workout = newValue }
+            else if Known.self == ScheduleKey.self { schedule = newValue } else { program = newValue }
+        }
+    }
+}
+
 /// A member's key, as far as the decoder cares: one it models, or one of the app's own.
 enum LegacyMember<Known> {
     case known(Known)

@@ -50,9 +50,8 @@ struct LegacyDecoder {
 
     /// Workouts whose ids (or some of whose exercises' ids) were not written.
     private var missingIDs: [MissingIDs] = []
-    /// Per level, the order its known keys came in last time (see `KeyOrderGuess`).
-    private var programKeys = KeyOrderGuess(), workoutKeys = KeyOrderGuess()
-    private var exerciseKeys = KeyOrderGuess(), scheduleKeys = KeyOrderGuess()
+    /// Per level, the order its known keys came in last time.
+    private var keyOrder = KeyOrderGuesses()
 
     init(parser: JSONParser) {
         self.parser = parser
@@ -76,30 +75,20 @@ struct LegacyDecoder {
         var name: String?
         var workouts: [Workout]?
         var schedule: [ScheduleEntry]?
-        var seen = SeenKeys()
-        var unknown = JSONObject()
-        var first = true
-        var previous = KeyOrderGuess.start
-        while let member: LegacyMember<ProgramKey> = try parser.nextMember(first: &first, previous: &previous, guess: &programKeys) {
-            guard case .known(let key) = member else {
-                try keepUnknown(member, in: &unknown)
-                continue
-            }
-            seen.insert(key)
+        let unknown = try members(required: Self.requiredProgramKeys, in: .root, at: start) { (decoder, key: ProgramKey) throws(JSONSyntaxError) in
             switch key {
-            case .name: name = try readString(at: JSONPath.root.appending("name"))
+            case .name: name = try decoder.readString(at: JSONPath.root.appending("name"))
             case .workouts:
-                missingIDs = []
-                workouts = try elements(at: JSONPath.root.appending("workouts")) { decoder, position, workouts throws(JSONSyntaxError) in
+                decoder.missingIDs = []
+                workouts = try decoder.elements(at: JSONPath.root.appending("workouts")) { decoder, position, workouts throws(JSONSyntaxError) in
                     try decoder.workout(at: position, appendingTo: &workouts)
                 }
             case .schedule:
-                schedule = try elements(at: JSONPath.root.appending("schedule")) { decoder, position, entries throws(JSONSyntaxError) in
+                schedule = try decoder.elements(at: JSONPath.root.appending("schedule")) { decoder, position, entries throws(JSONSyntaxError) in
                     try decoder.scheduleEntry(at: position, appendingTo: &entries)
                 }
             }
         }
-        reportMissing(seen, Self.requiredProgramKeys, of: ProgramKey.self, in: .root, at: start)
         guard located.isEmpty, let name, var workouts, var schedule else { return nil }
         Self.fillIn(missingIDs, of: &workouts)
         Self.resolve(&schedule, against: workouts)
@@ -115,28 +104,18 @@ struct LegacyDecoder {
         var name: String?
         var exercises: [Exercise]?
         var missingExerciseIDs: [Int] = []
-        var seen = SeenKeys()
-        var unknown = JSONObject()
-        var first = true
-        var previous = KeyOrderGuess.start
-        while let member: LegacyMember<WorkoutKey> = try parser.nextMember(first: &first, previous: &previous, guess: &workoutKeys) {
-            guard case .known(let key) = member else {
-                try keepUnknown(member, in: &unknown)
-                continue
-            }
-            seen.insert(key)
+        let unknown = try members(required: Self.requiredWorkoutKeys, in: path, at: start) { (decoder, key: WorkoutKey) throws(JSONSyntaxError) in
             switch key {
-            case .id: id = try readOptionalString(at: path.appending("id"))
-            case .name: name = try readString(at: path.appending("name"))
+            case .id: id = try decoder.readOptionalString(at: path.appending("id"))
+            case .name: name = try decoder.readString(at: path.appending("name"))
             case .exercises:
                 missingExerciseIDs = []
-                exercises = try elements(at: path.appending("exercises")) { decoder, exercisePosition, exercises throws(JSONSyntaxError) in
+                exercises = try decoder.elements(at: path.appending("exercises")) { decoder, exercisePosition, exercises throws(JSONSyntaxError) in
                     let idWritten = try decoder.exercise(at: exercisePosition, inWorkout: position, appendingTo: &exercises)
                     if idWritten == false { missingExerciseIDs.append(exercisePosition) }
                 }
             }
         }
-        reportMissing(seen, Self.requiredWorkoutKeys, of: WorkoutKey.self, in: path, at: start)
         guard let id, let name, let exercises else { return }
         if id == nil || !missingExerciseIDs.isEmpty {
             missingIDs.append(MissingIDs(workout: workouts.count, workoutID: id == nil, exercises: missingExerciseIDs))
@@ -160,31 +139,21 @@ struct LegacyDecoder {
         var sets = 0, reps = 0, rest = 0
         var weight: JSONNumber?
         var writesNullWeight = false
-        var seen = SeenKeys()
-        var unknown = JSONObject()
-        var first = true
-        var previous = KeyOrderGuess.start
-        while let member: LegacyMember<ExerciseKey> = try parser.nextMember(first: &first, previous: &previous, guess: &exerciseKeys) {
-            guard case .known(let key) = member else {
-                try keepUnknown(member, in: &unknown)
-                continue
-            }
-            seen.insert(key)
+        let unknown = try members(required: Self.requiredExerciseKeys, in: path, at: start) { (decoder, key: ExerciseKey) throws(JSONSyntaxError) in
             switch key {
             case .id:
-                if let read = try readOptionalString(at: path.appending("id")) {
+                if let read = try decoder.readOptionalString(at: path.appending("id")) {
                     idWritten = read != nil
                     id = read ?? ""
                 }
-            case .name: name = try readString(at: path.appending("name")) ?? ""
-            case .sets: sets = try readInteger(at: path.appending("sets")) ?? 0
-            case .reps: reps = try readInteger(at: path.appending("reps")) ?? 0
-            case .restSeconds: rest = try readInteger(at: path.appending("restSeconds")) ?? 0
+            case .name: name = try decoder.readString(at: path.appending("name")) ?? ""
+            case .sets: sets = try decoder.readInteger(at: path.appending("sets")) ?? 0
+            case .reps: reps = try decoder.readInteger(at: path.appending("reps")) ?? 0
+            case .restSeconds: rest = try decoder.readInteger(at: path.appending("restSeconds")) ?? 0
             case .weightKg:
-                if let read = try readWeight(at: path.appending("weightKg")) { (weight, writesNullWeight) = read }
+                if let read = try decoder.readWeight(at: path.appending("weightKg")) { (weight, writesNullWeight) = read }
             }
         }
-        reportMissing(seen, Self.requiredExerciseKeys, of: ExerciseKey.self, in: path, at: start)
         guard located.count == problemsBefore else { return nil }
         exercises.append(Exercise(
             id: consume id, name: consume name, sets: sets, reps: reps, restSeconds: rest,
@@ -198,22 +167,12 @@ struct LegacyDecoder {
         var path: JSONPath { JSONPath.scheduleEntry(position) }  // built only for a problem
         guard let start = try beginObject(at: path) else { return }
         var day: Int?, index: Int?
-        var seen = SeenKeys()
-        var unknown = JSONObject()
-        var first = true
-        var previous = KeyOrderGuess.start
-        while let member: LegacyMember<ScheduleKey> = try parser.nextMember(first: &first, previous: &previous, guess: &scheduleKeys) {
-            guard case .known(let key) = member else {
-                try keepUnknown(member, in: &unknown)
-                continue
-            }
-            seen.insert(key)
+        let unknown = try members(required: Self.requiredScheduleKeys, in: path, at: start) { (decoder, key: ScheduleKey) throws(JSONSyntaxError) in
             switch key {
-            case .dayIndex: day = try readInteger(at: path.appending("dayIndex"))
-            case .workoutIndex: index = try readInteger(at: path.appending("workoutIndex"))
+            case .dayIndex: day = try decoder.readInteger(at: path.appending("dayIndex"))
+            case .workoutIndex: index = try decoder.readInteger(at: path.appending("workoutIndex"))
             }
         }
-        reportMissing(seen, Self.requiredScheduleKeys, of: ScheduleKey.self, in: path, at: start)
         guard let day, let index else { return }
         entries.append(ScheduleEntry(dayIndex: day, workout: .index(index), unknownKeys: unknown))
     }
@@ -223,10 +182,31 @@ struct LegacyDecoder {
     private static let requiredExerciseKeys = SeenKeys([ExerciseKey.name, .sets, .reps, .restSeconds])
     private static let requiredScheduleKeys = SeenKeys([ScheduleKey.dayIndex, .workoutIndex])
 
-    /// A key of the app's own: kept with its value as written.
-    private mutating func keepUnknown<Known>(_ member: LegacyMember<Known>, in unknown: inout JSONObject) throws(JSONSyntaxError) {
-        guard case .unknown(let key) = member else { return }
-        unknown.set(try key.string(), try parser.parseValue())
+    /// Walks the members of the object whose `{` was just taken: `read` reads each known
+    /// key's value (the cursor on it), the app's own keys are kept as written. Reports the
+    /// `required` keys the object lacked and returns the app's members.
+    @inline(__always)
+    private mutating func members<Known: LegacyKeySet>(
+        required: SeenKeys, in path: @autoclosure () -> JSONPath, at start: Int,
+        _ read: (inout LegacyDecoder, Known) throws(JSONSyntaxError) -> Void
+    ) throws(JSONSyntaxError) -> JSONObject {
+        var seen = SeenKeys()
+        var unknown = JSONObject()
+        var first = true
+        var previous = KeyOrderGuess.start
+        var guess = keyOrder[Known.self]
+        defer { keyOrder[Known.self] = guess }
+        while let member: LegacyMember<Known> = try parser.nextMember(first: &first, previous: &previous, guess: &guess) {
+            switch member {
+            case .known(let key):
+                seen.insert(key)
+                try read(&self, key)
+            case .unknown(let key):
+                unknown.set(try key.string(), try parser.parseValue())
+            }
+        }
+        reportMissing(seen, required, of: Known.self, in: path(), at: start)
+        return unknown
     }
 
     /// A set of known keys of one level, by raw value: those an object had, or needs.
