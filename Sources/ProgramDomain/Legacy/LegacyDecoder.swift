@@ -125,9 +125,9 @@ struct LegacyDecoder {
 
     /// Appends the exercise (id "" when none was written, filled in later) and returns
     /// whether an id was written; nil, appending nothing, for a problem. Fields are read
-    /// into plain locals (whether each was there is in `seen`, problems are in `located`)
-    /// and moved into the exercise built in place in the array: optionals unwrapped into
-    /// it were copied (every string retained) and then destroyed.
+    /// into plain locals (the member walk reports missing ones, problems are in `located`)
+    /// and moved into the exercise appended to the array: optionals unwrapped into it
+    /// were copied (every string retained) and then destroyed.
     private mutating func exercise(
         at position: Int, inWorkout workout: Int, appendingTo exercises: inout [Exercise]
     ) throws(JSONSyntaxError) -> Bool? {
