@@ -135,38 +135,46 @@ struct LegacyWriter: ~Copyable {
     /// An exercise without keys of the app's own, the common case, in one straight line:
     /// the same bytes as the general path, without merging unknown members.
     private mutating func writeKnownOnly(_ exercise: UnsafePointer<Exercise>, writesWeight: Bool) {
-        output.buffer.append(#"{"id":"#)
+        output.buffer.append(UInt8(ascii: "{"))
+        output.buffer.append(ExerciseKey.id.memberPrefix)
         output.writeString(exercise.pointee.id)
-        output.buffer.append(#","name":"#)
+        beginKnownOnlyMember(ExerciseKey.name)
         output.writeString(exercise.pointee.name)
         if canonical {
-            output.buffer.append(#","reps":"#)
-            output.writeInteger(exercise.pointee.reps)
-            output.buffer.append(#","restSeconds":"#)
-            output.writeInteger(exercise.pointee.restSeconds)
-            output.buffer.append(#","sets":"#)
-            output.writeInteger(exercise.pointee.sets)
+            writeKnownOnlyMember(ExerciseKey.reps, exercise.pointee.reps)
+            writeKnownOnlyMember(ExerciseKey.restSeconds, exercise.pointee.restSeconds)
+            writeKnownOnlyMember(ExerciseKey.sets, exercise.pointee.sets)
         } else {
-            output.buffer.append(#","sets":"#)
-            output.writeInteger(exercise.pointee.sets)
-            output.buffer.append(#","reps":"#)
-            output.writeInteger(exercise.pointee.reps)
-            output.buffer.append(#","restSeconds":"#)
-            output.writeInteger(exercise.pointee.restSeconds)
+            writeKnownOnlyMember(ExerciseKey.sets, exercise.pointee.sets)
+            writeKnownOnlyMember(ExerciseKey.reps, exercise.pointee.reps)
+            writeKnownOnlyMember(ExerciseKey.restSeconds, exercise.pointee.restSeconds)
         }
         if writesWeight {
-            output.buffer.append(#","weightKg":"#)
+            beginKnownOnlyMember(ExerciseKey.weightKg)
             if let weight = exercise.pointee.weightKg { output.writeNumber(weight) } else { output.buffer.append("null") }
         }
         output.buffer.append(UInt8(ascii: "}"))
     }
 
+    /// `,"key":` of a member after the first, spelled by the key table.
+    @inline(__always)
+    private mutating func beginKnownOnlyMember(_ key: some LegacyKeySet) {
+        output.buffer.append(UInt8(ascii: ","))
+        output.buffer.append(key.memberPrefix)
+    }
+
+    @inline(__always)
+    private mutating func writeKnownOnlyMember(_ key: some LegacyKeySet, _ value: Int) {
+        beginKnownOnlyMember(key)
+        output.writeInteger(value)
+    }
+
     private mutating func write(_ entry: ScheduleEntry, workoutIndex: Int) {
         if entry.unknownKeys.isEmpty {  // the same bytes in both styles
-            output.buffer.append(#"{"dayIndex":"#)
+            output.buffer.append(UInt8(ascii: "{"))
+            output.buffer.append(ScheduleKey.dayIndex.memberPrefix)
             output.writeInteger(entry.dayIndex)
-            output.buffer.append(#","workoutIndex":"#)
-            output.writeInteger(workoutIndex)
+            writeKnownOnlyMember(ScheduleKey.workoutIndex, workoutIndex)
             output.buffer.append(UInt8(ascii: "}"))
             return
         }
