@@ -109,6 +109,8 @@ public struct Backfill: Sendable {
             let backup = try await options.backupDirectory.asyncMap { directory in
                 try await BackfillBackup.write(kind, runID: runID, userID: options.userID, to: directory, on: connection)
             }
+            let programBatch = ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
+            let sessionBatch = SessionBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
             while true {
                 let remaining = options.limit.map { $0 - scannedNow } ?? Int.max
                 guard remaining > 0 else { break }
@@ -117,15 +119,12 @@ public struct Backfill: Sendable {
                     let outcome = switch kind {
                     case .programs:
                         if let repair {
-                            try await ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
-                                .run(listed: repair.programIDs.dropFirst(scannedNow).prefix(pageSize), on: connection)
+                            try await programBatch.run(listed: repair.programIDs.dropFirst(scannedNow).prefix(pageSize), on: connection)
                         } else {
-                            try await ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
-                                .run(after: cursor, pageSize: pageSize, on: connection)
+                            try await programBatch.run(after: cursor, pageSize: pageSize, on: connection)
                         }
                     case .sessions:
-                        try await SessionBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
-                            .run(after: cursor, pageSize: pageSize, on: connection)
+                        try await sessionBatch.run(after: cursor, pageSize: pageSize, on: connection)
                     }
                     guard outcome.counts.addsUp(for: kind) else { throw BackfillError.countsDoNotAddUp(runID: runID, outcome.counts) }
                     if let ledger, let key = outcome.lastKey { try await ledger.advance(by: outcome.counts, to: key, on: connection) }
