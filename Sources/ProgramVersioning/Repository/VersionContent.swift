@@ -54,7 +54,7 @@ enum VersionContent {
             }
             guard failed.isEmpty || failed[versionID] == nil else { continue }
             do throws(PostgresError) {
-                try current!.add(
+                try current?.add(
                     kind: kindValue, groupID: groupID, position: Int(position), rowID: rowID, itemID: itemID, itemName: itemName,
                     extraText: extraText, sets: sets, reps: reps, rest: rest, weight: weight, day: day)
             } catch {
