@@ -84,7 +84,7 @@ extension Program {
         // Workouts and exercises are read in place through pointers: passed by value, each
         // was copied (every field retained, then released) for every check.
         workouts.withUnsafeBufferPointer { workouts in
-            let repeatedIDs = Repeats(count: workouts.count) { workouts[$0].id == workouts[$1].id } hashing: { workouts[$0].id }
+            let repeatedIDs = Repeats(count: workouts.count) { workouts[$0].id }
             for position in workouts.indices {
                 let workout = workouts.baseAddress! + position
                 if workout.pointee.id.isEmpty {
@@ -104,7 +104,7 @@ extension Program {
     }
 
     private func checkExercises(_ exercises: UnsafeBufferPointer<Exercise>, inWorkout workout: Int, into found: inout [Violation]) {
-        let repeatedIDs = Repeats(count: exercises.count) { exercises[$0].id == exercises[$1].id } hashing: { exercises[$0].id }
+        let repeatedIDs = Repeats(count: exercises.count) { exercises[$0].id }
         for position in exercises.indices {
             if let first = repeatedIDs.earlier(than: position) {
                 found.append(Violation(
@@ -162,7 +162,7 @@ extension Program {
             }
             targets.append(workoutPosition.map { DayAndWorkout(day: entry.dayIndex, workout: $0) })
         }
-        let repeatedEntries = Repeats(count: targets.count) { targets[$0] == targets[$1] } hashing: { targets[$0] }
+        let repeatedEntries = Repeats(count: targets.count) { targets[$0] }
         for position in targets.indices where targets[position] != nil {
             if let first = repeatedEntries.earlier(than: position) {
                 found.append(Violation(
@@ -185,7 +185,7 @@ private struct DayAndWorkout: Hashable {
 private struct Repeats {
     private var firsts: [(position: Int, first: Int)] = []
 
-    init<Value: Hashable>(count: Int, _ equal: (Int, Int) -> Bool, hashing value: (Int) -> Value) {
+    init<Value: Hashable>(count: Int, _ value: (Int) -> Value) {
         if count > 32 {
             var firstPositions: [Value: Int] = [:]
             for position in 0..<count {
@@ -198,7 +198,8 @@ private struct Repeats {
             return
         }
         for position in 0..<count {
-            for earlier in 0..<position where equal(earlier, position) {
+            let wanted = value(position)
+            for earlier in 0..<position where value(earlier) == wanted {
                 firsts.append((position, earlier))
                 break
             }
