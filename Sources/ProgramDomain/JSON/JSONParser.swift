@@ -370,7 +370,7 @@ struct JSONParser {
     }
 
     mutating func parseNumber() throws(JSONSyntaxError) -> JSONNumber {
-        JSONNumber(validatedLiteral: String(decoding: try numberBytes(), as: UTF8.self))
+        JSONNumber(validatedLiteral: UTF8Validation.string(validated: try numberBytes()))
     }
 
     /// Reads a plain integer literal (`-?(0|[1-9][0-9]{0,17})` followed by no fraction or

@@ -4,7 +4,19 @@ enum UTF8Validation {
     /// The bytes as a `String` when they are valid UTF-8 (RFC 3629: no overlong forms, no
     /// surrogates, nothing above U+10FFFF).
     static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        isValid(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
+        isValid(bytes) ? string(validated: bytes) : nil
+    }
+
+    /// Bytes already known to be valid UTF-8 (checked by `isValid`, or ASCII by grammar,
+    /// like a number's) as a `String`. Up to 15 bytes fit in the string itself; filling
+    /// that in place skips the standard library's second validation pass when the bytes
+    /// are ASCII, as most names, ids and numbers are.
+    static func string(validated bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard bytes.count <= 15, let source = bytes.baseAddress else { return String(decoding: bytes, as: UTF8.self) }
+        return String(unsafeUninitializedCapacity: bytes.count) { target in
+            target.baseAddress?.initialize(from: source, count: bytes.count)
+            return bytes.count
+        }
     }
 
     static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
