@@ -277,6 +277,11 @@ struct JSONParser {
         while scan < bytes.count {
             let byte = bytes[scan]
             if byte == UInt8(ascii: "\"") {
+                let base = bytes.baseAddress.unsafelyUnwrapped + index
+                if let string = SmallASCIIString.make(base, count: scan - index, readable: bytes.count - index) {
+                    index = scan + 1
+                    return string
+                }
                 let slice = UnsafeBufferPointer(rebasing: bytes[index..<scan])
                 guard let string = UTF8Validation.string(slice) else {
                     throw JSONSyntaxError(offset: start, reason: "the string is not valid UTF-8")

@@ -4,19 +4,16 @@ enum UTF8Validation {
     /// The bytes as a `String` when they are valid UTF-8 (RFC 3629: no overlong forms, no
     /// surrogates, nothing above U+10FFFF).
     static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        isValid(bytes) ? string(validated: bytes) : nil
+        isValid(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
-    /// Bytes already known to be valid UTF-8 (checked by `isValid`, or ASCII by grammar,
-    /// like a number's) as a `String`. Up to 15 bytes fit in the string itself; filling
-    /// that in place skips the standard library's second validation pass when the bytes
-    /// are ASCII, as most names, ids and numbers are.
+    /// Bytes already known to be valid UTF-8 (ASCII by grammar, like a number's) as a
+    /// `String`: short ASCII ones without the standard library's validation pass.
     static func string(validated bytes: UnsafeBufferPointer<UInt8>) -> String {
-        guard bytes.count <= 15, let source = bytes.baseAddress else { return String(decoding: bytes, as: UTF8.self) }
-        return String(unsafeUninitializedCapacity: bytes.count) { target in
-            target.baseAddress?.initialize(from: source, count: bytes.count)
-            return bytes.count
+        if let base = bytes.baseAddress, let string = SmallASCIIString.make(base, count: bytes.count, readable: bytes.count) {
+            return string
         }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
