@@ -67,4 +67,39 @@ struct ShortStringTests {
             #expect(number.literal.hashValue == literal.hashValue)
         }
     }
+
+    @Test func stringsOfEveryLengthAreWrittenWithExactlyTheBytesThatNeedEscaping() throws {
+        var rng = Xoshiro(seed: (9, 10, 11, 12))
+        let pieces: [String] = ["a", "Z", "7", " ", "-", "\"", "\\", "\n", "\t", "\u{1}", "\u{1f}", "\u{7f}", "é", "💪"]
+        for length in 0...20 {
+            for _ in 0..<300 {
+                // Mostly plain ASCII, sometimes a byte to escape or a non-ASCII character.
+                let text = (0..<length).map { _ in Int.random(in: 0..<10, using: &rng) < 8 ? "ab-c D".randomElement(using: &rng).map(String.init)! : pieces.randomElement(using: &rng)! }.joined()
+                // Short ASCII strings take the writer's fast path.
+                #expect(SmallASCIIString.words(of: text) != nil || length > 15 || text.utf8.contains { $0 >= 0x80 } || text.utf8.count > 15)
+                let written = JSONValue.string(text).jsonText
+                #expect(written == Self.escaped(text), "\(Array(text.utf8))")
+                #expect(try JSONValue.parse(Array(written.utf8)) == .string(text))
+            }
+        }
+    }
+
+    /// The canonical writer's escaping, spelled out independently of it.
+    static func escaped(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\u{8}": out += "\\b"
+            case "\u{c}": out += "\\f"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += "\\u00" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
 }

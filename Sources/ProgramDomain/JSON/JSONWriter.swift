@@ -93,6 +93,15 @@ public struct JSONWriter: ~Copyable {
 
     @inline(__always)
     mutating func writeString(_ string: String) {
+        // A short ASCII string without bytes to escape (most names and ids): straight from
+        // the string's own two words.
+        if let small = SmallASCIIString.words(of: string),
+            (StringSpecialBytes.flags(small.low) & SmallASCIIString.mask(keeping: small.count)
+                | StringSpecialBytes.flags(small.high) & SmallASCIIString.mask(keeping: small.count - 8)) == 0
+        {
+            buffer.appendQuoted(low: small.low, high: small.high, count: small.count)
+            return
+        }
         if let done: Void = string.utf8.withContiguousStorageIfAvailable({ writeStringBytes($0) }) { return done }
         Array(string.utf8).withUnsafeBufferPointer { writeStringBytes($0) }
     }

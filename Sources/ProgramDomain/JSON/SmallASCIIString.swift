@@ -21,7 +21,7 @@ enum SmallASCIIString {
         if readable >= 16 {
             let raw = UnsafeRawPointer(base)
             low = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) & mask(keeping: count)
-            high = count > 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & mask(keeping: count - 8) : 0
+            high = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & mask(keeping: count - 8)
         } else {
             for offset in 0..<count {
                 if offset < 8 {
@@ -35,10 +35,20 @@ enum SmallASCIIString {
         return bitsAsString(low: low, high: high | UInt64(0xE0 | count) << 56)
     }
 
-    /// The low `bytes` bytes of a word set (0...8 of them).
+    /// The bytes of `string` when it is a small ASCII string (as most names and ids are):
+    /// bytes 0-7 in `low`, 8-14 in `high`, zeros after the last; nil for any other string.
     @inline(__always)
-    private static func mask(keeping bytes: Int) -> UInt64 {
-        bytes >= 8 ? ~0 : (1 << (8 * UInt64(bytes))) &- 1
+    static func words(of string: String) -> (low: UInt64, high: UInt64, count: Int)? {
+        guard layoutHolds else { return nil }
+        let (low, high) = unsafeBitCast(string, to: (UInt64, UInt64).self)
+        guard high >> 60 == 0xE else { return nil }  // immortal, small, ASCII
+        return (low, high & 0x00FF_FFFF_FFFF_FFFF, Int(high >> 56 & 0x0F))
+    }
+
+    /// The low `bytes` bytes of a word set (0...8 of them; fewer than 0 counts as 0).
+    @inline(__always)
+    static func mask(keeping bytes: Int) -> UInt64 {
+        bytes >= 8 ? ~0 : bytes <= 0 ? 0 : (1 << (8 * UInt64(bytes))) &- 1
     }
 
     @inline(__always)
