@@ -102,4 +102,22 @@ struct ShortStringTests {
         }
         return out + "\""
     }
+
+    @Test func idsCompareEqualExactlyWhenTheStandardLibrarySaysSo() {
+        // The same text held in a heap buffer rather than in the string itself.
+        func spilled(_ text: String) -> String {
+            var string = String()
+            string.reserveCapacity(64)
+            string += text
+            return string
+        }
+        let texts = ["", "e-0-1", "e-0-2", "e-0-10", "w-1", "123456789012345", "12345678901234", "é", "e\u{301}"]
+        for a in texts {
+            for b in texts + texts.map(spilled) {
+                #expect(SmallASCIIString.equal(a, b) == (a == b), "\(a) vs \(b)")
+                #expect(SmallASCIIString.equal(b, a) == (a == b), "\(b) vs \(a)")
+            }
+        }
+        #expect(SmallASCIIString.words(of: spilled("e-0-1")) == nil)  // the spilled ones take `==`
+    }
 }

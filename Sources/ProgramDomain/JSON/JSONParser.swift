@@ -38,6 +38,8 @@ struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     private(set) var index = 0
     private var depth = 0
+    /// Whether short ASCII strings can be made directly (`SmallASCIIString`).
+    private let makesSmallStrings = SmallASCIIString.layoutHolds
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -278,7 +280,7 @@ struct JSONParser {
             let byte = bytes[scan]
             if byte == UInt8(ascii: "\"") {
                 let base = bytes.baseAddress.unsafelyUnwrapped + index
-                if let string = SmallASCIIString.make(base, count: scan - index, readable: bytes.count - index) {
+                if makesSmallStrings, let string = SmallASCIIString.make(base, count: scan - index, readable: bytes.count - index) {
                     index = scan + 1
                     return string
                 }
@@ -375,7 +377,13 @@ struct JSONParser {
     }
 
     mutating func parseNumber() throws(JSONSyntaxError) -> JSONNumber {
-        JSONNumber(validatedLiteral: UTF8Validation.string(validated: try numberBytes()))
+        let literal = try numberBytes()  // ASCII by grammar
+        if makesSmallStrings, let base = literal.baseAddress,
+            let string = SmallASCIIString.make(base, count: literal.count, readable: bytes.count - (index - literal.count))
+        {
+            return JSONNumber(validatedLiteral: string)
+        }
+        return JSONNumber(validatedLiteral: String(decoding: literal, as: UTF8.self))
     }
 
     /// Reads a plain integer literal (`-?(0|[1-9][0-9]{0,17})` followed by no fraction or

@@ -14,6 +14,8 @@ public struct JSONWriter: ~Copyable {
 
     var buffer: ByteBuffer
     let style: Style
+    /// Whether short ASCII strings can be read as two words (`SmallASCIIString`).
+    private let readsSmallStrings = SmallASCIIString.layoutHolds
 
     public init(style: Style, reservingCapacity capacity: Int = 1024) {
         self.style = style
@@ -95,7 +97,7 @@ public struct JSONWriter: ~Copyable {
     mutating func writeString(_ string: String) {
         // A short ASCII string without bytes to escape (most names and ids): straight from
         // the string's own two words.
-        if let small = SmallASCIIString.words(of: string),
+        if readsSmallStrings, let small = SmallASCIIString.words(of: string),
             (StringSpecialBytes.flags(small.low) & SmallASCIIString.mask(keeping: small.count)
                 | StringSpecialBytes.flags(small.high) & SmallASCIIString.mask(keeping: small.count - 8)) == 0
         {

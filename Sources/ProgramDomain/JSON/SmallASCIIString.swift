@@ -6,8 +6,9 @@
 ///
 /// The layout is what the standard library's inlined code compiled into every client
 /// relies on, but it is not a public promise, so it is checked once against strings the
-/// standard library built itself; where it does not hold, `make` returns nil and callers
-/// take the ordinary path.
+/// standard library built itself (`layoutHolds`). Callers read that once per parser,
+/// writer or validation (not per string: each read of a global is a call) and use these
+/// functions only where it holds.
 enum SmallASCIIString {
     static let capacity = 15
 
@@ -16,7 +17,7 @@ enum SmallASCIIString {
     /// are taken in two loads.
     @inline(__always)
     static func make(_ base: UnsafePointer<UInt8>, count: Int, readable: Int) -> String? {
-        guard count <= capacity, layoutHolds else { return nil }
+        guard count <= capacity else { return nil }
         var low: UInt64 = 0, high: UInt64 = 0
         if readable >= 16 {
             let raw = UnsafeRawPointer(base)
@@ -39,10 +40,18 @@ enum SmallASCIIString {
     /// bytes 0-7 in `low`, 8-14 in `high`, zeros after the last; nil for any other string.
     @inline(__always)
     static func words(of string: String) -> (low: UInt64, high: UInt64, count: Int)? {
-        guard layoutHolds else { return nil }
         let (low, high) = unsafeBitCast(string, to: (UInt64, UInt64).self)
         guard high >> 60 == 0xE else { return nil }  // immortal, small, ASCII
         return (low, high & 0x00FF_FFFF_FFFF_FFFF, Int(high >> 56 & 0x0F))
+    }
+
+    /// `a == b`, from the bits alone when both are small ASCII strings (equal exactly when
+    /// their bits are), where `==` compares the bits and then, when they differ, calls the
+    /// standard library's general comparison.
+    @inline(__always)
+    static func equal(_ a: String, _ b: String) -> Bool {
+        if let x = words(of: a), let y = words(of: b) { return x.low == y.low && x.high == y.high && x.count == y.count }
+        return a == b
     }
 
     /// The low `bytes` bytes of a word set (0...8 of them; fewer than 0 counts as 0).

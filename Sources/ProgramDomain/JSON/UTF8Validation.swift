@@ -7,15 +7,6 @@ enum UTF8Validation {
         isValid(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
-    /// Bytes already known to be valid UTF-8 (ASCII by grammar, like a number's) as a
-    /// `String`: short ASCII ones without the standard library's validation pass.
-    static func string(validated bytes: UnsafeBufferPointer<UInt8>) -> String {
-        if let base = bytes.baseAddress, let string = SmallASCIIString.make(base, count: bytes.count, readable: bytes.count) {
-            return string
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var index = 0
         let count = bytes.count

@@ -83,8 +83,9 @@ extension Program {
     private func checkWorkouts(into found: inout [Violation]) {
         // Workouts and exercises are read in place through pointers: passed by value, each
         // was copied (every field retained, then released) for every check.
+        let sameID = IDEquality()
         workouts.withUnsafeBufferPointer { workouts in
-            let repeatedIDs = Repeats(count: workouts.count) { workouts[$0].id }
+            let repeatedIDs = Repeats(count: workouts.count, same: sameID.callAsFunction) { workouts[$0].id }
             for position in workouts.indices {
                 let workout = workouts.baseAddress! + position
                 if workout.pointee.id.isEmpty {
@@ -97,14 +98,16 @@ extension Program {
                         message: "Workout id \"\(workout.pointee.id)\" is already used by \(JSONPath.workout(first)); each workout needs its own id."))
                 }
                 workout.pointee.exercises.withUnsafeBufferPointer { exercises in
-                    checkExercises(exercises, inWorkout: position, into: &found)
+                    checkExercises(exercises, inWorkout: position, sameID: sameID, into: &found)
                 }
             }
         }
     }
 
-    private func checkExercises(_ exercises: UnsafeBufferPointer<Exercise>, inWorkout workout: Int, into found: inout [Violation]) {
-        let repeatedIDs = Repeats(count: exercises.count) { exercises[$0].id }
+    private func checkExercises(
+        _ exercises: UnsafeBufferPointer<Exercise>, inWorkout workout: Int, sameID: IDEquality, into found: inout [Violation]
+    ) {
+        let repeatedIDs = Repeats(count: exercises.count, same: sameID.callAsFunction) { exercises[$0].id }
         for position in exercises.indices {
             if let first = repeatedIDs.earlier(than: position) {
                 found.append(Violation(
@@ -173,6 +176,18 @@ extension Program {
     }
 }
 
+/// `==` for ids, from the bits alone when both are short ASCII strings (`SmallASCIIString`):
+/// most ids compared are different ones, which `==` hands to the standard library's general
+/// comparison.
+private struct IDEquality {
+    private let comparesSmallStrings = SmallASCIIString.layoutHolds
+
+    @inline(__always)
+    func callAsFunction(_ a: String, _ b: String) -> Bool {
+        comparesSmallStrings ? SmallASCIIString.equal(a, b) : a == b
+    }
+}
+
 private struct DayAndWorkout: Hashable {
     var day: Int
     var workout: Int
@@ -185,7 +200,9 @@ private struct DayAndWorkout: Hashable {
 private struct Repeats {
     private var firsts: [(position: Int, first: Int)] = []
 
-    init<Value: Hashable>(count: Int, _ value: (Int) -> Value) {
+    /// `same` is `==`, or a faster test that agrees with it (ids: `SmallASCIIString.equal`).
+    @inline(__always)
+    init<Value: Hashable>(count: Int, same: (Value, Value) -> Bool = { $0 == $1 }, _ value: (Int) -> Value) {
         if count > 32 {
             var firstPositions: [Value: Int] = [:]
             for position in 0..<count {
@@ -199,7 +216,7 @@ private struct Repeats {
         }
         for position in 0..<count {
             let wanted = value(position)
-            for earlier in 0..<position where value(earlier) == wanted {
+            for earlier in 0..<position where same(value(earlier), wanted) {
                 firsts.append((position, earlier))
                 break
             }
