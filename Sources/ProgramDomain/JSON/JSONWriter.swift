@@ -71,6 +71,10 @@ public struct JSONWriter: ~Copyable {
         } else if value >= 10, value < 100 {  // most reps and sets
             buffer.append(UInt8(ascii: "0") + UInt8(value / 10))
             buffer.append(UInt8(ascii: "0") + UInt8(value % 10))
+        } else if value >= 100, value < 1000 {  // longer rests
+            buffer.append(UInt8(ascii: "0") + UInt8(value / 100))
+            buffer.append(UInt8(ascii: "0") + UInt8(value / 10 % 10))
+            buffer.append(UInt8(ascii: "0") + UInt8(value % 10))
         } else {
             buffer.appendDecimal(value)
         }
