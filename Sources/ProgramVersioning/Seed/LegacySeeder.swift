@@ -57,7 +57,9 @@ public struct LegacySeeder: Sendable {
         self.logger = logger
     }
 
-    /// Writes the data in one transaction: all of it or, on error, none of it.
+    /// Writes the data in one transaction: all of it or, on error, none of it. The summary
+    /// is for reporting; tests that only need the rows may ignore it.
+    @discardableResult
     public func seed(_ options: Options, chunkSize: Int = 5_000) async throws -> Summary {
         let generator = LegacyDataGenerator(
             seed: options.seed, messyPercent: options.messyPercent, sessionsPerProgram: max(0, options.sessionsPerProgram),
