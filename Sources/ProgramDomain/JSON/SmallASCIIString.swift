@@ -70,17 +70,16 @@ enum SmallASCIIString {
     static let layoutHolds: Bool = {
         #if _endian(little) && _pointerBitWidth(_64)
         guard MemoryLayout<String>.size == 16 else { return false }
-        let sample = Array("0123456789abcde".utf8)
-        for count in 0...capacity {
-            let expected = sample.withUnsafeBufferPointer { String(decoding: $0.prefix(count), as: UTF8.self) }
-            var low: UInt64 = 0, high: UInt64 = 0
-            for (offset, byte) in sample.prefix(count).enumerated() {
-                if offset < 8 { low |= UInt64(byte) << (8 * offset) } else { high |= UInt64(byte) << (8 * (offset - 8)) }
+        let sample = Array("0123456789abcdef".utf8)  // 16 bytes: both ways of loading are checked
+        return sample.withUnsafeBufferPointer { sample in
+            (0...capacity).allSatisfy { count in
+                let expected = unsafeBitCast(String(decoding: sample.prefix(count), as: UTF8.self), to: (UInt64, UInt64).self)
+                return [count, sample.count].allSatisfy { readable in
+                    guard let made = make(sample.baseAddress!, count: count, readable: readable) else { return false }
+                    return unsafeBitCast(made, to: (UInt64, UInt64).self) == expected
+                }
             }
-            let bits = unsafeBitCast(expected, to: (UInt64, UInt64).self)
-            guard bits.0 == low, bits.1 == high | UInt64(0xE0 | count) << 56 else { return false }
         }
-        return true
         #else
         return false
         #endif
