@@ -110,15 +110,16 @@ public final class DatabaseFlagSource: FlagSource {
 
     private func reload(_ connection: PostgresConnection) async throws {
         let rows = try await connection.query("SELECT name, enabled, percent FROM runtime_flags")
-        var writes = false, reads = false, percent = 0
+        var writes = false, reads = false, percent = 0, legacyReadOnly = false
         for row in rows {
             let (name, enabled, share) = try row.decode((String, Bool, Int32).self)
             switch FlagName(rawValue: name) {
             case .writes?: writes = enabled
             case .reads?: reads = enabled; percent = Int(share)
+            case .legacyReadOnly?: legacyReadOnly = enabled
             case nil: break
             }
         }
-        store(FlagSnapshot(writes: writes, reads: reads, readPercent: percent))
+        store(FlagSnapshot(writes: writes, reads: reads, readPercent: percent, legacyReadOnly: legacyReadOnly))
     }
 }

@@ -75,19 +75,29 @@ public final class FileFlagSource: FlagSource {
         }
         let percent = (reads["percent"] as? Int) ?? 100
         guard (0...100).contains(percent) else { return .failure(Problem(description: "percent must be 0-100, got \(percent)")) }
-        let snapshot = FlagSnapshot(writes: writesOn, reads: readsOn, readPercent: percent)
+        // The phase-5 flag is optional: files written before it existed mean "off".
+        var legacyReadOnly = false
+        if let entry = object[FlagName.legacyReadOnly.rawValue] {
+            guard let enabled = (entry as? [String: Any])?["enabled"] as? Bool else {
+                return .failure(Problem(description: "\(FlagName.legacyReadOnly.rawValue) must be {\"enabled\": bool}"))
+            }
+            legacyReadOnly = enabled
+        }
+        let snapshot = FlagSnapshot(writes: writesOn, reads: readsOn, readPercent: percent, legacyReadOnly: legacyReadOnly)
         packed.store(PackedFlags.pack(snapshot), ordering: .releasing)
         return .success(snapshot)
     }
 }
 
 /// A snapshot in one 64-bit word, so sources publish and read it with one atomic
-/// operation: bit 0 "loaded", bit 1 writes, bit 2 reads, bits 8-15 the percentage.
+/// operation: bit 0 "loaded", bit 1 writes, bit 2 reads, bit 3 legacy read-only, bits 8-15
+/// the percentage.
 enum PackedFlags {
     static func pack(_ snapshot: FlagSnapshot) -> UInt64 {
         var value: UInt64 = 1
         if snapshot.writes { value |= 2 }
         if snapshot.reads { value |= 4 }
+        if snapshot.legacyReadOnly { value |= 8 }
         return value | UInt64(snapshot.readPercent) << 8
     }
 
@@ -95,6 +105,7 @@ enum PackedFlags {
     @inline(__always)
     static func unpack(_ value: UInt64) -> FlagSnapshot? {
         guard value & 1 != 0 else { return nil }
-        return FlagSnapshot(writes: value & 2 != 0, reads: value & 4 != 0, readPercent: Int((value >> 8) & 0xFF))
+        return FlagSnapshot(
+            writes: value & 2 != 0, reads: value & 4 != 0, readPercent: Int((value >> 8) & 0xFF), legacyReadOnly: value & 8 != 0)
     }
 }

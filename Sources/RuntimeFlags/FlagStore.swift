@@ -1,16 +1,18 @@
 import Foundation
 import PostgresDriver
 
-/// The two flags' names.
+/// The flags' names, in rollout order.
 public enum FlagName: String, Sendable, CaseIterable {
     case writes = "PROGRAM_VERSIONING_WRITES"
     case reads = "PROGRAM_VERSIONING_READS"
+    case legacyReadOnly = "PROGRAM_VERSIONING_LEGACY_READONLY"
 
-    /// Accepts the full name or `writes` / `reads`, any case.
+    /// Accepts the full name or `writes` / `reads` / `legacy-readonly`, any case, `-` or `_`.
     public init?(argument: String) {
-        switch argument.uppercased() {
+        switch argument.uppercased().replacingOccurrences(of: "-", with: "_") {
         case "PROGRAM_VERSIONING_WRITES", "WRITES": self = .writes
         case "PROGRAM_VERSIONING_READS", "READS": self = .reads
+        case "PROGRAM_VERSIONING_LEGACY_READONLY", "LEGACY_READONLY": self = .legacyReadOnly
         default: return nil
         }
     }
@@ -46,6 +48,14 @@ public struct FlagChangeRefused: Error, Sendable, CustomStringConvertible {
         case readsNeedsCleanCheck = "READS_NEEDS_CLEAN_CHECK"
         case forceNeedsReason = "FORCE_NEEDS_REASON"
         case invalidPercent = "INVALID_PERCENT"
+        case legacyReadOnlyNeedsFullReads = "LEGACY_READONLY_NEEDS_FULL_READS"
+        case legacyReadOnlyNeedsCleanCheck = "LEGACY_READONLY_NEEDS_CLEAN_CHECK"
+        case readsLockedByLegacyReadOnly = "READS_LOCKED_BY_LEGACY_READONLY"
+        case writesOffNeedsLegacyReadOnlyOff = "WRITES_OFF_NEEDS_LEGACY_READONLY_OFF"
+        case legacyBehind = "LEGACY_BEHIND"
+        case legacyRetired = "LEGACY_RETIRED"
+        /// In-flight saves held the phase lock longer than the flip may wait.
+        case savesInFlight = "SAVES_IN_FLIGHT"
     }
 
     public var rule: Rule
@@ -63,6 +73,16 @@ public struct FlagChangeRefused: Error, Sendable, CustomStringConvertible {
         case "PVF02": rule = .writesOffNeedsReadsOff
         case "PVF03": rule = .readsNeedsCleanCheck
         case "PVF04": rule = .forceNeedsReason
+        case "PVF05": rule = .legacyReadOnlyNeedsFullReads
+        case "PVF06": rule = .legacyReadOnlyNeedsCleanCheck
+        case "PVF07": rule = .readsLockedByLegacyReadOnly
+        case "PVF08": rule = .writesOffNeedsLegacyReadOnlyOff
+        case "PVF09": rule = .legacyBehind
+        case "PVF10": rule = .legacyRetired
+        case "55P03":
+            return FlagChangeRefused(
+                rule: .savesInFlight, message: "saves in flight held the phase lock for over \(FlagStore.lockTimeout)",
+                hint: "a long transaction of the app holds it (see pg_stat_activity); try again")
         default: return nil
         }
         let message = (error.serverMessage ?? error.message).split(separator: ":", maxSplits: 1).last
@@ -72,9 +92,13 @@ public struct FlagChangeRefused: Error, Sendable, CustomStringConvertible {
 }
 
 /// The runtime flag store in PostgreSQL: what ops read and flip. The rules and the audit
-/// live in the database (migration 13), so every writer is held to them.
+/// live in the database (migrations 13 and 17), so every writer is held to them.
 public struct FlagStore: Sendable {
     private let pool: PostgresPool
+    /// How long a flip waits for a lock: the other flags' rows, and for
+    /// PROGRAM_VERSIONING_LEGACY_READONLY the saves in flight. New saves queue behind a
+    /// waiting flip, so this also bounds how long they can be held up.
+    static let lockTimeout = "2s"
 
     public init(pool: PostgresPool) {
         self.pool = pool
@@ -90,12 +114,15 @@ public struct FlagStore: Sendable {
         }
     }
 
-    /// Both flags as one snapshot.
+    /// Every flag as one snapshot.
     public func snapshot() async throws -> FlagSnapshot {
         let states = try await states()
         let writes = states.first { $0.name == .writes }
         let reads = states.first { $0.name == .reads }
-        return FlagSnapshot(writes: writes?.enabled ?? false, reads: reads?.enabled ?? false, readPercent: reads?.percent ?? 0)
+        let legacyReadOnly = states.first { $0.name == .legacyReadOnly }
+        return FlagSnapshot(
+            writes: writes?.enabled ?? false, reads: reads?.enabled ?? false, readPercent: reads?.percent ?? 0,
+            legacyReadOnly: legacyReadOnly?.enabled ?? false)
     }
 
     /// Flips one flag. `percent` applies to READS (nil: 100 when turning it on, else
@@ -110,11 +137,12 @@ public struct FlagStore: Sendable {
         do {
             return try await pool.transaction { connection in
                 try await connection.query("""
-                    SELECT set_config('program_versioning.actor', \(actor), true),
+                    SELECT set_config('lock_timeout', \(Self.lockTimeout), true),
+                           set_config('program_versioning.actor', \(actor), true),
                            set_config('program_versioning.reason', \(reason ?? ""), true),
                            set_config('program_versioning.force', \(force ? "on" : "off"), true)
                     """)
-                // Both rows, in name order: two flips of different flags queue up instead of deadlocking.
+                // Every row, in name order: two flips of different flags queue up instead of deadlocking.
                 let before = try await connection.query("""
                     SELECT name, enabled, percent, updated_at, updated_by FROM runtime_flags ORDER BY name FOR UPDATE
                     """)

@@ -4,16 +4,10 @@ import PostgresDriver
 /// The queries an app runs on every screen, in one place so a test can EXPLAIN exactly what
 /// the library sends (each must be served by an index at scale, see migration 00008).
 enum HotQueries {
-    /// A program's owner and revision with its newest version, and whether that version
-    /// matches the legacy row (the versioned read's first and, cached, only query).
+    /// A program's owner and revision with its newest version, and which of the two holds
+    /// the program now (the versioned read's first and, cached, only query; see `ProgramHead`).
     static func currentVersion(of programID: UUID) -> PostgresQuery {
-        """
-        SELECT p.user_id, p.xmin::text, v.id, v.version, v.legacy_xmin = p.xmin::text
-          FROM programs p
-          LEFT JOIN LATERAL (SELECT id, version, legacy_xmin FROM program_versions
-                              WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
-         WHERE p.id = \(programID)
-        """
+        ProgramHead.query(programID)
     }
 
     /// A user's sessions, newest first.

@@ -11,8 +11,11 @@ import Synchronization
 /// Every save writes the legacy JSON and, while `PROGRAM_VERSIONING_WRITES` is on, the next
 /// immutable version, in one transaction. Reads come from the versioned tables for the
 /// users `PROGRAM_VERSIONING_READS` covers, else from legacy; a program without a current
-/// version is served from legacy, so no read ever fails because of the migration. Each
-/// call reads the flags once and uses that snapshot throughout.
+/// version is served from legacy, so no read ever fails because of the migration. In phase
+/// 5 (`PROGRAM_VERSIONING_LEGACY_READONLY`) saves write only the next version and every
+/// read comes from versions; what a save writes follows the flag as the database holds it
+/// at that moment, so an instance that has not seen a flip yet still writes the right side.
+/// Each call reads the flags once and uses that snapshot throughout.
 public final class ProgramRepository: Sendable {
     private let pool: PostgresPool
     private let flags: any FlagSource
@@ -64,7 +67,8 @@ public final class ProgramRepository: Sendable {
             }
         }
         (served.source == .versions ? metrics.versionReads : metrics.legacyReads).increment()
-        if flags.writes { startShadowRead(of: served) }
+        // In phase 5 legacy is expected to lag the versions: nothing to compare.
+        if flags.writes, !flags.legacyReadOnly { startShadowRead(of: served) }
         return served
     }
 
@@ -76,20 +80,18 @@ public final class ProgramRepository: Sendable {
         case staleVersion(Int)
     }
 
-    /// The current version when `wanted` for the program's user and it matches the legacy
-    /// row; one query when the version is cached.
+    /// The current version when `wanted` for the program's user and it is the program as it
+    /// is now (see `ProgramHead.versionIsCurrent`); one query when the version is cached.
     private func versionedRead(
         _ id: UUID, on connection: PostgresConnection, if wanted: (UUID) -> Bool = { _ in true }
     ) async throws -> VersionedRead {
-        let header = try await connection.query(HotQueries.currentVersion(of: id))
-        guard let row = header.first else { throw RepositoryError.programNotFound(id) }
-        let (userID, revision, versionID, version, fresh) = try row.decode((UUID, String, UUID?, Int32?, Bool?).self)
-        guard wanted(userID) else { return .notWanted }
-        guard let versionID, let version else { return .noVersion }
-        guard fresh == true else { return .staleVersion(Int(version)) }
-        let program = try await versionContent(versionID, on: connection)
+        guard let head = try await ProgramHead.load(id, on: connection) else { throw RepositoryError.programNotFound(id) }
+        guard wanted(head.userID) else { return .notWanted }
+        guard let latest = head.latest else { return .noVersion }
+        guard head.versionIsCurrent else { return .staleVersion(latest.version) }
+        let program = try await versionContent(latest.id, on: connection)
         return .served(StoredProgram(
-            id: id, userID: userID, program: program, revision: Revision(revision), version: Int(version), source: .versions))
+            id: id, userID: head.userID, program: program, revision: head.revision, version: latest.version, source: .versions))
     }
 
     /// Starts a background comparison of `served` with the other side, when sampled and
@@ -159,21 +161,27 @@ public final class ProgramRepository: Sendable {
         }
     }
 
+    /// The program from its legacy JSON, unless a version is ahead of that JSON (saved in
+    /// phase 5 and not written back) or legacy is read-only: then the version is the program,
+    /// whatever flags this instance has seen, so no read ever serves what phase 5 left behind.
     private func legacyRead(_ id: UUID, on connection: PostgresConnection) async throws -> StoredProgram {
-        let rows = try await connection.query("""
-            SELECT p.user_id, p.program_json, p.xmin::text,
-                   (SELECT max(version) FROM program_versions WHERE program_id = p.id)
-              FROM programs p WHERE p.id = \(id)
-            """)
-        guard let row = rows.first else { throw RepositoryError.programNotFound(id) }
-        let (userID, json, revision, version) = try row.decode((UUID, PostgresJSONB, String, Int32?).self)
+        guard let head = try await ProgramHead.load(id, .withLegacyJSON, on: connection) else {
+            throw RepositoryError.programNotFound(id)
+        }
+        guard let json = head.legacyJSON else {
+            guard let latest = head.latest else { throw RepositoryError.programNotFound(id) }
+            let program = try await versionContent(latest.id, on: connection)
+            return StoredProgram(
+                id: id, userID: head.userID, program: program, revision: head.revision, version: latest.version, source: .versions)
+        }
         let program: Program
         do {
             program = try Program(legacyJSON: json.bytes)
         } catch {
             throw RepositoryError.unreadableLegacy(programID: id, error)
         }
-        return StoredProgram(id: id, userID: userID, program: program, revision: Revision(revision), version: version.map(Int.init), source: .legacy)
+        return StoredProgram(
+            id: id, userID: head.userID, program: program, revision: head.revision, version: head.latest?.version, source: .legacy)
     }
 
     private func versionContent(_ versionID: UUID, on connection: PostgresConnection) async throws -> Program {
@@ -188,7 +196,10 @@ public final class ProgramRepository: Sendable {
 
     // MARK: Writing
 
-    /// Stores a new program for `userID` (and its first version while WRITES is on).
+    /// Stores a new program for `userID`, and its first version while WRITES is on.
+    ///
+    /// In phase 5 too the program gets its legacy row, written from its first version, so a
+    /// rollback can serve it; after `legacy retire` the row carries no JSON.
     public func create(_ program: Program, for userID: UUID, id: UUID = UUID()) async throws(RepositoryError) -> StoredProgram {
         let flags = self.flags.current()
         let reconciled = program.reconciled(with: Program(name: program.name, workouts: [], schedule: [])).program
@@ -200,18 +211,23 @@ public final class ProgramRepository: Sendable {
         }
         return try await run { connection in
             try await connection.transaction { connection in
-                let inserted = try await connection.query("""
-                    INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(userID), \(PostgresJSONB(reconciled.legacyJSONText)))
-                    RETURNING xmin::text
-                    """).single().decode(String.self, at: 0)
-                guard flags.writes else {
+                try await connection.query(LegacyWriterLock.enter())
+                // A statement of its own, after the lock: it sees the flag as it is now.
+                let row = try await connection.query("""
+                    SELECT i.revision, i.legacy_written,
+                           (SELECT enabled FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_LEGACY_READONLY')
+                      FROM program_versioning_insert_program(\(id), \(userID), \(PostgresJSONB(reconciled.legacyJSONText))) i
+                    """).single()
+                let (inserted, legacyWritten, legacyReadOnly) = try row.decode((String, Bool, Bool?).self)
+                guard flags.writes || legacyReadOnly == true else {
                     return StoredProgram(id: id, userID: userID, program: reconciled, revision: Revision(inserted), version: nil, source: .legacy)
                 }
                 let write = ProgramWrite(
                     programID: id, program: reconciled, checksum: reconciled.canonicalChecksum, writeLegacy: false,
-                    version: 1, currentRevision: Revision(inserted), createdBy: "save")
+                    version: 1, currentLegacyRevision: inserted, writtenToLegacy: legacyWritten, createdBy: "save")
                 if let versionID = try await write.run(on: connection).versionID { self.cache.store(reconciled, for: versionID) }
-                return StoredProgram(id: id, userID: userID, program: reconciled, revision: Revision(inserted), version: 1, source: .versions)
+                let revision = legacyWritten ? Revision(inserted) : Revision("\(inserted)/v1")
+                return StoredProgram(id: id, userID: userID, program: reconciled, revision: revision, version: 1, source: .versions)
             }
         }
     }
@@ -274,39 +290,31 @@ public final class ProgramRepository: Sendable {
             try await connection.transaction { connection in
                 // Lock first, then read in a statement of its own: in READ COMMITTED a locking
                 // read that waited (for the backfill, say) sees the new row but joins versions
-                // from its old snapshot, and would miss a version committed meanwhile.
-                let locked = try await connection.query("SELECT 1 FROM programs WHERE id = \(id) FOR UPDATE")
-                guard !locked.isEmpty else { throw RepositoryError.programNotFound(id) }
-                // The legacy JSON travels only when no current version holds the same program:
-                // in steady state the version is in the cache and the row stays on the server.
-                let latest = try await connection.query("""
-                    SELECT p.user_id, CASE WHEN v.legacy_xmin = p.xmin::text THEN NULL ELSE p.program_json END,
-                           p.xmin::text, v.id, v.version, v.content_checksum
-                      FROM programs p
-                      LEFT JOIN LATERAL (SELECT id, version, content_checksum, legacy_xmin FROM program_versions
-                                          WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
-                     WHERE p.id = \(id)
-                    """)
-                guard let row = latest.first else { throw RepositoryError.programNotFound(id) }
-                let (userID, json, revisionText, latestVersionID, latestVersion, latestChecksum) =
-                    try row.decode((UUID, PostgresJSONB?, String, UUID?, Int32?, String?).self)
-                let revision = Revision(revisionText)
+                // from its old snapshot, and would miss a version committed meanwhile. The
+                // lock statement also takes the phase lock shared (see `LegacyWriterLock`).
+                let locked = try await connection.query(LegacyWriterLock.lockProgramForSave(id))
+                guard !locked.isEmpty, let head = try await ProgramHead.load(id, on: connection) else {
+                    throw RepositoryError.programNotFound(id)
+                }
+                let revision = head.revision
                 guard revision == expectedRevision else {
                     self.metrics.conflicts.increment()
                     throw RepositoryError.conflict(programID: id, expected: expectedRevision, current: revision)
                 }
+                // The program as it is now: the version when it stands for it (cached: no rows
+                // travel), else the legacy JSON. `legacyChecksum` is what legacy holds, if known.
                 let current: Program?
-                let currentChecksum: String?
-                if let json {
+                let legacyChecksum: String?
+                if head.versionIsCurrent, let latest = head.latest {
+                    current = try await self.versionContent(latest.id, on: connection)
+                    legacyChecksum = head.legacyHoldsLatest ? latest.checksum : nil
+                } else if let json = try await ProgramHead.legacyJSON(of: id, on: connection) {
                     // A legacy row that cannot be read is replaced by the save, not an obstacle to it.
                     current = try? Program(legacyJSON: json.bytes)
-                    currentChecksum = current?.canonicalChecksum
-                } else if let latestVersionID {
-                    current = try await self.versionContent(latestVersionID, on: connection)
-                    currentChecksum = latestChecksum
+                    legacyChecksum = current?.canonicalChecksum
                 } else {
                     current = nil
-                    currentChecksum = nil
+                    legacyChecksum = nil
                 }
                 let (edited, extra) = try await edit(current, connection)
                 let reconciliation = edited.reconciled(with: current ?? Program(name: edited.name, workouts: [], schedule: []))
@@ -316,31 +324,38 @@ public final class ProgramRepository: Sendable {
                     self.metrics.refusedSaves.increment()
                     throw RepositoryError.invalidProgram(ProgramValidationError(violations: violations))
                 }
+                // Phase 5 as the database holds it now (read under the phase lock), not as this
+                // instance last heard: legacy is not written, the version always is.
+                let legacyReadOnly = head.legacyReadOnly
                 let checksum = program.canonicalChecksum
-                let writeLegacy = currentChecksum != checksum
-                let writeVersion = flags.writes && latestChecksum != checksum
-                let nextVersion = Int(latestVersion ?? 0) + 1
+                let writeLegacy = !legacyReadOnly && legacyChecksum != checksum
+                let writeVersion = (flags.writes || legacyReadOnly) && head.latest?.checksum != checksum
+                let nextVersion = (head.latest?.version ?? 0) + 1
+                let source: ReadSource = legacyReadOnly ? .versions : .legacy
                 guard writeLegacy || writeVersion else {
                     self.metrics.unchangedSaves.increment()
                     let stored = StoredProgram(
-                        id: id, userID: userID, program: program, revision: revision, version: latestVersion.map(Int.init),
-                        source: .legacy)
+                        id: id, userID: head.userID, program: program, revision: revision, version: head.latest?.version, source: source)
                     return (SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: false, wroteLegacy: false), extra)
                 }
                 let outcome = try await ProgramWrite(
                     programID: id, program: program, checksum: checksum, writeLegacy: writeLegacy,
-                    version: writeVersion ? nextVersion : nil, currentRevision: revision, createdBy: "save"
+                    version: writeVersion ? nextVersion : nil, currentLegacyRevision: head.legacyRevision,
+                    writtenToLegacy: !legacyReadOnly, createdBy: "save"
                 ).run(on: connection)
                 // The next save (or read) of this program finds its current version here.
                 if let versionID = outcome.versionID { self.cache.store(program, for: versionID) }
                 (writeVersion ? self.metrics.savesWithVersion : self.metrics.legacyOnlySaves).increment()
                 self.logger.debug("program saved", metadata: [
                     "program": "\(id)", "version": "\(writeVersion ? String(nextVersion) : "-")",
-                    "changes": "\(reconciliation.changes.items.count)",
+                    "changes": "\(reconciliation.changes.items.count)", "legacyReadOnly": "\(legacyReadOnly)",
                 ])
+                let newRevision = writeVersion && legacyReadOnly
+                    ? Revision("\(head.legacyRevision)/v\(nextVersion)")
+                    : outcome.legacyRevision ?? Revision(head.legacyRevision)
                 let stored = StoredProgram(
-                    id: id, userID: userID, program: program, revision: outcome.legacyRevision ?? revision,
-                    version: writeVersion ? nextVersion : latestVersion.map(Int.init), source: .legacy)
+                    id: id, userID: head.userID, program: program, revision: newRevision,
+                    version: writeVersion ? nextVersion : head.latest?.version, source: source)
                 return (SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: writeVersion, wroteLegacy: writeLegacy), extra)
             }
         }

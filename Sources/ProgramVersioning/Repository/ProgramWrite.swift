@@ -2,8 +2,8 @@ import Foundation
 import PostgresDriver
 import ProgramDomain
 
-/// The one statement a save sends: the legacy `UPDATE` and, when asked, every row of the
-/// new version (`program_versions` plus all workouts, exercises and schedule entries, each
+/// The one statement a save sends: the legacy `UPDATE` (not in phase 5) and, when asked,
+/// every row of the new version (`program_versions` plus all workouts, exercises and schedule entries, each
 /// table one multi-row `INSERT ... SELECT FROM unnest(...)`), as data-modifying CTEs. One
 /// round trip, all or nothing with the rest of the save's transaction.
 struct ProgramWrite {
@@ -13,9 +13,13 @@ struct ProgramWrite {
     var writeLegacy: Bool
     /// The version number to write, or nil to write no version.
     var version: Int?
-    /// The row's revision as read under the lock: recorded as the version's `legacy_xmin`
-    /// when the legacy JSON is not rewritten.
-    var currentRevision: Revision
+    /// The legacy row's `xmin` as read under the lock: recorded as the version's
+    /// `legacy_xmin` when the legacy JSON already holds the program and is not rewritten.
+    var currentLegacyRevision: String
+    /// False in phase 5: the legacy JSON does not get this version (no legacy `UPDATE`), so
+    /// the version records no legacy revision and counts as ahead of legacy until
+    /// `backfill legacy` writes it back.
+    var writtenToLegacy = true
     var createdBy: String
 
     /// What the statement reports back.
@@ -35,9 +39,10 @@ struct ProgramWrite {
               RETURNING xmin::text AS revision
             ), version AS (
               INSERT INTO program_versions
-                (program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin)
+                (program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin, written_to_legacy)
               SELECT \(programID), \(version ?? 0), \(program.name), \(rows.programExtra)::jsonb, \(checksum), \(checksum),
-                     \(createdBy), coalesce((SELECT revision FROM legacy), \(currentRevision.token))
+                     \(createdBy), CASE WHEN \(writtenToLegacy) THEN coalesce((SELECT revision FROM legacy), \(currentLegacyRevision)) END,
+                     \(writtenToLegacy)
                WHERE \(version != nil)
               RETURNING id
             ), workouts AS (

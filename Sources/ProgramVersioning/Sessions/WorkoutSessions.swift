@@ -27,27 +27,14 @@ public final class WorkoutSessions: Sendable {
             try await connection.transaction { connection in
                 // One start at a time per user, so two racing starts cannot both stay open.
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(userID.uuidString), 5887940537704921958))")
-                let rows = try await connection.query("""
-                    SELECT p.program_json, v.id, v.legacy_xmin = p.xmin::text
-                      FROM programs p
-                      LEFT JOIN LATERAL (SELECT id, legacy_xmin FROM program_versions
-                                          WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
-                     WHERE p.id = \(programID) AND p.user_id = \(userID)
-                       FOR SHARE OF p
-                    """)
-                guard let row = rows.first else { throw RepositoryError.programNotFound(programID) }
-                let (json, latestVersion, fresh) = try row.decode((PostgresJSONB, UUID?, Bool?).self)
-                let program: Program
-                do throws(LegacyDecodingError) {
-                    program = try Program(legacyJSON: json.bytes)
-                } catch {
-                    throw RepositoryError.unreadableLegacy(programID: programID, error)
+                // The row is shared-locked: no save changes the program until the session is in.
+                guard let head = try await ProgramHead.load(programID, .sharedForOwner(userID), on: connection) else {
+                    throw RepositoryError.programNotFound(programID)
                 }
+                let (program, versionID) = try await Self.currentProgram(programID, head: head, on: connection)
                 guard let workout = program.workouts.first(where: { $0.id == workoutID }) else {
                     throw RepositoryError.workoutNotFound(programID: programID, workoutID: workoutID)
                 }
-                // Link the version rows only when the version is the program as it is now.
-                let versionID = fresh == true ? latestVersion : nil
                 let inserted = try await connection.query("""
                     WITH abandoned AS (
                       UPDATE workout_sessions SET status = 'ABANDONED'
@@ -75,6 +62,26 @@ public final class WorkoutSessions: Sendable {
         }
     }
 
+    /// The program as it is now, and the version that holds it (nil when legacy is ahead of
+    /// every version, or there is none). The version stands for the program when it is
+    /// current (`ProgramHead.versionIsCurrent`); legacy JSON that holds the same program is
+    /// cheaper to read, but only phases 1-4 read it (after `legacy retire` it is gone).
+    static func currentProgram(
+        _ programID: UUID, head: ProgramHead, on connection: PostgresConnection
+    ) async throws -> (program: Program, versionID: UUID?) {
+        if let latest = head.latest, head.versionIsCurrent, !head.legacyHoldsLatest || head.legacyReadOnly {
+            return (try await VersionContent.load(versionID: latest.id, on: connection), latest.id)
+        }
+        guard let json = try await ProgramHead.legacyJSON(of: programID, on: connection) else {
+            throw RepositoryError.programNotFound(programID)
+        }
+        do throws(LegacyDecodingError) {
+            return (try Program(legacyJSON: json.bytes), head.legacyHoldsLatest ? head.latest?.id : nil)
+        } catch {
+            throw RepositoryError.unreadableLegacy(programID: programID, error)
+        }
+    }
+
     /// Logs one set of an IN_PROGRESS session. The exercise must be part of the session's
     /// workout: in the version the session ran against, else in the program as it is now.
     @discardableResult
@@ -88,22 +95,22 @@ public final class WorkoutSessions: Sendable {
         }
         return try await pool.repositoryCall { connection in
             let rows = try await connection.query("""
-                SELECT s.user_id, s.status, s.workout_id, s.workout_version_id,
+                SELECT s.user_id, s.status, s.workout_id, s.workout_version_id, s.program_id,
                        (SELECT e.id FROM program_version_exercises e
-                         WHERE e.workout_version_id = s.workout_version_id AND e.exercise_id = \(exerciseID)),
-                       -- The legacy JSON travels only for sessions not linked to a version.
-                       CASE WHEN s.workout_version_id IS NULL THEN p.program_json END
-                  FROM workout_sessions s JOIN programs p ON p.id = s.program_id
+                         WHERE e.workout_version_id = s.workout_version_id AND e.exercise_id = \(exerciseID))
+                  FROM workout_sessions s
                  WHERE s.id = \(sessionID)
                 """)
             guard let row = rows.first else { throw RepositoryError.sessionNotFound(sessionID) }
-            let (userID, status, workoutID, workoutVersionID, exerciseVersionID, json) =
-                try row.decode((UUID, String, String, UUID?, UUID?, PostgresJSONB?).self)
+            let (userID, status, workoutID, workoutVersionID, programID, exerciseVersionID) =
+                try row.decode((UUID, String, String, UUID?, UUID, UUID?).self)
             guard status == "IN_PROGRESS" else { throw RepositoryError.sessionNotInProgress(sessionID, status: status) }
             if workoutVersionID != nil {
                 guard exerciseVersionID != nil else { throw RepositoryError.exerciseNotInWorkout(sessionID: sessionID, exerciseID: exerciseID) }
             } else {
-                let program = json.flatMap { try? Program(legacyJSON: $0.bytes) }
+                // A session started before its program had a version: judged by the program as it is now.
+                let head = try await ProgramHead.load(programID, on: connection)
+                let program = try await head.asyncMap { try await Self.currentProgram(programID, head: $0, on: connection).program }
                 let workout = program?.workouts.first { $0.id == workoutID }
                 guard workout?.exercises.contains(where: { $0.id == exerciseID }) == true else {
                     throw RepositoryError.exerciseNotInWorkout(sessionID: sessionID, exerciseID: exerciseID)
