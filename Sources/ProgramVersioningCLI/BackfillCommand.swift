@@ -2,17 +2,18 @@ import ArgumentParser
 import Foundation
 import ProgramVersioning
 
-/// `backfill programs|sessions`: phase 3 of the rollout.
+/// `backfill programs|sessions`: phase 3 of the rollout; `backfill legacy`: the way back
+/// from phase 5.
 struct BackfillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backfill",
-        abstract: "Turn legacy programs into versions and link old sessions; report what cannot be migrated.",
+        abstract: "Turn legacy programs into versions and link old sessions (or, back from phase 5, versions into legacy JSON); report what cannot be migrated.",
         discussion: """
             Idempotent and resumable: run it again after a kill or an error and it continues after the last \
             committed batch; re-running over migrated data changes nothing. Exit 0 when every record was migrated \
             or reported, 2 on error.
             """,
-        subcommands: [Programs.self, Sessions.self]
+        subcommands: [Programs.self, Sessions.self, Legacy.self]
     )
 
     struct RunOptions: ParsableArguments {
@@ -57,6 +58,23 @@ struct BackfillCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runBackfill(.sessions, run, options: run.options())
+        }
+    }
+}
+
+extension BackfillCommand {
+    struct Legacy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Phase 5's way back: regenerate the legacy JSON of every program whose latest version is newer than it.",
+            discussion: """
+                Run it before turning PROGRAM_VERSIONING_LEGACY_READONLY off (the flag store refuses until no program's \
+                legacy JSON is behind). The JSON written decodes to exactly the version's content, the app's unknown keys \
+                included; --backup copies programs first.
+                """)
+        @OptionGroup var run: BackfillCommand.RunOptions
+
+        func run() async throws {
+            try await runBackfill(.legacy, run, options: run.options())
         }
     }
 }

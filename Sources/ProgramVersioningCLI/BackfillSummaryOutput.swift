@@ -42,6 +42,9 @@ enum BackfillSummaryOutput {
             object["alreadyLinked"] = counts.alreadyLinked
             object["setsLinked"] = counts.setsLinked
             object["setsReported"] = counts.setsReported
+        case .legacy:
+            object["written"] = counts.written
+            object["unchanged"] = counts.unchanged
         }
         return object
     }
@@ -62,6 +65,8 @@ enum BackfillSummaryOutput {
         case .sessions:
             out += "  seen \(c.seen) = \(summary.dryRun ? "would link" : "linked") \(c.linked) + already linked \(c.alreadyLinked) + reported \(c.reported)\n"
             out += "  sets: \(summary.dryRun ? "would link" : "linked") \(c.setsLinked), reported \(c.setsReported)\n"
+        case .legacy:
+            out += "  seen \(c.seen) = \(summary.dryRun ? "would write" : "written") \(c.written) + unchanged \(c.unchanged) + reported \(c.reported)\n"
         }
         if !summary.reportsByReason.isEmpty {
             out += "  reported by reason: " + summary.reportsByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
@@ -91,6 +96,9 @@ enum BackfillSummaryOutput {
         out += "  all sets preserved: \(yesNo(audit.setsPreserved))\n"
         out += "  all links valid: \(yesNo(audit.linksValid))\(audit.linksValid ? "" : " (\(audit.invalidLinks) invalid)")\n"
         if summary.kind == .programs { out += "  versions created: \(summary.dryRun ? 0 : c.migrated)\n" }
+        if summary.kind == .legacy {
+            out += "  legacy JSON written back: \(summary.dryRun ? 0 : c.written) programs (each decodes to its latest version)\n"
+        }
         out += "  reported: \(c.reported)\(summary.kind == .sessions ? " sessions, \(c.setsReported) sets" : "")\n"
         return out
     }

@@ -100,7 +100,11 @@ enum CheckReportOutput {
             "flags": [
                 "PROGRAM_VERSIONING_WRITES": ["enabled": report.writes],
                 "PROGRAM_VERSIONING_READS": ["enabled": report.reads, "percent": report.readPercent],
+                "PROGRAM_VERSIONING_LEGACY_READONLY": ["enabled": report.legacyReadOnly],
             ],
+            "phase": phase(report),
+            "legacyBehind": report.legacyBehind,
+            "legacyRetired": report.legacyRetired,
             "user": report.userID.map { $0.uuidString.lowercased() } ?? NSNull(),
             "programsChecked": report.programsChecked, "sessionsChecked": report.sessionsChecked,
             "differenceCount": report.differenceCount,
@@ -128,7 +132,8 @@ enum CheckReportOutput {
 
     static func text(_ report: CheckReport) -> String {
         var out = summaryLine(report) + "\n"
-        out += "  flags: WRITES \(report.writes ? "on" : "off"), READS \(report.reads ? "on (\(report.readPercent)%)" : "off")\n"
+        out += "  flags: " + flagsLine(report) + "\n"
+        if let line = phaseFiveLine(report) { out += "  \(line)\n" }
         out += "  run \(report.runID.uuidString.lowercased()), \(iso8601(report.startedAt)) to \(iso8601(report.finishedAt))\n"
         out += "  " + comparisonLine(report) + "\n"
         for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "  \(kind.rawValue): \(count)\n" }
@@ -151,7 +156,8 @@ enum CheckReportOutput {
     static func markdown(_ report: CheckReport) -> String {
         var out = "### Consistency check: \(report.isClean ? "clean" : "\(report.differenceCount) difference(s)")\n\n"
         out += "- run `\(report.runID.uuidString.lowercased())`, \(iso8601(report.startedAt)) to \(iso8601(report.finishedAt))\n"
-        out += "- flags: WRITES **\(report.writes ? "on" : "off")**, READS **\(report.reads ? "on (\(report.readPercent)%)" : "off")**\n"
+        out += "- flags: " + flagsLine(report) + "\n"
+        if let line = phaseFiveLine(report) { out += "- \(line)\n" }
         out += "- checked: \(report.programsChecked) programs, \(report.sessionsChecked) sessions\n"
         out += "- " + comparisonLine(report) + "\n"
         if report.ignoredCount > 0 { out += "- ignored (known, accepted): \(report.ignoredCount)\n" }
@@ -170,6 +176,22 @@ enum CheckReportOutput {
             if report.differenceCount > 100 { out += "\n\(report.differenceCount - 100) more in `check_runs.findings`.\n" }
         }
         return out
+    }
+
+    static func phase(_ report: CheckReport) -> Int {
+        FlagSnapshot(writes: report.writes, reads: report.reads, legacyReadOnly: report.legacyReadOnly).phase
+    }
+
+    static func flagsLine(_ report: CheckReport) -> String {
+        "WRITES \(report.writes ? "on" : "off"), READS \(report.reads ? "on (\(report.readPercent)%)" : "off"), "
+            + "LEGACY_READONLY \(report.legacyReadOnly ? "on" : "off") - phase \(RolloutPhase.describe(phase(report)))"
+    }
+
+    /// What phase 5 adds to a report: how far legacy is behind, or that it is retired.
+    static func phaseFiveLine(_ report: CheckReport) -> String? {
+        if report.legacyRetired { return "legacy retired: programs checked against their versions' own checksums, no legacy JSON compared" }
+        guard report.legacyBehind > 0 else { return nil }
+        return "legacy behind: \(report.legacyBehind) programs; run backfill legacy before rolling back"
     }
 
     static func comparisonLine(_ report: CheckReport) -> String {

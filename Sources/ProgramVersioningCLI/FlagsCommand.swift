@@ -7,12 +7,12 @@ import RuntimeFlags
 struct FlagsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flags",
-        abstract: "Show, flip and audit PROGRAM_VERSIONING_WRITES and PROGRAM_VERSIONING_READS.",
+        abstract: "Show, flip and audit PROGRAM_VERSIONING_WRITES, PROGRAM_VERSIONING_READS and PROGRAM_VERSIONING_LEGACY_READONLY.",
         subcommands: [Show.self, Set.self, History.self, Watch.self]
     )
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show both flags as the store holds them.")
+        static let configuration = CommandConfiguration(abstract: "Show the flags as the store holds them, and the rollout phase they make.")
         @OptionGroup var connection: ConnectionOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -27,12 +27,14 @@ struct FlagsCommand: AsyncParsableCommand {
                     if state.name == .reads { entry["percent"] = state.percent }
                     object[state.name.rawValue] = entry
                 }
+                object["phase"] = phase(of: states)
                 try printJSON(object)
             } else {
                 for state in states {
                     let percent = state.name == .reads && state.enabled ? " (\(state.percent)% of users)" : ""
                     print("\(state.name.rawValue) \(state.enabled ? "on" : "off")\(percent)  since \(iso8601(state.updatedAt)) by \(state.updatedBy)")
                 }
+                print("phase \(RolloutPhase.describe(phase(of: states)))")
             }
         }
     }
@@ -41,20 +43,22 @@ struct FlagsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Flip a flag. Refused (exit 1) when a rollout rule forbids it; see docs/runbook.md.")
         @OptionGroup var connection: ConnectionOptions
-        @Argument(help: "PROGRAM_VERSIONING_WRITES or PROGRAM_VERSIONING_READS (or writes / reads).") var name: String
+        @Argument(help: "PROGRAM_VERSIONING_WRITES, PROGRAM_VERSIONING_READS or PROGRAM_VERSIONING_LEGACY_READONLY (or writes / reads / legacy-readonly).")
+        var name: String
         @Argument(help: "on or off.") var state: String
         @Option(help: "READS only: the share of users, 0-100 (default 100 when turning it on).") var percent: Int?
         @Option(help: "Why, for the audit trail (required with --force).") var reason: String?
         @Option(help: "Who, for the audit trail (default: the OS user).") var actor: String?
-        @Flag(help: "Turn READS on without a clean consistency report (needs --reason).") var force = false
+        @Flag(help: "Turn READS or LEGACY_READONLY on without a clean consistency report (needs --reason).") var force = false
 
         func validate() throws {
             guard FlagName(argument: name) != nil else {
-                throw ValidationError("unknown flag '\(name)'; use PROGRAM_VERSIONING_WRITES or PROGRAM_VERSIONING_READS")
+                throw ValidationError(
+                    "unknown flag '\(name)'; use PROGRAM_VERSIONING_WRITES, PROGRAM_VERSIONING_READS or PROGRAM_VERSIONING_LEGACY_READONLY")
             }
             guard ["on", "off"].contains(state.lowercased()) else { throw ValidationError("the state must be on or off, not '\(state)'") }
             if let percent, !(0...100).contains(percent) { throw ValidationError("--percent must be between 0 and 100") }
-            if percent != nil, FlagName(argument: name) == .writes { throw ValidationError("--percent applies to PROGRAM_VERSIONING_READS only") }
+            if percent != nil, FlagName(argument: name) != .reads { throw ValidationError("--percent applies to PROGRAM_VERSIONING_READS only") }
         }
 
         func run() async throws {
@@ -69,6 +73,10 @@ struct FlagsCommand: AsyncParsableCommand {
                 }
                 let percentText = flag == .reads && change.new.enabled ? " (\(change.new.percent)%)" : ""
                 print("\(flag.rawValue): \(change.old.enabled ? "on" : "off") -> \(change.new.enabled ? "on" : "off")\(percentText)")
+                let now = try await reportingErrors(connection: connection) {
+                    try await withPool(connection) { try await FlagStore(pool: $0).snapshot() }
+                }
+                print("phase \(RolloutPhase.describe(now.phase))")
             } catch let refused as FlagChangeRefused {
                 FileHandle.standardError.write(Data("program-versioning: \(refused)\n".utf8))
                 throw ExitCode(1)
@@ -92,6 +100,7 @@ struct FlagsCommand: AsyncParsableCommand {
                         "name": entry.name, "newEnabled": entry.newEnabled, "newPercent": entry.newPercent, "actor": entry.actor,
                         "forced": entry.forced, "changedAt": iso8601(entry.changedAt),
                     ]
+                    object["phaseAfter"] = entry.phaseAfter
                     object["oldEnabled"] = entry.oldEnabled
                     object["oldPercent"] = entry.oldPercent
                     object["reason"] = entry.reason
@@ -101,7 +110,9 @@ struct FlagsCommand: AsyncParsableCommand {
                 for entry in entries {
                     let old = entry.oldEnabled.map { $0 ? "on" : "off" } ?? "?"
                     let reason = entry.reason.map { " reason: \($0)" } ?? ""
-                    print("\(iso8601(entry.changedAt)) \(entry.name) \(old) -> \(entry.newEnabled ? "on" : "off") (\(entry.newPercent)%) by \(entry.actor)\(entry.forced ? " FORCED" : "")\(reason)")
+                    let percent = entry.name == FlagName.reads.rawValue ? " (\(entry.newPercent)%)" : ""
+                    let phase = entry.phaseAfter.map { "  [phase \(RolloutPhase.describe($0))]" } ?? ""
+                    print("\(iso8601(entry.changedAt)) \(entry.name) \(old) -> \(entry.newEnabled ? "on" : "off")\(percent) by \(entry.actor)\(entry.forced ? " FORCED" : "")\(reason)\(phase)")
                 }
             }
         }
@@ -130,6 +141,24 @@ struct FlagsCommand: AsyncParsableCommand {
                 }
                 await source.stop()
             }
+        }
+    }
+}
+
+/// The phase the stored flags make (DESIGN.md §1).
+private func phase(of states: [FlagState]) -> Int {
+    func on(_ name: FlagName) -> Bool { states.first { $0.name == name }?.enabled ?? false }
+    return FlagSnapshot(writes: on(.writes), reads: on(.reads), legacyReadOnly: on(.legacyReadOnly)).phase
+}
+
+/// Rollout phases as the runbook names them.
+enum RolloutPhase {
+    static func describe(_ phase: Int) -> String {
+        switch phase {
+        case 1: "1 (legacy: WRITES off, READS off)"
+        case 2, 3: "2-3 (dual write and backfill: WRITES on, READS off)"
+        case 4: "4 (read switch: WRITES on, READS on)"
+        default: "5 (legacy read-only: versions are the source of truth)"
         }
     }
 }

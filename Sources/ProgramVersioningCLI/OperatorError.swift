@@ -39,6 +39,8 @@ func operatorMessage(for error: any Error) -> String {
         return error.message
     case let error as BackfillError:
         return error.description
+    case let error as TableBackup.Failure:
+        return error.description
     case let error as CheckError:
         switch error {
         case .database(nil, let cause): return message(for: cause)  // e.g. cannot connect: say so plainly

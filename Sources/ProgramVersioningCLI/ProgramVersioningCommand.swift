@@ -12,7 +12,10 @@ struct ProgramVersioningCommand: AsyncParsableCommand {
             Connection: --database-url URL, else DATABASE_URL, else libpq's PG* variables and defaults.
             Exit codes: 0 success, 1 differences found or flip refused, 2 runtime error, 64 usage error.
             """,
-        subcommands: [MigrateCommand.self, FlagsCommand.self, BackfillCommand.self, CheckCommand.self, SeedCommand.self, SimulateCommand.self]
+        subcommands: [
+            MigrateCommand.self, FlagsCommand.self, BackfillCommand.self, CheckCommand.self, LegacyCommand.self, SeedCommand.self,
+            SimulateCommand.self,
+        ]
     )
 
     /// Logs go to stderr at `warning` unless PROGRAM_VERSIONING_LOG_LEVEL says otherwise, so

@@ -38,6 +38,8 @@ public struct FlagAuditEntry: Sendable, Hashable {
     public var reason: String?
     public var forced: Bool
     public var changedAt: Date
+    /// The rollout phase the flags made right after this flip (DESIGN.md §1).
+    public var phaseAfter: Int?
 }
 
 /// A flip the store refused, with the rule and what to do first.
@@ -165,18 +167,27 @@ public struct FlagStore: Sendable {
         }
     }
 
-    /// The audit trail, newest first.
+    /// The audit trail, newest first, each flip with the phase it left the rollout in.
     public func history(limit: Int = 100) async throws -> [FlagAuditEntry] {
+        // A flag's value after a flip is its newest audit row up to that flip (rows are
+        // numbered in commit order: flips serialize on the flag rows); none yet means off.
         let rows = try await pool.query("""
-            SELECT name, old_enabled, new_enabled, old_percent, new_percent, actor, reason, forced, changed_at
-              FROM runtime_flag_audit ORDER BY changed_at DESC, id DESC LIMIT \(limit)
+            SELECT a.name, a.old_enabled, a.new_enabled, a.old_percent, a.new_percent, a.actor, a.reason, a.forced, a.changed_at,
+                   (SELECT b.new_enabled FROM runtime_flag_audit b
+                     WHERE b.name = 'PROGRAM_VERSIONING_WRITES' AND b.id <= a.id ORDER BY b.id DESC LIMIT 1),
+                   (SELECT b.new_enabled FROM runtime_flag_audit b
+                     WHERE b.name = 'PROGRAM_VERSIONING_READS' AND b.id <= a.id ORDER BY b.id DESC LIMIT 1),
+                   (SELECT b.new_enabled FROM runtime_flag_audit b
+                     WHERE b.name = 'PROGRAM_VERSIONING_LEGACY_READONLY' AND b.id <= a.id ORDER BY b.id DESC LIMIT 1)
+              FROM runtime_flag_audit a ORDER BY a.changed_at DESC, a.id DESC LIMIT \(limit)
             """)
         return try rows.map { row in
-            let (name, oldEnabled, newEnabled, oldPercent, newPercent, actor, reason, forced, changedAt) =
-                try row.decode((String, Bool?, Bool, Int32?, Int32, String, String?, Bool, Date).self)
+            let (name, oldEnabled, newEnabled, oldPercent, newPercent, actor, reason, forced, changedAt, writes, reads, readOnly) =
+                try row.decode((String, Bool?, Bool, Int32?, Int32, String, String?, Bool, Date, Bool?, Bool?, Bool?).self)
+            let after = FlagSnapshot(writes: writes ?? false, reads: reads ?? false, legacyReadOnly: readOnly ?? false)
             return FlagAuditEntry(
                 name: name, oldEnabled: oldEnabled, newEnabled: newEnabled, oldPercent: oldPercent.map(Int.init),
-                newPercent: Int(newPercent), actor: actor, reason: reason, forced: forced, changedAt: changedAt)
+                newPercent: Int(newPercent), actor: actor, reason: reason, forced: forced, changedAt: changedAt, phaseAfter: after.phase)
         }
     }
 }

@@ -14,8 +14,9 @@ struct BackfillBatchOutcome {
 }
 
 /// Phase 3 of the rollout: turns legacy programs into versions (`.programs`) and links old
-/// sessions and sets to version rows (`.sessions`), in keyset-paginated batches of one
-/// transaction each, while the app keeps running.
+/// sessions and sets to version rows (`.sessions`); and the way back from phase 5: legacy
+/// JSON regenerated from the latest versions (`.legacy`). In keyset-paginated batches of
+/// one transaction each, while the app keeps running.
 ///
 /// A run holds a session advisory lock, so two backfills never run at once; records its
 /// flags, options, counts and cursor in `backfill_runs` (a killed or failed run is resumed
@@ -88,6 +89,9 @@ public struct Backfill: Sendable {
         if kind == .programs, !options.dryRun, !options.allowWritesOff {
             guard try await FlagStore(pool: pool).snapshot().writes else { throw BackfillError.writesOff }
         }
+        if kind != .sessions, try await LegacyRetirement.inForce(on: connection) != nil {
+            throw BackfillError.legacyRetired
+        }
         let before = try await BackfillAudit.counts(userID: options.userID, on: connection)
         let ledger = options.dryRun
             ? nil
@@ -103,7 +107,7 @@ public struct Backfill: Sendable {
         var reports: [BackfillReport] = []
         var reasons: [String: Int] = [:]
         var scannedNow = 0
-        let total = repair?.programIDs.count ?? (kind == .programs ? before.programs : before.sessions)
+        let total = repair?.programIDs.count ?? (kind == .sessions ? before.sessions : before.programs)
         var statistics = kind == .programs && !options.dryRun ? try await VersionTableStatistics.read(on: connection) : nil
         do {
             let backup = try await options.backupDirectory.asyncMap { directory in
@@ -111,6 +115,7 @@ public struct Backfill: Sendable {
             }
             let programBatch = ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
             let sessionBatch = SessionBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
+            let legacyBatch = LegacyBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
             while true {
                 let remaining = options.limit.map { $0 - scannedNow } ?? Int.max
                 guard remaining > 0 else { break }
@@ -125,6 +130,8 @@ public struct Backfill: Sendable {
                         }
                     case .sessions:
                         try await sessionBatch.run(after: cursor, pageSize: pageSize, on: connection)
+                    case .legacy:
+                        try await legacyBatch.run(after: cursor, pageSize: pageSize, on: connection)
                     }
                     guard outcome.counts.addsUp(for: kind) else { throw BackfillError.countsDoNotAddUp(runID: runID, outcome.counts) }
                     if let ledger, let key = outcome.lastKey { try await ledger.advance(by: outcome.counts, to: key, on: connection) }
@@ -179,7 +186,7 @@ public struct Backfill: Sendable {
             """).single()
         let (programs, sessions, sets) = try row.decode((Int, Int, Int).self)
         switch kind {
-        case .programs: return programs == counts.reported
+        case .programs, .legacy: return programs == counts.reported
         case .sessions: return sessions == counts.reported && sets == counts.setsReported
         }
     }

@@ -16,6 +16,8 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     case readsOn
     /// `--backup` could not write its files; nothing was migrated.
     case backupFailed(String)
+    /// The legacy JSON is retired (`legacy retire`): there is nothing to read or write back.
+    case legacyRetired
     /// The database failed; the run stopped after its last committed batch.
     case database(runID: UUID?, PostgresError)
 
@@ -35,6 +37,9 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
         case .readsOn:
             "repair refused: PROGRAM_VERSIONING_READS is on, so a repaired version would be served at once; "
                 + "turn READS off first (program-versioning flags set PROGRAM_VERSIONING_READS off), then repair"
+        case .legacyRetired:
+            "the legacy JSON is retired (program-versioning legacy retire): programs.program_json is not there to read or write back; "
+                + "run program-versioning legacy restore first if you need it"
         case .backupFailed(let why):
             "the backup failed (\(why)); nothing was migrated: check the folder (space, permissions) or run without --backup"
         case .database(let runID, let error):
@@ -79,4 +84,4 @@ public struct BackfillSummary: Sendable {
 }
 
 /// One table `--backup` wrote.
-public typealias BackupFile = BackfillBackup.File
+public typealias BackupFile = TableBackup.File

@@ -37,13 +37,13 @@ struct BackfillLedger {
               FROM latest
              WHERE r.id = latest.id AND latest.status IN ('RUNNING', 'FAILED')
             RETURNING r.id, r.cursor_key, r.seen, r.migrated, r.unchanged, r.linked, r.already_linked, r.reported,
-                      r.sets_linked, r.sets_reported, r.counts_before::text
+                      r.sets_linked, r.sets_reported, r.counts_before::text, r.written
             """)
         let resumable = try running.first.map { row in
-            let (id, cursor, seen, migrated, unchanged, linked, alreadyLinked, reported, setsLinked, setsReported, before) =
-                try row.decode((UUID, String?, Int, Int, Int, Int, Int, Int, Int, Int, String?).self)
+            let (id, cursor, seen, migrated, unchanged, linked, alreadyLinked, reported, setsLinked, setsReported, before, written) =
+                try row.decode((UUID, String?, Int, Int, Int, Int, Int, Int, Int, Int, String?, Int).self)
             var counts = BackfillCounts()
-            (counts.seen, counts.migrated, counts.unchanged, counts.linked) = (seen, migrated, unchanged, linked)
+            (counts.seen, counts.migrated, counts.unchanged, counts.linked, counts.written) = (seen, migrated, unchanged, linked, written)
             (counts.alreadyLinked, counts.reported, counts.setsLinked, counts.setsReported) = (alreadyLinked, reported, setsLinked, setsReported)
             return BackfillLedger(
                 runID: id, resumed: true, cursor: cursor.flatMap(UUID.init(uuidString:)), counts: counts,
@@ -77,7 +77,8 @@ struct BackfillLedger {
         let updated = try await connection.query("""
             UPDATE backfill_runs
                SET cursor_key = \(cursor.uuidString.lowercased()), seen = seen + \(batch.seen),
-                   migrated = migrated + \(batch.migrated), unchanged = unchanged + \(batch.unchanged),
+                   migrated = migrated + \(batch.migrated), written = written + \(batch.written),
+                   unchanged = unchanged + \(batch.unchanged),
                    linked = linked + \(batch.linked), already_linked = already_linked + \(batch.alreadyLinked),
                    reported = reported + \(batch.reported), sets_linked = sets_linked + \(batch.setsLinked),
                    sets_reported = sets_reported + \(batch.setsReported)
@@ -93,12 +94,12 @@ struct BackfillLedger {
         let row = try await connection.query("""
             UPDATE backfill_runs SET status = \(status), finished_at = now(), counts_after = \(countsAfter?.json)::jsonb, error = \(error)
              WHERE id = \(runID)
-            RETURNING seen, migrated, unchanged, linked, already_linked, reported, sets_linked, sets_reported
+            RETURNING seen, migrated, unchanged, linked, already_linked, reported, sets_linked, sets_reported, written
             """).single()
-        let (seen, migrated, unchanged, linked, alreadyLinked, reported, setsLinked, setsReported) =
-            try row.decode((Int, Int, Int, Int, Int, Int, Int, Int).self)
+        let (seen, migrated, unchanged, linked, alreadyLinked, reported, setsLinked, setsReported, written) =
+            try row.decode((Int, Int, Int, Int, Int, Int, Int, Int, Int).self)
         var counts = BackfillCounts()
-        (counts.seen, counts.migrated, counts.unchanged, counts.linked) = (seen, migrated, unchanged, linked)
+        (counts.seen, counts.migrated, counts.unchanged, counts.linked, counts.written) = (seen, migrated, unchanged, linked, written)
         (counts.alreadyLinked, counts.reported, counts.setsLinked, counts.setsReported) = (alreadyLinked, reported, setsLinked, setsReported)
         return counts
     }

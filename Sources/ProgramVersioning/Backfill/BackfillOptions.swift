@@ -6,6 +6,8 @@ public enum BackfillKind: String, Sendable, CaseIterable {
     case programs
     /// Old sessions and their sets are linked to version rows.
     case sessions
+    /// The way back from phase 5: legacy JSON regenerated from the latest versions.
+    case legacy
 }
 
 /// How a backfill run goes about it.
@@ -40,11 +42,14 @@ public struct BackfillOptions: Sendable, Equatable {
 }
 
 /// What a run did, record by record class. For programs `seen = migrated + unchanged +
-/// reported`; for sessions `seen = linked + alreadyLinked + reported`. Sets are counted
-/// apart: a session is linked even when one of its sets is reported.
+/// reported`; for sessions `seen = linked + alreadyLinked + reported`; for legacy `seen =
+/// written + unchanged + reported`. Sets are counted apart: a session is linked even when
+/// one of its sets is reported.
 public struct BackfillCounts: Sendable, Equatable {
     public var seen = 0
     public var migrated = 0
+    /// `backfill legacy`: programs whose legacy JSON was regenerated.
+    public var written = 0
     public var unchanged = 0
     public var linked = 0
     public var alreadyLinked = 0
@@ -59,12 +64,14 @@ public struct BackfillCounts: Sendable, Equatable {
         switch kind {
         case .programs: seen == migrated + unchanged + reported
         case .sessions: seen == linked + alreadyLinked + reported
+        case .legacy: seen == written + unchanged + reported
         }
     }
 
     static func += (lhs: inout BackfillCounts, rhs: BackfillCounts) {
         lhs.seen += rhs.seen
         lhs.migrated += rhs.migrated
+        lhs.written += rhs.written
         lhs.unchanged += rhs.unchanged
         lhs.linked += rhs.linked
         lhs.alreadyLinked += rhs.alreadyLinked
@@ -80,7 +87,8 @@ public struct BackfillReport: Sendable, Equatable {
     public var sessionID: UUID?
     public var loggedSetID: UUID?
     /// A stable code: a validation rule (`WORKOUT_ID_REPEATED`, ...), `UNREADABLE_JSON`,
-    /// `PROGRAM_HAS_NO_VERSION`, `ORPHAN_SESSION_WORKOUT`, `SET_EXERCISE_NOT_IN_WORKOUT`.
+    /// `PROGRAM_HAS_NO_VERSION`, `ORPHAN_SESSION_WORKOUT`, `SET_EXERCISE_NOT_IN_WORKOUT`;
+    /// for `backfill legacy` `VERSION_UNREADABLE`, `LEGACY_JSON_MISMATCH`.
     public var reason: String
     /// Where: a JSON path for programs, the legacy column for sessions and sets.
     public var path: String?

@@ -10,6 +10,8 @@ struct CheckPage: Sendable {
     /// The page's last key: where the next page starts.
     var lastKey: UUID?
     var differences: [CheckDifference] = []
+    /// Programs whose legacy JSON is behind their latest version, as expected in phase 5.
+    var legacyBehind = 0
     /// Work on what was read that needs no database: done while the next page is read.
     var compare: @Sendable () -> [CheckDifference] = { [] }
 }
@@ -22,8 +24,10 @@ protocol CheckPager: Sendable {
 extension CheckPager {
     /// Every page in key order, the next one read (on a connection of its own) while this
     /// one is compared, so the database and the comparison work at the same time. Returns
-    /// the number of records scanned.
-    func forEachPage(pageSize: Int, pool: PostgresPool, _ body: ([CheckDifference]) -> Void) async throws -> Int {
+    /// the number of records scanned and of programs whose legacy is behind (phase 5).
+    func forEachPage(
+        pageSize: Int, pool: PostgresPool, _ body: ([CheckDifference]) -> Void
+    ) async throws -> (scanned: Int, legacyBehind: Int) {
         func read(after cursor: UUID?) -> Task<CheckPage, any Error> {
             Task {
                 try await pool.transaction { connection in
@@ -37,13 +41,15 @@ extension CheckPager {
         }
         var next = read(after: nil)
         var scanned = 0
+        var legacyBehind = 0
         while true {
             let page = try await next.value
             scanned += page.scanned
+            legacyBehind += page.legacyBehind
             let more = page.keysRead >= pageSize
             if more { next = read(after: page.lastKey) }
             body(page.differences + page.compare())
-            if !more { return scanned }
+            if !more { return (scanned, legacyBehind) }
         }
     }
 }

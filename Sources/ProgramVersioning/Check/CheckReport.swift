@@ -17,6 +17,10 @@ public enum DifferenceKind: String, Sendable, CaseIterable, Comparable {
     case brokenSessionLink = "BROKEN_SESSION_LINK"
     /// Versions of a program not numbered 1, 2, 3 ... without gaps or repeats.
     case versionSequence = "VERSION_SEQUENCE"
+    /// A version the legacy JSON does not hold (saved in phase 5) while
+    /// PROGRAM_VERSIONING_LEGACY_READONLY is off: legacy readers miss an edit. (While the
+    /// flag is on this is expected, and only counted: `CheckReport.legacyBehind`.)
+    case legacyBehind = "LEGACY_BEHIND"
 
     public static func < (lhs: DifferenceKind, rhs: DifferenceKind) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -69,6 +73,14 @@ public struct CheckReport: Sendable {
     public var writes: Bool
     public var reads: Bool
     public var readPercent: Int
+    public var legacyReadOnly: Bool = false
+    /// Programs whose latest version the legacy JSON does not hold yet, counted while
+    /// PROGRAM_VERSIONING_LEGACY_READONLY is on (expected in phase 5, not a difference;
+    /// `backfill legacy` clears them before a rollback).
+    public var legacyBehind = 0
+    /// The legacy JSON was retired (`legacy retire`): programs were checked on the versions'
+    /// side only.
+    public var legacyRetired = false
     public var userID: UUID?
     public var programsChecked: Int
     public var sessionsChecked: Int

@@ -48,30 +48,34 @@ public struct ConsistencyCheck: Sendable {
         let startedAt = Date()
         let flags = try await FlagStore(pool: pool).snapshot()
         let writes = flags.writes
+        let retired = try await pool.withConnection { try await LegacyRetirement.inForce(on: $0) } != nil
         let runID = UUID()
         announce(runID)
         var report = CheckReport(
             runID: runID, startedAt: startedAt, finishedAt: startedAt, writes: writes, reads: flags.reads,
-            readPercent: flags.readPercent, userID: options.userID, programsChecked: 0, sessionsChecked: 0,
-            differences: [], differenceCount: 0, countsByKind: [:], ignoredCount: 0, comparison: nil, trend: [])
+            readPercent: flags.readPercent, legacyReadOnly: flags.legacyReadOnly, legacyRetired: retired, userID: options.userID,
+            programsChecked: 0, sessionsChecked: 0, differences: [], differenceCount: 0, countsByKind: [:], ignoredCount: 0,
+            comparison: nil, trend: [])
         // Programs and sessions are checked at the same time, each on its own connections
         // (three at most: the pool should allow that many); what they find is gathered here.
         let tally = CheckTally(report, options: options)
         do {
             // Programs, the heavier part, in two walks over halves of the key space.
-            let halves = ProgramComparison.halves(userID: options.userID, writesOn: writes)
+            let halves = ProgramComparison.halves(
+                userID: options.userID, writesOn: writes, legacyReadOnly: flags.legacyReadOnly, legacyRetired: retired)
             async let firstHalf = halves[0].forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
             async let secondHalf = halves[1].forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
             async let sessionsChecked = SessionLinkCheck(userID: options.userID)
                 .forEachPage(pageSize: options.pageSize, pool: pool) { tally.record($0) }
             let (programsInFirst, programsInSecond, sessions) = try await (firstHalf, secondHalf, sessionsChecked)
-            let programs = programsInFirst + programsInSecond
+            let programs = programsInFirst.scanned + programsInSecond.scanned
             if options.userID == nil {
                 tally.record(try await pool.withConnection { try await orphans(on: $0) })
             }
             var keys = Set<String>()
             (report, keys) = tally.result
-            (report.programsChecked, report.sessionsChecked) = (programs, sessions)
+            (report.programsChecked, report.sessionsChecked) = (programs, sessions.scanned)
+            report.legacyBehind = programsInFirst.legacyBehind + programsInSecond.legacyBehind
             report.finishedAt = Date()
             let (finished, keysSeen) = (report, keys)
             return try await pool.withConnection { connection in
