@@ -31,51 +31,22 @@ struct ProgramWrite {
 
     func run(on connection: PostgresConnection) async throws -> Outcome {
         let rows = VersionRows(program)
-        let legacyJSON = PostgresJSONB(program.legacyJSONText)
-        let row = try await connection.query("""
-            WITH legacy AS (
-              UPDATE programs SET program_json = \(legacyJSON), updated_at = now()
-               WHERE id = \(programID) AND \(writeLegacy)
-              RETURNING xmin::text AS revision
-            ), version AS (
-              INSERT INTO program_versions
-                (program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin, written_to_legacy)
-              SELECT \(programID), \(version ?? 0), \(program.name), \(rows.programExtra)::jsonb, \(checksum), \(checksum),
-                     \(createdBy), CASE WHEN \(writtenToLegacy) THEN coalesce((SELECT revision FROM legacy), \(currentLegacyRevision)) END,
-                     \(writtenToLegacy)
-               WHERE \(version != nil)
-              RETURNING id
-            ), workouts AS (
-              INSERT INTO program_version_workouts (program_id, program_version_id, workout_id, name, position, extra)
-              SELECT \(programID), version.id, w.workout_id, w.name, w.ordinality - 1, w.extra::jsonb
-                FROM version,
-                     unnest(\(rows.workoutIDs)::text[], \(rows.workoutNames)::text[], \(rows.workoutExtras)::text[])
-                       WITH ORDINALITY AS w(workout_id, name, extra, ordinality)
-              RETURNING id, workout_id
-            ), exercises AS (
-              INSERT INTO program_version_exercises
-                (program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds,
-                 weight_kg, position, extra)
-              SELECT \(programID), version.id, workouts.id, e.exercise_id, e.name, e.sets, e.reps, e.rest,
-                     e.weight::numeric, e.position, e.extra::jsonb
-                FROM version,
-                     unnest(\(rows.exerciseWorkoutIDs)::text[], \(rows.exerciseIDs)::text[], \(rows.exerciseNames)::text[],
-                            \(rows.sets)::int8[], \(rows.reps)::int8[], \(rows.restSeconds)::int8[], \(rows.weights)::text[],
-                            \(rows.exercisePositions)::int8[], \(rows.exerciseExtras)::text[])
-                       AS e(workout_id, exercise_id, name, sets, reps, rest, weight, position, extra)
-                JOIN workouts ON workouts.workout_id = e.workout_id
-              RETURNING 1
-            ), schedule AS (
-              INSERT INTO program_version_schedule (program_id, program_version_id, position, day_index, workout_id, extra)
-              SELECT \(programID), version.id, s.ordinality - 1, s.day_index, s.workout_id, s.extra::jsonb
-                FROM version,
-                     unnest(\(rows.scheduleDays)::int8[], \(rows.scheduleWorkoutIDs)::text[], \(rows.scheduleExtras)::text[])
-                       WITH ORDINALITY AS s(day_index, workout_id, extra, ordinality)
-              RETURNING 1
-            )
-            SELECT (SELECT revision FROM legacy), (SELECT id FROM version),
-                   (SELECT count(*) FROM exercises), (SELECT count(*) FROM schedule)
-            """).single()
+        // The JSON travels only when legacy is written.
+        let legacyJSON = writeLegacy ? PostgresJSONB(program.legacyJSONText) : nil
+        let binds: [PostgresBind] = [
+            legacyJSON?.postgresBind ?? .null, programID.postgresBind, writeLegacy.postgresBind,
+            (version ?? 0).postgresBind, program.name.postgresBind, rows.programExtra.postgresBind, checksum.postgresBind,
+            createdBy.postgresBind, writtenToLegacy.postgresBind, currentLegacyRevision.postgresBind, (version != nil).postgresBind,
+            rows.workoutIDs.postgresBind, rows.workoutNames.postgresBind, rows.workoutExtras.postgresBind,
+            rows.exerciseWorkoutIDs.postgresBind, rows.exerciseIDs.postgresBind, rows.exerciseNames.postgresBind,
+            rows.sets.postgresBind, rows.reps.postgresBind, rows.restSeconds.postgresBind, rows.weights.postgresBind,
+            rows.exercisePositions.postgresBind, rows.exerciseExtras.postgresBind,
+            rows.scheduleDays.postgresBind, rows.scheduleWorkoutIDs.postgresBind, rows.scheduleExtras.postgresBind,
+        ]
+        // Two constant texts: a phase-5 save must not name programs.program_json at all
+        // (after `legacy retire` the column has another name).
+        let sql = (writeLegacy ? Self.legacyUpdate : Self.noLegacyUpdate) + Self.versionInserts
+        let row = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds)).single()
         let (revision, versionID, exercises, entries) = try row.decode((String?, UUID?, Int, Int).self)
         // Every exercise joins its workout by id; a count short of the rows sent would mean
         // a version missing parts, so the whole save is refused (and rolled back) instead.
@@ -86,6 +57,54 @@ struct ProgramWrite {
         }
         return Outcome(legacyRevision: revision.map(Revision.init), versionID: versionID)
     }
+
+    // The statement's texts, with the binds numbered as `run` sends them: $1 legacy JSON,
+    // $2 program id, $3 write legacy, $4-$11 the version row, $12-$26 the row arrays.
+
+    private static let legacyUpdate = """
+        WITH legacy AS (
+          UPDATE programs SET program_json = $1, updated_at = now()
+           WHERE id = $2 AND $3
+          RETURNING xmin::text AS revision
+        )
+        """
+
+    private static let noLegacyUpdate = """
+        WITH legacy AS (
+          SELECT NULL::text AS revision WHERE $1::jsonb IS NOT NULL AND $2::uuid IS NULL AND $3
+        )
+        """
+
+    private static let versionInserts = """
+        , version AS (
+          INSERT INTO program_versions
+            (program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin, written_to_legacy)
+          SELECT $2, $4, $5, $6::jsonb, $7, $7, $8, CASE WHEN $9 THEN coalesce((SELECT revision FROM legacy), $10) END, $9
+           WHERE $11
+          RETURNING id
+        ), workouts AS (
+          INSERT INTO program_version_workouts (program_id, program_version_id, workout_id, name, position, extra)
+          SELECT $2, version.id, w.workout_id, w.name, w.ordinality - 1, w.extra::jsonb
+            FROM version, unnest($12::text[], $13::text[], $14::text[]) WITH ORDINALITY AS w(workout_id, name, extra, ordinality)
+          RETURNING id, workout_id
+        ), exercises AS (
+          INSERT INTO program_version_exercises
+            (program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds, weight_kg, position, extra)
+          SELECT $2, version.id, workouts.id, e.exercise_id, e.name, e.sets, e.reps, e.rest, e.weight::numeric, e.position, e.extra::jsonb
+            FROM version,
+                 unnest($15::text[], $16::text[], $17::text[], $18::int8[], $19::int8[], $20::int8[], $21::text[], $22::int8[],
+                        $23::text[]) AS e(workout_id, exercise_id, name, sets, reps, rest, weight, position, extra)
+            JOIN workouts ON workouts.workout_id = e.workout_id
+          RETURNING 1
+        ), schedule AS (
+          INSERT INTO program_version_schedule (program_id, program_version_id, position, day_index, workout_id, extra)
+          SELECT $2, version.id, s.ordinality - 1, s.day_index, s.workout_id, s.extra::jsonb
+            FROM version, unnest($24::int8[], $25::text[], $26::text[]) WITH ORDINALITY AS s(day_index, workout_id, extra, ordinality)
+          RETURNING 1
+        )
+        SELECT (SELECT revision FROM legacy), (SELECT id FROM version),
+               (SELECT count(*) FROM exercises), (SELECT count(*) FROM schedule)
+        """
 }
 
 /// A program flattened into the column arrays the version `INSERT`s unnest. Only valid
