@@ -102,7 +102,7 @@ BEGIN
   IF EXISTS (SELECT 1 FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_LEGACY_READONLY' AND enabled) THEN
     RAISE EXCEPTION 'LEGACY_READONLY: % of programs.program_json refused: PROGRAM_VERSIONING_LEGACY_READONLY is on, the versions are the source of truth', TG_OP
       USING ERRCODE = 'PVL01',
-            HINT = 'save through the ProgramVersioning library; to roll back run program-versioning backfill legacy, then flags set PROGRAM_VERSIONING_LEGACY_READONLY off';
+            HINT = 'save through the ProgramVersioning library; to roll back run program-versioning backfill legacy --flag-off';
   END IF;
   IF TG_OP = 'DELETE' THEN
     RETURN OLD;
@@ -152,7 +152,7 @@ BEGIN
     IF readonly.enabled AND (NOT NEW.enabled OR NEW.percent < 100) THEN
       RAISE EXCEPTION 'READS_LOCKED_BY_LEGACY_READONLY: PROGRAM_VERSIONING_READS must stay on at 100 %% while PROGRAM_VERSIONING_LEGACY_READONLY is on'
         USING ERRCODE = 'PVF07',
-              HINT = 'roll back in order: backfill legacy, flags set PROGRAM_VERSIONING_LEGACY_READONLY off, then READS';
+              HINT = 'roll back in order: backfill legacy --flag-off (LEGACY_READONLY off), then READS';
     END IF;
     IF NEW.enabled AND NOT writes.enabled THEN
       RAISE EXCEPTION 'READS_NEEDS_WRITES: PROGRAM_VERSIONING_READS cannot be on while PROGRAM_VERSIONING_WRITES is off'
@@ -176,7 +176,7 @@ BEGIN
     IF NOT NEW.enabled AND readonly.enabled THEN
       RAISE EXCEPTION 'WRITES_OFF_NEEDS_LEGACY_READONLY_OFF: PROGRAM_VERSIONING_WRITES cannot be turned off while PROGRAM_VERSIONING_LEGACY_READONLY is on'
         USING ERRCODE = 'PVF08',
-              HINT = 'roll back in order: backfill legacy, flags set PROGRAM_VERSIONING_LEGACY_READONLY off, READS off, then WRITES off';
+              HINT = 'roll back in order: backfill legacy --flag-off (LEGACY_READONLY off), READS off, then WRITES off';
     END IF;
     IF NOT NEW.enabled AND reads.enabled THEN
       RAISE EXCEPTION 'WRITES_OFF_NEEDS_READS_OFF: PROGRAM_VERSIONING_WRITES cannot be turned off while PROGRAM_VERSIONING_READS is on'
@@ -218,7 +218,7 @@ BEGIN
       IF behind > 0 THEN
         RAISE EXCEPTION 'LEGACY_BEHIND: the legacy JSON of % programs is behind their latest version', behind
           USING ERRCODE = 'PVF09',
-                HINT = 'run program-versioning backfill legacy first, then turn PROGRAM_VERSIONING_LEGACY_READONLY off';
+                HINT = 'run program-versioning backfill legacy --flag-off: it writes legacy back and turns the flag off as it finishes, while the app keeps saving';
       END IF;
     END IF;
   END IF;
@@ -244,7 +244,7 @@ BEGIN
   IF EXISTS (SELECT 1 FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_LEGACY_READONLY' AND enabled)
      OR EXISTS (SELECT 1 FROM program_versioning_legacy_behind()) THEN
     RAISE EXCEPTION 'refusing to roll back phase 5: PROGRAM_VERSIONING_LEGACY_READONLY is on or the legacy JSON is behind the versions'
-      USING HINT = 'run program-versioning backfill legacy, turn PROGRAM_VERSIONING_LEGACY_READONLY off, then migrate down';
+      USING HINT = 'run program-versioning backfill legacy --flag-off, then migrate down';
   END IF;
 END
 $$;

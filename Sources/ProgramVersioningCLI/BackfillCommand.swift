@@ -72,9 +72,26 @@ extension BackfillCommand {
                 included; --backup copies programs first.
                 """)
         @OptionGroup var run: BackfillCommand.RunOptions
+        @Flag(help: "Then turn PROGRAM_VERSIONING_LEGACY_READONLY off, together with the write-back of what the app saved during the run (saves wait for that last step only).")
+        var flagOff = false
+        @Option(help: "With --flag-off: why, for the audit trail.") var reason: String?
+        @Option(help: "With --flag-off: who, for the audit trail (default: the OS user).") var actor: String?
+
+        func validate() throws {
+            guard flagOff else { return }
+            if run.dryRun { throw ValidationError("--flag-off cannot be combined with --dry-run") }
+            if run.user != nil || run.limit != nil {
+                throw ValidationError("--flag-off needs the whole write-back: drop --user and --limit")
+            }
+        }
 
         func run() async throws {
-            try await runBackfill(.legacy, run, options: run.options())
+            var options = run.options()
+            if flagOff {
+                let who = actor ?? ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+                options.turnLegacyReadOnlyOff = FlagFlipRequest(actor: who, reason: reason)
+            }
+            try await runBackfill(.legacy, run, options: options)
         }
     }
 }
@@ -82,8 +99,16 @@ extension BackfillCommand {
 private func runBackfill(_ kind: BackfillKind, _ run: BackfillCommand.RunOptions, options: BackfillOptions) async throws {
     let progress = ProgressLine(kind: kind, toTerminal: isatty(STDERR_FILENO) == 1)
     let summary = try await reportingErrors(connection: run.connection) {
-        try await withPool(run.connection) { pool in
-            try await Backfill(pool: pool).run(kind, options: options) { progress.update($0) }
+        do {
+            return try await withPool(run.connection) { pool in
+                try await Backfill(pool: pool).run(kind, options: options) { progress.update($0) }
+            }
+        } catch BackfillError.flagOffRefused(let runID, let refused) {
+            // The write-back is done and kept; only the flip was refused: exit 1, as for any refused flip.
+            progress.finish()
+            let line = "program-versioning: run \(runID.uuidString.lowercased()) wrote legacy back; \(refused)\n"
+            FileHandle.standardError.write(Data(line.utf8))
+            throw ExitCode(1)
         }
     }
     progress.finish()

@@ -45,6 +45,8 @@ enum BackfillSummaryOutput {
         case .legacy:
             object["written"] = counts.written
             object["unchanged"] = counts.unchanged
+            object["legacyReadOnlyTurnedOff"] = summary.legacyReadOnlyTurnedOff
+            object["writtenAtFlagOff"] = summary.writtenAtFlagOff
         }
         return object
     }
@@ -98,6 +100,9 @@ enum BackfillSummaryOutput {
         if summary.kind == .programs { out += "  versions created: \(summary.dryRun ? 0 : c.migrated)\n" }
         if summary.kind == .legacy {
             out += "  legacy JSON written back: \(summary.dryRun ? 0 : c.written) programs (each decodes to its latest version)\n"
+            if summary.legacyReadOnlyTurnedOff {
+                out += "  PROGRAM_VERSIONING_LEGACY_READONLY: on -> off, with \(summary.writtenAtFlagOff) programs saved during the run written back at the flip\n"
+            }
         }
         out += "  reported: \(c.reported)\(summary.kind == .sessions ? " sessions, \(c.setsReported) sets" : "")\n"
         return out

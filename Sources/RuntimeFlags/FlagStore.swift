@@ -68,7 +68,9 @@ public struct FlagChangeRefused: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "refused: \(message) (\(rule.rawValue)); \(hint)" }
 
-    static func from(_ error: PostgresError) -> FlagChangeRefused? {
+    /// The refusal a flag-store error stands for (a rule's SQLSTATE, or a lock wait that
+    /// timed out), nil for any other error.
+    public static func from(_ error: PostgresError) -> FlagChangeRefused? {
         let rule: Rule
         switch error.sqlState {
         case "PVF01": rule = .readsNeedsWrites
@@ -101,6 +103,8 @@ public struct FlagStore: Sendable {
     /// PROGRAM_VERSIONING_LEGACY_READONLY the saves in flight. New saves queue behind a
     /// waiting flip, so this also bounds how long they can be held up.
     static let lockTimeout = "2s"
+    /// `lockTimeout` for other work that takes the phase lock (as a `lock_timeout` setting).
+    public static var lockTimeoutSetting: String { lockTimeout }
 
     public init(pool: PostgresPool) {
         self.pool = pool
@@ -133,34 +137,44 @@ public struct FlagStore: Sendable {
     public func set(
         _ name: FlagName, enabled: Bool, percent: Int? = nil, actor: String, reason: String?, force: Bool
     ) async throws -> (old: FlagState, new: FlagState) {
+        try await pool.transaction { connection in
+            try await Self.set(name, enabled: enabled, percent: percent, actor: actor, reason: reason, force: force, on: connection)
+        }
+    }
+
+    /// The same flip inside the caller's transaction on `connection` (for work that must
+    /// commit together with it, e.g. `backfill legacy --flag-off`'s last write-back).
+    @discardableResult
+    public static func set(
+        _ name: FlagName, enabled: Bool, percent: Int? = nil, actor: String, reason: String?, force: Bool,
+        on connection: PostgresConnection
+    ) async throws -> (old: FlagState, new: FlagState) {
         if let percent, !(0...100).contains(percent) {
             throw FlagChangeRefused(rule: .invalidPercent, message: "percent must be 0-100, got \(percent)", hint: "pass --percent between 0 and 100")
         }
         do {
-            return try await pool.transaction { connection in
-                try await connection.query("""
-                    SELECT set_config('lock_timeout', \(Self.lockTimeout), true),
-                           set_config('program_versioning.actor', \(actor), true),
-                           set_config('program_versioning.reason', \(reason ?? ""), true),
-                           set_config('program_versioning.force', \(force ? "on" : "off"), true)
-                    """)
-                // Every row, in name order: two flips of different flags queue up instead of deadlocking.
-                let before = try await connection.query("""
-                    SELECT name, enabled, percent, updated_at, updated_by FROM runtime_flags ORDER BY name FOR UPDATE
-                    """)
-                let old = try before.compactMap { row -> FlagState? in
-                    let (flag, isOn, share, at, by) = try row.decode((String, Bool, Int32, Date, String).self)
-                    return FlagName(rawValue: flag).map { FlagState(name: $0, enabled: isOn, percent: Int(share), updatedAt: at, updatedBy: by) }
-                }.first { $0.name == name }
-                guard let old else { throw PostgresError(code: .server, message: "the flag \(name.rawValue) is missing; run migrate up") }
-                let newPercent = name == .reads ? (percent ?? (enabled && !old.enabled ? 100 : old.percent)) : old.percent
-                let row = try await connection.query("""
-                    UPDATE runtime_flags SET enabled = \(enabled), percent = \(newPercent) WHERE name = \(name.rawValue)
-                    RETURNING updated_at, updated_by
-                    """).single()
-                let (updatedAt, updatedBy) = try row.decode((Date, String).self)
-                return (old, FlagState(name: name, enabled: enabled, percent: newPercent, updatedAt: updatedAt, updatedBy: updatedBy))
-            }
+            try await connection.query("""
+                SELECT set_config('lock_timeout', \(lockTimeout), true),
+                       set_config('program_versioning.actor', \(actor), true),
+                       set_config('program_versioning.reason', \(reason ?? ""), true),
+                       set_config('program_versioning.force', \(force ? "on" : "off"), true)
+                """)
+            // Every row, in name order: two flips of different flags queue up instead of deadlocking.
+            let before = try await connection.query("""
+                SELECT name, enabled, percent, updated_at, updated_by FROM runtime_flags ORDER BY name FOR UPDATE
+                """)
+            let old = try before.compactMap { row -> FlagState? in
+                let (flag, isOn, share, at, by) = try row.decode((String, Bool, Int32, Date, String).self)
+                return FlagName(rawValue: flag).map { FlagState(name: $0, enabled: isOn, percent: Int(share), updatedAt: at, updatedBy: by) }
+            }.first { $0.name == name }
+            guard let old else { throw PostgresError(code: .server, message: "the flag \(name.rawValue) is missing; run migrate up") }
+            let newPercent = name == .reads ? (percent ?? (enabled && !old.enabled ? 100 : old.percent)) : old.percent
+            let row = try await connection.query("""
+                UPDATE runtime_flags SET enabled = \(enabled), percent = \(newPercent) WHERE name = \(name.rawValue)
+                RETURNING updated_at, updated_by
+                """).single()
+            let (updatedAt, updatedBy) = try row.decode((Date, String).self)
+            return (old, FlagState(name: name, enabled: enabled, percent: newPercent, updatedAt: updatedAt, updatedBy: updatedBy))
         } catch let error as PostgresError {
             if let refused = FlagChangeRefused.from(error) { throw refused }
             throw error

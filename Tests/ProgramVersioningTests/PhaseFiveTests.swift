@@ -136,7 +136,7 @@ struct PhaseFiveTests {
             // Off only once legacy holds every latest version.
             let id = try await db.pool.query("SELECT id FROM programs LIMIT 1").single().decode(UUID.self, at: 0)
             try await F.edit([id], with: Fixtures.repository(db, F.phaseFive))
-            try await refused(["legacy-readonly", "off"], "LEGACY_BEHIND", hint: "run program-versioning backfill legacy first")
+            try await refused(["legacy-readonly", "off"], "LEGACY_BEHIND", hint: "run program-versioning backfill legacy --flag-off")
             let writeBack = try await F.cli(db, ["backfill", "legacy"])
             #expect(writeBack.status == 0, "\(writeBack.stderr)")
             let off = try await F.cli(db, ["flags", "set", "legacy-readonly", "off", "--reason", "rollback"])

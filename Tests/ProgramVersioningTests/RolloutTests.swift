@@ -16,9 +16,13 @@ import TestSupport
 /// 3. backfill: `backfill programs`, `backfill sessions`
 /// 4. verify: `check` (the programs the backfill could not migrate accepted in an ignore file)
 /// 5. read switch: `flags set PROGRAM_VERSIONING_READS on --percent 10`, then 100
-/// 6. rollback, in the right order: WRITES off is refused while READS is on; READS off; WRITES off
+/// 6. legacy read-only (phase 5): a clean check, `flags set PROGRAM_VERSIONING_LEGACY_READONLY on`;
+///    the app's saves write versions only, the legacy rows stay exactly as they were
+/// 7. rollback, in the right order, the app saving throughout: READS, WRITES and
+///    LEGACY_READONLY off are refused while legacy is behind; `backfill legacy --flag-off`;
+///    READS off; WRITES off; a final check finds legacy holding every program's latest version
 ///
-/// After every step it proves that no program, session or set was lost or changed.
+/// After every step it proves that no program, version, session or set was lost or changed.
 @Suite("The rollout, end to end, with app traffic throughout")
 struct RolloutTests {
     @Test func messyLegacyDataGoesThroughEveryPhaseAndBackWithoutLosingAnything() async throws {
@@ -38,12 +42,13 @@ struct RolloutTests {
                 #expect(outcome.status == status, "\(arguments.joined(separator: " ")): \(outcome.stderr)")
                 return outcome
             }
-            func appSees(_ writes: Bool, _ reads: Bool, percent: Int? = nil) async throws {
+            func appSees(_ writes: Bool, _ reads: Bool, percent: Int? = nil, legacyReadOnly: Bool = false) async throws {
                 let seen = try await BackfillRobustnessTests.waitUntil(timeout: .seconds(5)) {
                     let now = flags.current()
                     return now.writes == writes && now.reads == reads && (percent == nil || now.readPercent == percent)
+                        && now.legacyReadOnly == legacyReadOnly
                 }
-                #expect(seen, "the app never saw WRITES \(writes) READS \(reads)")
+                #expect(seen, "the app never saw WRITES \(writes) READS \(reads) LEGACY_READONLY \(legacyReadOnly)")
             }
             try await traffic.waitForActivity()
 
@@ -82,12 +87,48 @@ struct RolloutTests {
             let beforeFull = traffic.versionReads
             try await traffic.waitForActivity()
             #expect(traffic.versionReads > beforeFull, "with READS at 100 % the app reads versions")
-            try await inventory.provesNothingWasLost("phase 5, reads from versions")
+            try await inventory.provesNothingWasLost("phase 4, reads from versions")
 
-            // 6. Rollback: READS first, then WRITES.
+            // 6. Legacy read-only. The check must start after READS reached 100 %.
+            let checkAtFull = try await cli(["check", "--ignore-file", ignoreFile.path])
+            #expect(checkAtFull.stdout.hasPrefix("check: CLEAN"), "\(checkAtFull.stdout.prefix(2_000))")
+            _ = try await cli(["flags", "set", "PROGRAM_VERSIONING_LEGACY_READONLY", "on", "--reason", "phase 5"])
+            try await appSees(true, true, percent: 100, legacyReadOnly: true)
+            let frozen = try await PhaseFiveFixtures.legacyRows(db)
+            let phaseFiveSavesBefore = traffic.versionOnlySaves
+            try await traffic.waitForActivity()
+            try await traffic.waitForActivity()
+            #expect(traffic.versionOnlySaves > phaseFiveSavesBefore, "in phase 5 saves write versions only")
+            #expect(try await PhaseFiveFixtures.legacyRows(db) == frozen, "a phase-5 save changed a legacy row")
+            let created = try await ProgramRepository(pool: db.pool, flags: flags, logger: Logger(label: "app"))
+                .create(Fixtures.program(name: "Created in phase 5"), for: UUID())
+            let phaseFiveCheck = try await cli(["check", "--ignore-file", ignoreFile.path, "--format", "json"], expect: 0)
+            let phaseFiveReport = try PhaseFiveFixtures.json(phaseFiveCheck)
+            #expect((phaseFiveReport["legacyBehind"] as? Int ?? 0) > 0 && phaseFiveReport["phase"] as? Int == 5)
+            try await inventory.provesNothingWasLost("phase 5, legacy read-only")
+
+            // 7. Rollback with the app saving: nothing goes off while legacy is behind, then
+            // the write-back turns LEGACY_READONLY off as it finishes.
+            _ = try await cli(["flags", "set", "PROGRAM_VERSIONING_READS", "off", "--reason", "rollback"], expect: 1)
+            _ = try await cli(["flags", "set", "PROGRAM_VERSIONING_WRITES", "off", "--reason", "rollback"], expect: 1)
+            _ = try await cli(["flags", "set", "PROGRAM_VERSIONING_LEGACY_READONLY", "off", "--reason", "rollback"], expect: 1)
+            let writeBack = try await cli(["backfill", "legacy", "--flag-off", "--reason", "rollback", "--json"])
+            let writeBackJSON = try PhaseFiveFixtures.json(writeBack)
+            #expect(writeBackJSON["legacyReadOnlyTurnedOff"] as? Bool == true)
+            #expect(writeBackJSON["seen"] as? Int == (writeBackJSON["written"] as? Int ?? -1)
+                + (writeBackJSON["unchanged"] as? Int ?? -1) + (writeBackJSON["reported"] as? Int ?? -1))
+            try await appSees(true, true, percent: 100)
+            try await traffic.waitForActivity()
+            try await inventory.provesNothingWasLost("phase 4 again, after the write-back")
             _ = try await cli(["flags", "set", "PROGRAM_VERSIONING_WRITES", "off", "--reason", "rollback"], expect: 1)
             _ = try await cli(["flags", "set", "PROGRAM_VERSIONING_READS", "off", "--reason", "rollback"])
             try await appSees(true, false)
+            try await traffic.waitForActivity()
+            // Back in phase 2, the app dual-writing: legacy holds every program as its latest
+            // version, the phase-5 edits included (a difference here would be a lost edit).
+            let backInTwo = try PhaseFiveFixtures.json(try await cli(["check", "--ignore-file", ignoreFile.path, "--format", "json"]))
+            #expect(backInTwo["differenceCount"] as? Int == 0 && backInTwo["legacyBehind"] as? Int == 0,
+                    "\((backInTwo["differences"] as? [Any])?.prefix(5) ?? [])")
             _ = try await cli(["flags", "set", "PROGRAM_VERSIONING_WRITES", "off", "--reason", "rollback"])
             try await appSees(false, false)
             try await traffic.waitForActivity()
@@ -96,6 +137,9 @@ struct RolloutTests {
             await app.value
             await flags.stop()
             try await inventory.provesNothingWasLost("after the rollback")
+            // The program created in phase 5 is served from legacy in phase 1.
+            let born = try await ProgramRepository(pool: db.pool, flags: FixedFlagSource(.legacy), logger: Logger(label: "app")).program(created.id)
+            #expect(born.source == .legacy && born.program == created.program)
             #expect(traffic.unexpectedErrors.isEmpty, "\(traffic.unexpectedErrors.prefix(5))")
             #expect(traffic.saves > 0 && traffic.sessionsLogged > 0)
         }
@@ -103,13 +147,15 @@ struct RolloutTests {
 }
 
 /// What the legacy tables held before the rollout began: every program, session and set
-/// must still be there, sets unchanged, sessions unchanged but for the status the app moves.
-struct Inventory {
+/// must still be there, sets unchanged, sessions unchanged but for the status the app moves;
+/// and every version written so far, unchanged.
+final class Inventory: Sendable {
     let db: TestDatabase.Fresh
     let programs: [UUID]
     let sessions: [UUID]
     let sets: [UUID]
     let digest: String
+    private let versionsSeen = Mutex<(ids: [UUID], digest: String)>(([], "none"))
 
     init(_ db: TestDatabase.Fresh) async throws {
         self.db = db
@@ -129,7 +175,26 @@ struct Inventory {
             """).single().decode(String.self, at: 0)
     }
 
+    /// Every version row (and its workouts, exercises and schedule entries) that exists now,
+    /// as one digest over the ids known now, so a later call can tell if any was changed or lost.
+    static func versionDigest(_ db: TestDatabase.Fresh, versions: [UUID]) async throws -> String {
+        try await db.pool.query("""
+            SELECT coalesce(md5(string_agg(t, '|' ORDER BY t)), 'none') FROM (
+              SELECT 'v' || v::text AS t FROM program_versions v WHERE v.id = ANY(\(versions))
+              UNION ALL SELECT 'w' || w::text FROM program_version_workouts w WHERE w.program_version_id = ANY(\(versions))
+              UNION ALL SELECT 'e' || e::text FROM program_version_exercises e WHERE e.program_version_id = ANY(\(versions))
+              UNION ALL SELECT 's' || s::text FROM program_version_schedule s WHERE s.program_version_id = ANY(\(versions))) rows
+            """).single().decode(String.self, at: 0)
+    }
+
     func provesNothingWasLost(_ phase: String) async throws {
+        // Versions never change: every one seen at an earlier step is still there as it was.
+        let (known, knownDigest) = versionsSeen.withLock { ($0.ids, $0.digest) }
+        #expect(try await Self.versionDigest(db, versions: known) == knownDigest, "\(phase): a version was changed or lost")
+        let now = try await db.pool.query("SELECT id FROM program_versions").map { try $0.decode(UUID.self, at: 0) }
+        let nowDigest = try await Self.versionDigest(db, versions: now)
+        versionsSeen.withLock { $0 = (now, nowDigest) }
+
         let (programsLeft, sessionsLeft, setsLeft) = try await db.pool.query("""
             SELECT (SELECT count(*) FROM programs WHERE id = ANY(\(programs))),
                    (SELECT count(*) FROM workout_sessions WHERE id = ANY(\(sessions))),
@@ -149,8 +214,8 @@ final class AppTraffic: Sendable {
     private let repository: ProgramRepository
     private let sessions: WorkoutSessions
     private let programs: [UUID]
-    private let state = Mutex<(stopped: Bool, saves: Int, sessions: Int, versionReads: Int, operations: Int, errors: [String])>(
-        (false, 0, 0, 0, 0, []))
+    private let state = Mutex<(stopped: Bool, saves: Int, sessions: Int, versionReads: Int, operations: Int, versionOnlySaves: Int, errors: [String])>(
+        (false, 0, 0, 0, 0, 0, []))
 
     init(_ db: TestDatabase.Fresh, flags: any FlagSource, programs: [UUID]) {
         repository = ProgramRepository(pool: db.pool, flags: flags, logger: Logger(label: "app"))
@@ -161,6 +226,8 @@ final class AppTraffic: Sendable {
     var saves: Int { state.withLock { $0.saves } }
     var sessionsLogged: Int { state.withLock { $0.sessions } }
     var versionReads: Int { state.withLock { $0.versionReads } }
+    /// Saves that wrote a version and left legacy alone (phase 5).
+    var versionOnlySaves: Int { state.withLock { $0.versionOnlySaves } }
     var unexpectedErrors: [String] { state.withLock { $0.errors } }
     func stop() { state.withLock { $0.stopped = true } }
 
@@ -190,8 +257,11 @@ final class AppTraffic: Sendable {
                 if !edited.workouts.isEmpty, !edited.workouts[0].exercises.isEmpty {
                     edited.workouts[0].exercises[0].reps = 5 + round % 7
                 }
-                _ = try await repository.save(edited, to: id, expectedRevision: stored.revision)
-                state.withLock { $0.saves += 1 }
+                let saved = try await repository.save(edited, to: id, expectedRevision: stored.revision)
+                state.withLock {
+                    $0.saves += 1
+                    if saved.createdVersion, !saved.wroteLegacy { $0.versionOnlySaves += 1 }
+                }
                 if round % 3 == 0, let workout = stored.program.workouts.first, let exercise = workout.exercises.first {
                     let session = try await sessions.start(userID: stored.userID, programID: id, workoutID: workout.id)
                     try await sessions.logSet(sessionID: session.id, exerciseID: exercise.id, setIndex: 0, reps: 8)

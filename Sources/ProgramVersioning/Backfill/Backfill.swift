@@ -42,10 +42,37 @@ public struct Backfill: Sendable {
         var runID: UUID?
         do {
             return try await withLock { connection in
-                try await runLocked(kind, options: options, on: connection, progress: progress) { runID = $0 }
+                var summary = try await runLocked(kind, options: options, on: connection, progress: progress) { runID = $0 }
+                if kind == .legacy, !options.dryRun, let request = options.turnLegacyReadOnlyOff {
+                    summary.writtenAtFlagOff = try await turnLegacyReadOnlyOff(request, runID: summary.runID, on: connection)
+                    summary.legacyReadOnlyTurnedOff = true
+                }
+                return summary
             }
         } catch {
             throw BackfillError(error, runID: runID)
+        }
+    }
+
+    /// The last step of `backfill legacy --flag-off`, one transaction: the phase lock taken
+    /// exclusively (saves in flight finish, new ones wait), what the app saved since its
+    /// program's batch written back, the flag turned off (its own rule checks that nothing
+    /// is behind). Saves wait only for this step, bounded by the flag store's lock timeout.
+    private func turnLegacyReadOnlyOff(_ request: FlagFlipRequest, runID: UUID, on connection: PostgresConnection) async throws -> Int {
+        try await connection.transaction { connection in
+            try await connection.query("SELECT set_config('lock_timeout', \(FlagStore.lockTimeoutSetting), true)")
+            do {
+                try await connection.query("SELECT pg_advisory_xact_lock(\(LegacyWriterLock.key))")
+            } catch let error as PostgresError {
+                if let refused = FlagChangeRefused.from(error) { throw refused }
+                throw error
+            }
+            let last = try await LegacyBackfillBatch(runID: runID, dryRun: false, userID: nil).runBehindNow(on: connection)
+            try await FlagStore.set(.legacyReadOnly, enabled: false, actor: request.actor, reason: request.reason, force: false, on: connection)
+            logger.notice("PROGRAM_VERSIONING_LEGACY_READONLY turned off after the write-back", metadata: [
+                "run": "\(runID)", "writtenAtFlip": "\(last.counts.written)",
+            ])
+            return last.counts.written
         }
     }
 

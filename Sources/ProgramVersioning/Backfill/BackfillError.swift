@@ -1,5 +1,6 @@
 import Foundation
 import PostgresDriver
+import RuntimeFlags
 
 /// Why a backfill did not run or did not finish. Each says what to do; nothing a failed
 /// batch started is kept (every batch is one transaction).
@@ -18,6 +19,9 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     case backupFailed(String)
     /// The legacy JSON is retired (`legacy retire`): there is nothing to read or write back.
     case legacyRetired
+    /// `--flag-off`: the write-back finished, but the flag store refused the flip (the run
+    /// is kept; the last step was rolled back).
+    case flagOffRefused(runID: UUID, FlagChangeRefused)
     /// The database failed; the run stopped after its last committed batch.
     case database(runID: UUID?, PostgresError)
 
@@ -37,6 +41,8 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
         case .readsOn:
             "repair refused: PROGRAM_VERSIONING_READS is on, so a repaired version would be served at once; "
                 + "turn READS off first (program-versioning flags set PROGRAM_VERSIONING_READS off), then repair"
+        case .flagOffRefused(let runID, let refused):
+            "run \(runID) wrote legacy back, but PROGRAM_VERSIONING_LEGACY_READONLY stays on: \(refused)"
         case .legacyRetired:
             "the legacy JSON is retired (program-versioning legacy retire): programs.program_json is not there to read or write back; "
                 + "run program-versioning legacy restore first if you need it"
@@ -54,6 +60,7 @@ extension BackfillError {
     init(_ error: any Error, runID: UUID?) {
         switch error {
         case let error as BackfillError: self = error
+        case let refused as FlagChangeRefused: self = .flagOffRefused(runID: runID ?? UUID(), refused)
         case let error as PostgresError: self = .database(runID: runID, error)
         default: self = .database(runID: runID, PostgresError(code: .server, message: "\(error)"))
         }
@@ -81,6 +88,10 @@ public struct BackfillSummary: Sendable {
     public var reportsByReason: [String: Int]
     /// With `--backup`: the folder and the files written before the run changed anything.
     public var backup: (folder: String, files: [BackupFile])?
+    /// `backfill legacy --flag-off`: PROGRAM_VERSIONING_LEGACY_READONLY was turned off at the
+    /// end, together with the write-back of this many programs the app saved during the run.
+    public var legacyReadOnlyTurnedOff = false
+    public var writtenAtFlagOff = 0
 }
 
 /// One table `--backup` wrote.

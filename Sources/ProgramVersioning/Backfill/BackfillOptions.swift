@@ -27,10 +27,15 @@ public struct BackfillOptions: Sendable, Equatable {
     /// Copy the legacy tables the run touches into this folder (with a manifest of
     /// checksums) before it changes anything.
     public var backupDirectory: String?
+    /// `backfill legacy` only: once every batch is written back, write back what the app
+    /// saved meanwhile and turn PROGRAM_VERSIONING_LEGACY_READONLY off in the same
+    /// transaction, holding saves back for that last step only. Without it a busy app
+    /// saves new phase-5 versions between the run and the flip, and the flip is refused.
+    public var turnLegacyReadOnlyOff: FlagFlipRequest?
 
     public init(
         dryRun: Bool = false, batchSize: Int = 1_000, userID: UUID? = nil, limit: Int? = nil, allowWritesOff: Bool = false,
-        backupDirectory: String? = nil
+        backupDirectory: String? = nil, turnLegacyReadOnlyOff: FlagFlipRequest? = nil
     ) {
         self.dryRun = dryRun
         self.batchSize = batchSize
@@ -38,6 +43,18 @@ public struct BackfillOptions: Sendable, Equatable {
         self.limit = limit
         self.allowWritesOff = allowWritesOff
         self.backupDirectory = backupDirectory
+        self.turnLegacyReadOnlyOff = turnLegacyReadOnlyOff
+    }
+}
+
+/// Who flips a flag and why, for the audit trail.
+public struct FlagFlipRequest: Sendable, Equatable {
+    public var actor: String
+    public var reason: String?
+
+    public init(actor: String, reason: String?) {
+        self.actor = actor
+        self.reason = reason
     }
 }
 

@@ -39,8 +39,26 @@ struct LegacyBackfillBatch {
             if behind { candidates.append(id) } else { outcome.counts.unchanged += 1 }
         }
         outcome.counts.seen = outcome.counts.unchanged
-        guard !candidates.isEmpty else { return outcome }
+        try await writeBack(candidates, into: &outcome, on: connection)
+        return outcome
+    }
 
+    /// The programs whose legacy is behind at this moment, whatever their keys (the last
+    /// step of `--flag-off`, under the exclusive phase lock: no save can add one meanwhile).
+    func runBehindNow(on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
+        var outcome = BackfillBatchOutcome()
+        let ids = try await connection.query("SELECT program_id FROM program_versioning_legacy_behind() ORDER BY program_id")
+            .map { try $0.decode(UUID.self, at: 0) }
+        outcome.scanned = ids.count
+        outcome.lastKey = ids.last
+        try await writeBack(ids, into: &outcome, on: connection)
+        return outcome
+    }
+
+    /// Locks `candidates`, reads them again and writes back the legacy JSON of each whose
+    /// latest version legacy still does not hold (or reports it).
+    private func writeBack(_ candidates: [UUID], into outcome: inout BackfillBatchOutcome, on connection: PostgresConnection) async throws {
+        guard !candidates.isEmpty else { return }
         if !dryRun {
             try await connection.query("SELECT 1 FROM programs WHERE id = ANY(\(candidates)) ORDER BY id FOR UPDATE")
         }
@@ -83,7 +101,6 @@ struct LegacyBackfillBatch {
             try await write(writes, on: connection)
             try await store(outcome.reports, on: connection)
         }
-        return outcome
     }
 
     /// Why a version cannot be written back.
