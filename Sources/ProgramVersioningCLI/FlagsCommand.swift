@@ -27,7 +27,6 @@ struct FlagsCommand: AsyncParsableCommand {
                     if state.name == .reads { entry["percent"] = state.percent }
                     object[state.name.rawValue] = entry
                 }
-                object["phase"] = phase(of: states)
                 try printJSON(object)
             } else {
                 for state in states {

@@ -223,7 +223,8 @@ struct CheckTests {
             "GRANT USAGE ON SCHEMA public TO \(role)",
             """
             GRANT SELECT ON programs, workout_sessions, logged_sets, program_versions, program_version_workouts,
-                            program_version_exercises, program_version_schedule, runtime_flags, check_runs TO \(role)
+                            program_version_exercises, program_version_schedule, runtime_flags, check_runs, legacy_syncs,
+                            legacy_retirements TO \(role)
             """,
             "GRANT INSERT ON check_runs TO \(role)",
             "ALTER ROLE \(role) SET lock_timeout = '2s'",
