@@ -199,28 +199,34 @@ public struct PostgresJSON<Value: Codable & Sendable>: Sendable, PostgresEncodab
     }
 }
 
-/// Arrays of simple values, sent as PostgreSQL array literals (`{"a","b",NULL}`), e.g. for
-/// `WHERE id = ANY(\(ids))` or a multi-row `INSERT ... SELECT FROM unnest(...)`.
+/// Arrays of simple values, e.g. for `WHERE id = ANY(\(ids))` or a multi-row
+/// `INSERT ... SELECT FROM unnest(...)`, sent in PostgreSQL's binary array format: each
+/// element is its length and its bytes, so the server copies it instead of parsing an
+/// escaped literal (a text literal of JSON documents has a backslash before every quote).
 extension Array: PostgresEncodable where Element: PostgresArrayElement {
     public var postgresBind: PostgresBind {
-        // Built byte by byte: walking Characters would pay for grapheme breaking on every
-        // element, and a save binds hundreds of them.
-        var literal: [UInt8] = [UInt8(ascii: "{")]
-        for (index, element) in enumerated() {
-            if index > 0 { literal.append(UInt8(ascii: ",")) }
-            guard let text = element.arrayElementText else {
-                literal += "NULL".utf8
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20 + count * 12)
+        let hasNull = contains { $0.isNull }
+        bytes += bigEndianBytes(Int32(isEmpty ? 0 : 1))  // dimensions (an empty array has none)
+        bytes += bigEndianBytes(Int32(hasNull ? 1 : 0))
+        bytes += bigEndianBytes(Element.elementTypeOID)
+        if !isEmpty {
+            bytes += bigEndianBytes(Int32(count))
+            bytes += bigEndianBytes(Int32(1))  // lower bound
+        }
+        for element in self {
+            guard !element.isNull else {
+                bytes += bigEndianBytes(Int32(-1))
                 continue
             }
-            literal.append(UInt8(ascii: "\""))
-            for byte in text.utf8 {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { literal.append(UInt8(ascii: "\\")) }
-                literal.append(byte)
-            }
-            literal.append(UInt8(ascii: "\""))
+            let lengthAt = bytes.count
+            bytes += [0, 0, 0, 0]
+            element.appendBinary(to: &bytes)
+            let length = Int32(bytes.count - lengthAt - 4).bigEndian
+            Swift.withUnsafeBytes(of: length) { bytes.replaceSubrange(lengthAt..<lengthAt + 4, with: $0) }
         }
-        literal.append(UInt8(ascii: "}"))
-        return PostgresBind(typeOID: Element.arrayTypeOID, format: .text, bytes: literal)
+        return PostgresBind(typeOID: Element.arrayTypeOID, format: .binary, bytes: bytes)
     }
 }
 
@@ -228,28 +234,48 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
 public protocol PostgresArrayElement: Sendable {
     /// The OID of the array type, e.g. `uuid[]`.
     static var arrayTypeOID: UInt32 { get }
-    /// The element in PostgreSQL's text format; nil for NULL.
-    var arrayElementText: String? { get }
+    /// The OID of the element type, e.g. `uuid`.
+    static var elementTypeOID: UInt32 { get }
+    /// True for NULL.
+    var isNull: Bool { get }
+    /// Appends the element in PostgreSQL's binary format (not called for NULL).
+    func appendBinary(to bytes: inout [UInt8])
 }
 
 extension UUID: PostgresArrayElement {
     public static var arrayTypeOID: UInt32 { PostgresType.uuidArray }
-    public var arrayElementText: String? { uuidString }
+    public static var elementTypeOID: UInt32 { PostgresType.uuid }
+    public var isNull: Bool { false }
+    public func appendBinary(to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: uuid) { bytes += $0 }
+    }
 }
 
 extension String: PostgresArrayElement {
     public static var arrayTypeOID: UInt32 { PostgresType.textArray }
-    public var arrayElementText: String? { self }
+    public static var elementTypeOID: UInt32 { PostgresType.text }
+    public var isNull: Bool { false }
+    public func appendBinary(to bytes: inout [UInt8]) {
+        bytes += utf8
+    }
 }
 
 extension Int: PostgresArrayElement {
     public static var arrayTypeOID: UInt32 { PostgresType.int8Array }
-    public var arrayElementText: String? { String(self) }
+    public static var elementTypeOID: UInt32 { PostgresType.int8 }
+    public var isNull: Bool { false }
+    public func appendBinary(to bytes: inout [UInt8]) {
+        bytes += bigEndianBytes(Int64(self))
+    }
 }
 
 extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement {
     public static var arrayTypeOID: UInt32 { Wrapped.arrayTypeOID }
-    public var arrayElementText: String? { self?.arrayElementText }
+    public static var elementTypeOID: UInt32 { Wrapped.elementTypeOID }
+    public var isNull: Bool { self.map(\.isNull) ?? true }
+    public func appendBinary(to bytes: inout [UInt8]) {
+        self?.appendBinary(to: &bytes)
+    }
 }
 
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {

@@ -120,4 +120,24 @@ struct BindRoundTripTests {
             #expect(decoded.map(\.1) == [false, true, false, false, false])
         }
     }
+
+    @Test func emptyArraysUUIDsIntegersAndJSONTextsRoundTripInBinary() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let ids = [UUID(), UUID(), UUID()]
+            let numbers = [0, -1, Int.max, Int.min, 42]
+            let documents = [#"{"name":"Push \"A\"","w":[1,2.50]}"#, #"{}"#, "[" + Array(repeating: #"{"k":"é💪\\n"}"#, count: 500).joined(separator: ",") + "]"]
+            let row = try await db.pool.query("""
+                SELECT \([UUID]())::uuid[] = '{}', cardinality(\([String]())::text[]),
+                       (SELECT array_agg(i ORDER BY o) FROM unnest(\(ids)::uuid[]) WITH ORDINALITY AS t(i, o))::text,
+                       (SELECT array_agg(n ORDER BY o) FROM unnest(\(numbers)::int8[]) WITH ORDINALITY AS t(n, o))::text,
+                       (SELECT bool_and(d::jsonb = e::jsonb) FROM unnest(\(documents)::text[], \(documents)::text[]) AS t(d, e)),
+                       (SELECT string_agg(d, '|' ORDER BY o) FROM unnest(\(documents)::text[]) WITH ORDINALITY AS t(d, o))
+                """).single()
+            let (emptyUUIDs, emptyTexts, uuidText, numberText, parsed, texts) = try row.decode((Bool, Int?, String, String, Bool, String).self)
+            #expect(emptyUUIDs && emptyTexts == 0)
+            #expect(uuidText == "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}")
+            #expect(numberText == "{" + numbers.map(String.init).joined(separator: ",") + "}")
+            #expect(parsed && texts == documents.joined(separator: "|"))
+        }
+    }
 }
