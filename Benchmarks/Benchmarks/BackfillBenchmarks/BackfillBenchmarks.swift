@@ -105,6 +105,7 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock], timeUnits: .milliseconds, warmupIterations: 0, scalingFactor: .one,
         maxDuration: .seconds(3_600), maxIterations: 1)
     checkBenchmarks()
+    legacyWriteBackBenchmarks()
 
     Benchmark("backfill: limit, plain COPY of the same version rows, 100k programs") { benchmark in
         let template = try await legacyTemplate(programs: 100_000)

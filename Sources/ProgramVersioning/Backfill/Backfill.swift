@@ -67,7 +67,8 @@ public struct Backfill: Sendable {
                 if let refused = FlagChangeRefused.from(error) { throw refused }
                 throw error
             }
-            let last = try await LegacyBackfillBatch(runID: runID, dryRun: false, userID: nil).runBehindNow(on: connection)
+            let batch = LegacyBackfillBatch(runID: runID, dryRun: false, userID: nil)
+            let last = try await batch.write(try await batch.readBehindNow(on: connection), on: connection)
             try await FlagStore.set(.legacyReadOnly, enabled: false, actor: request.actor, reason: request.reason, force: false, on: connection)
             logger.notice("PROGRAM_VERSIONING_LEGACY_READONLY turned off after the write-back", metadata: [
                 "run": "\(runID)", "writtenAtFlip": "\(last.counts.written)",
@@ -143,10 +144,36 @@ public struct Backfill: Sendable {
             let programBatch = ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
             let sessionBatch = SessionBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
             let legacyBatch = LegacyBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
+            // `backfill legacy` prepares the next page on a connection of its own while this
+            // one is written (see `LegacyBackfillBatch`).
+            let pool = self.pool
+            func prepare(after key: UUID?, pageSize: Int) -> Task<LegacyBackfillBatch.Page, any Error> {
+                Task {
+                    // Read-only and without JIT, as the check reads (compiling the page's
+                    // statements would cost more than running them).
+                    try await pool.transaction { connection in
+                        try await connection.executeScript(unsafeSQL: "SET TRANSACTION READ ONLY; SET LOCAL jit = off")
+                        return try await legacyBatch.read(after: key, pageSize: pageSize, on: connection)
+                    }
+                }
+            }
+            func pageSizeAfter(_ scanned: Int) -> Int {
+                min(max(1, options.batchSize), options.limit.map { $0 - scanned } ?? Int.max)
+            }
+            var nextPage = kind == .legacy ? prepare(after: cursor, pageSize: pageSizeAfter(0)) : nil
+            defer { nextPage?.cancel() }
             while true {
                 let remaining = options.limit.map { $0 - scannedNow } ?? Int.max
                 guard remaining > 0 else { break }
-                let pageSize = min(max(1, options.batchSize), remaining)
+                let pageSize = pageSizeAfter(scannedNow)
+                var legacyPage: LegacyBackfillBatch.Page?
+                if let prepared = nextPage {
+                    let page = try await prepared.value
+                    let scannedAfter = scannedNow + page.scanned
+                    nextPage = page.scanned >= pageSize && (options.limit.map { scannedAfter < $0 } ?? true)
+                        ? prepare(after: page.lastKey, pageSize: pageSizeAfter(scannedAfter)) : nil
+                    legacyPage = page
+                }
                 let outcome = try await batchTransaction(on: connection, dryRun: options.dryRun) { connection in
                     let outcome = switch kind {
                     case .programs:
@@ -158,7 +185,7 @@ public struct Backfill: Sendable {
                     case .sessions:
                         try await sessionBatch.run(after: cursor, pageSize: pageSize, on: connection)
                     case .legacy:
-                        try await legacyBatch.run(after: cursor, pageSize: pageSize, on: connection)
+                        try await legacyBatch.write(legacyPage ?? LegacyBackfillBatch.Page(), on: connection)
                     }
                     guard outcome.counts.addsUp(for: kind) else { throw BackfillError.countsDoNotAddUp(runID: runID, outcome.counts) }
                     if let ledger, let key = outcome.lastKey { try await ledger.advance(by: outcome.counts, to: key, on: connection) }

@@ -105,7 +105,7 @@ public struct BackfillReport: Sendable, Equatable {
     public var loggedSetID: UUID?
     /// A stable code: a validation rule (`WORKOUT_ID_REPEATED`, ...), `UNREADABLE_JSON`,
     /// `PROGRAM_HAS_NO_VERSION`, `ORPHAN_SESSION_WORKOUT`, `SET_EXERCISE_NOT_IN_WORKOUT`;
-    /// for `backfill legacy` `VERSION_UNREADABLE`, `LEGACY_JSON_MISMATCH`.
+    /// for `backfill legacy` `VERSION_UNREADABLE`, `VERSION_ROWS_CHANGED`.
     public var reason: String
     /// Where: a JSON path for programs, the legacy column for sessions and sets.
     public var path: String?

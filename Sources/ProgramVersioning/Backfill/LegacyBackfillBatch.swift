@@ -2,27 +2,58 @@ import Foundation
 import PostgresDriver
 import ProgramDomain
 
-/// One batch of `backfill legacy`, the way back from phase 5: the next page of programs by
-/// id; each whose latest version is ahead of its legacy JSON (saved while legacy was
+/// `backfill legacy`, the way back from phase 5, one page of programs by id at a time: each
+/// program whose latest version is ahead of its legacy JSON (saved while legacy was
 /// read-only, not written back yet) gets that JSON regenerated from the version, or is
 /// reported.
 ///
-/// "Unchanged" is decided in SQL first (the same test the flag store uses), so a re-run
-/// ships no JSON. The other rows are locked in key order and read again after the lock, so
-/// a save or another write-back committed meanwhile is seen. The JSON is the version's own
-/// program written in the legacy shape (unknown keys from `extra`, the schedule back to
-/// `workoutIndex` positions) and is checked to decode to exactly the version's canonical
-/// content before it is written. Each written row is recorded in `legacy_syncs` with the
-/// `xmin` the write gave it: the evidence the flag store trusts.
+/// A page is prepared first, outside any transaction and on a connection of its own, while
+/// the page before it is written: which programs are behind (the same SQL test the flag
+/// store uses, so a re-run ships no JSON), their latest versions read and written as legacy
+/// JSON. Versions never change, so what was prepared for a version id stays right. The write
+/// then locks the page's behind programs in key order and reads again which version each
+/// must hold: a save or another write-back committed meanwhile is seen, and a version that
+/// appeared since the page was prepared is read there and then.
+///
+/// The JSON is the version's own program in the legacy shape (unknown keys from `extra`,
+/// the schedule back to `workoutIndex` positions). The program its rows hold is checked
+/// against the version's content checksum (rows changed behind the library's back are
+/// reported, not written); the encoder's output decodes to exactly the program it was given
+/// (a property test holds it to that over thousands of programs). Each written row is recorded in `legacy_syncs` with the `xmin` the
+/// write gave it: the evidence the flag store trusts.
 struct LegacyBackfillBatch {
     var runID: UUID
     var dryRun: Bool
     var userID: UUID?
 
-    func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
-        var outcome = BackfillBatchOutcome()
-        let page = try await connection.query("""
-            SELECT p.id, v.id IS NOT NULL AND NOT v.written_to_legacy AND s.program_id IS NULL
+    /// A page read and prepared, not yet written.
+    struct Page: Sendable {
+        var scanned = 0
+        var lastKey: UUID?
+        var unchanged = 0
+        /// Programs whose legacy JSON was behind when the page was read, in key order.
+        var behind: [UUID] = []
+        /// The legacy JSON (or why there is none) of each version the page needs, by version id.
+        var prepared: [UUID: Result<Prepared, Problem>] = [:]
+    }
+
+    /// A version's program written as legacy JSON, and the canonical checksum of the
+    /// program the version's rows hold.
+    struct Prepared: Sendable {
+        var json: String
+        var rowsChecksum: String
+    }
+
+    /// Why a version cannot be written back.
+    struct Problem: Error, Sendable {
+        var reason: String
+        var detail: String
+    }
+
+    /// Reads the page after `cursor` and prepares the JSON of every version it needs.
+    func read(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> Page {
+        let rows = try await connection.query("""
+            SELECT p.id, CASE WHEN NOT v.written_to_legacy AND s.program_id IS NULL THEN v.id END
               FROM programs p
               LEFT JOIN LATERAL (SELECT id, written_to_legacy FROM program_versions
                                   WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
@@ -31,36 +62,47 @@ struct LegacyBackfillBatch {
              ORDER BY p.id
              LIMIT \(pageSize)
             """)
-        var candidates: [UUID] = []
-        for row in page {
-            let (id, behind) = try row.decode((UUID, Bool).self)
-            outcome.scanned += 1
-            outcome.lastKey = id
-            if behind { candidates.append(id) } else { outcome.counts.unchanged += 1 }
+        var page = Page()
+        var versions: [UUID] = []
+        for row in rows {
+            let (id, behindVersion) = try row.decode((UUID, UUID?).self)
+            page.scanned += 1
+            page.lastKey = id
+            if let behindVersion {
+                page.behind.append(id)
+                versions.append(behindVersion)
+            } else {
+                page.unchanged += 1
+            }
         }
-        outcome.counts.seen = outcome.counts.unchanged
-        try await writeBack(candidates, into: &outcome, on: connection)
-        return outcome
+        page.prepared = try await Self.prepare(versions, on: connection)
+        return page
     }
 
     /// The programs whose legacy is behind at this moment, whatever their keys (the last
     /// step of `--flag-off`, under the exclusive phase lock: no save can add one meanwhile).
-    func runBehindNow(on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
-        var outcome = BackfillBatchOutcome()
-        let ids = try await connection.query("SELECT program_id FROM program_versioning_legacy_behind() ORDER BY program_id")
+    func readBehindNow(on connection: PostgresConnection) async throws -> Page {
+        var page = Page()
+        page.behind = try await connection.query("SELECT program_id FROM program_versioning_legacy_behind() ORDER BY program_id")
             .map { try $0.decode(UUID.self, at: 0) }
-        outcome.scanned = ids.count
-        outcome.lastKey = ids.last
-        try await writeBack(ids, into: &outcome, on: connection)
-        return outcome
+        page.scanned = page.behind.count
+        page.lastKey = page.behind.last
+        return page
     }
 
-    /// Locks `candidates`, reads them again and writes back the legacy JSON of each whose
-    /// latest version legacy still does not hold (or reports it).
-    private func writeBack(_ candidates: [UUID], into outcome: inout BackfillBatchOutcome, on connection: PostgresConnection) async throws {
-        guard !candidates.isEmpty else { return }
+    /// Writes a page back in the caller's transaction: locks its behind programs, reads
+    /// again which version each must hold, and writes the JSON of each still behind (or
+    /// reports it).
+    func write(_ page: Page, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
+        var outcome = BackfillBatchOutcome()
+        outcome.scanned = page.scanned
+        outcome.lastKey = page.lastKey
+        outcome.counts.seen = page.scanned
+        outcome.counts.unchanged = page.unchanged
+        guard !page.behind.isEmpty else { return outcome }
+        try await connection.query("SELECT set_config('jit', 'off', true)")
         if !dryRun {
-            try await connection.query("SELECT 1 FROM programs WHERE id = ANY(\(candidates)) ORDER BY id FOR UPDATE")
+            try await connection.query("SELECT 1 FROM programs WHERE id = ANY(\(page.behind)) ORDER BY id FOR UPDATE")
         }
         // A new statement: its snapshot includes every save and write-back that committed
         // before the lock.
@@ -70,26 +112,31 @@ struct LegacyBackfillBatch {
               JOIN LATERAL (SELECT id, content_checksum, created_at, written_to_legacy FROM program_versions
                              WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
               LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
-             WHERE p.id = ANY(\(candidates)) AND NOT v.written_to_legacy AND s.program_id IS NULL
+             WHERE p.id = ANY(\(page.behind)) AND NOT v.written_to_legacy AND s.program_id IS NULL
+             ORDER BY p.id
             """)
         var behind: [(programID: UUID, versionID: UUID, checksum: String, savedAt: Date)] = []
         for row in rows {
             let (programID, versionID, checksum, savedAt) = try row.decode((UUID, UUID, String, Date).self)
             behind.append((programID, versionID, checksum, savedAt))
         }
-        outcome.counts.seen += candidates.count
-        outcome.counts.unchanged += candidates.count - behind.count  // written meanwhile by a save or another run
-        let contents = try await VersionContent.load(versionIDs: behind.map(\.versionID), on: connection)
+        outcome.counts.unchanged += page.behind.count - behind.count  // written meanwhile by a save or another run
+        var prepared = page.prepared
+        let missing = behind.map(\.versionID).filter { prepared[$0] == nil }
+        if !missing.isEmpty {
+            prepared.merge(try await Self.prepare(missing, on: connection)) { old, _ in old }
+        }
 
-        var writes: [[String?]] = []
-        writes.reserveCapacity(behind.count)
+        var programIDs: [UUID] = [], versionIDs: [UUID] = [], documents: [String] = [], savedAt: [Int] = []
         for entry in behind {
-            switch Self.legacyJSON(of: contents[entry.versionID], checksum: entry.checksum) {
+            switch Self.checked(prepared[entry.versionID], against: entry.checksum) {
             case .success(let json):
                 outcome.counts.written += 1
+                programIDs.append(entry.programID)
+                versionIDs.append(entry.versionID)
+                documents.append(json)
                 // The row's updated_at becomes the edit's time: as if the save had written it then.
-                let micros = Int64((entry.savedAt.timeIntervalSince1970 * 1_000_000).rounded())
-                writes.append([entry.programID.uuidString, entry.versionID.uuidString, json, String(micros)])
+                savedAt.append(Int((entry.savedAt.timeIntervalSince1970 * 1_000_000).rounded()))
             case .failure(let problem):
                 outcome.counts.reported += 1
                 outcome.reports.append(BackfillReport(
@@ -98,58 +145,70 @@ struct LegacyBackfillBatch {
             }
         }
         if !dryRun {
-            try await write(writes, on: connection)
+            try await writeJSON(programIDs, versionIDs, documents, savedAt, on: connection)
             try await store(outcome.reports, on: connection)
         }
+        return outcome
     }
 
-    /// Why a version cannot be written back.
-    struct Problem: Error {
-        var reason: String
-        var detail: String
+    /// The legacy JSON of each version, read in one query (see `VersionContent`), with the
+    /// checksum of what its rows hold, for `checked` to compare with the version's own.
+    static func prepare(_ versionIDs: [UUID], on connection: PostgresConnection) async throws -> [UUID: Result<Prepared, Problem>] {
+        guard !versionIDs.isEmpty else { return [:] }
+        let contents = try await VersionContent.load(versionIDs: versionIDs, on: connection)
+        var prepared: [UUID: Result<Prepared, Problem>] = [:]
+        prepared.reserveCapacity(versionIDs.count)
+        for versionID in versionIDs {
+            prepared[versionID] = legacyJSON(of: contents[versionID])
+        }
+        return prepared
     }
 
-    /// The legacy JSON of a version's program, checked to decode to exactly the content the
-    /// version holds (its canonical checksum).
-    static func legacyJSON(of content: Result<Program, PostgresError>?, checksum: String) -> Result<String, Problem> {
-        let program: Program
+    /// A version's program as legacy JSON.
+    private static func legacyJSON(of content: Result<Program, PostgresError>?) -> Result<Prepared, Problem> {
         switch content {
-        case .success(let loaded)?:
-            program = loaded
+        case .success(let program)?:
+            return .success(Prepared(json: program.legacyJSONText, rowsChecksum: program.canonicalChecksum))
         case .failure(let error)?:
             return .failure(Problem(
                 reason: "VERSION_UNREADABLE", detail: "\(error.message); the version rows are damaged: run check, which names them"))
         case nil:
             return .failure(Problem(reason: "VERSION_UNREADABLE", detail: "the version has no rows; run check, which names it"))
         }
-        let json = program.legacyJSONText
-        guard case .valid(let decoded) = LegacyReading(legacyJSON: Array(json.utf8)), decoded.canonicalChecksum == checksum else {
-            return .failure(Problem(
-                reason: "LEGACY_JSON_MISMATCH",
-                detail: "the legacy JSON written from it would not decode to the version's content (checksum \(checksum)); "
-                    + "nothing was written for this program; please report this bug"))
-        }
-        return .success(json)
     }
 
-    /// The JSON goes in with COPY (a text array would make the server unescape every quote)
-    /// to a temporary table, then one UPDATE writes it and one upsert records each row's new
-    /// `xmin` in `legacy_syncs`.
-    private func write(_ rows: [[String?]], on connection: PostgresConnection) async throws {
-        guard !rows.isEmpty else { return }
-        try await connection.query(LegacyWriterLock.markWriter())
-        try await connection.query("""
-            CREATE TEMPORARY TABLE IF NOT EXISTS pv_legacy_writeback
-              (program_id uuid NOT NULL, program_version_id uuid NOT NULL, legacy_json jsonb NOT NULL, saved_at_micros bigint NOT NULL)
-              ON COMMIT DELETE ROWS
-            """)
-        try await connection.copyFrom("COPY pv_legacy_writeback (program_id, program_version_id, legacy_json, saved_at_micros) FROM STDIN") { writer in
-            for row in rows { try await writer.write(row: row) }
+    /// The JSON prepared for a version, if the version's rows hold what its checksum says.
+    private static func checked(_ prepared: Result<Prepared, Problem>?, against checksum: String) -> Result<String, Problem> {
+        switch prepared {
+        case .success(let prepared)?:
+            guard prepared.rowsChecksum == checksum else {
+                return .failure(Problem(
+                    reason: "VERSION_ROWS_CHANGED",
+                    detail: "its rows hold other content than its checksum \(checksum) says (changed behind the library's back); "
+                        + "nothing was written for this program: run check, which shows the fields"))
+            }
+            return .success(prepared.json)
+        case .failure(let problem)?:
+            return .failure(problem)
+        case nil:
+            return .failure(Problem(reason: "VERSION_UNREADABLE", detail: "the version was not read; please report this bug"))
         }
+    }
+
+    /// One statement: the JSON documents go in as a binary text array, the UPDATE parses and
+    /// writes them, and each written row's new `xmin` lands in `legacy_syncs`.
+    private func writeJSON(
+        _ programIDs: [UUID], _ versionIDs: [UUID], _ documents: [String], _ savedAt: [Int], on connection: PostgresConnection
+    ) async throws {
+        guard !programIDs.isEmpty else { return }
+        try await connection.query(LegacyWriterLock.markWriter())
         let written = try await connection.query("""
             WITH written AS (
-              UPDATE programs p SET program_json = w.legacy_json, updated_at = timestamptz 'epoch' + w.saved_at_micros * interval '1 microsecond'
-                FROM pv_legacy_writeback w
+              UPDATE programs p
+                 SET program_json = w.legacy_json::jsonb,
+                     updated_at = timestamptz 'epoch' + w.saved_micros * interval '1 microsecond'
+                FROM unnest(\(programIDs)::uuid[], \(versionIDs)::uuid[], \(documents)::text[], \(savedAt)::int8[])
+                       AS w(program_id, program_version_id, legacy_json, saved_micros)
                WHERE p.id = w.program_id
               RETURNING p.id, p.xmin::text AS legacy_xmin, w.program_version_id
             )
@@ -159,10 +218,10 @@ struct LegacyBackfillBatch {
                SET program_version_id = excluded.program_version_id, legacy_xmin = excluded.legacy_xmin,
                    run_id = excluded.run_id, synced_at = now()
             """)
-        guard written.affectedRows == rows.count else {
+        guard written.affectedRows == programIDs.count else {
             throw PostgresError(
                 code: .server,
-                message: "backfill legacy wrote \(written.affectedRows) of \(rows.count) programs of a batch; the batch was rolled back")
+                message: "backfill legacy wrote \(written.affectedRows) of \(programIDs.count) programs of a batch; the batch was rolled back")
         }
     }
 
