@@ -3,6 +3,7 @@ import PostgresDriver
 import ProgramDomain
 import ProgramVersioning
 import RuntimeFlags
+import Synchronization
 import Testing
 import TestSupport
 
@@ -286,4 +287,78 @@ struct PhaseFiveTests {
             #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM program_versioning_legacy_behind()") == 0)
         }
     }
+
+    @Test func versionRowsChangedBehindTheLibrarysBackAreReportedNotWritten() async throws {
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 30, seed: 77))
+            try await F.enterPhaseFive(db)
+            let ids = try await db.pool.query("SELECT id FROM programs ORDER BY id LIMIT 3").map { try $0.decode(UUID.self, at: 0) }
+            try await F.edit(ids, with: Fixtures.repository(db, F.phaseFive))
+            // A phase-5 version's exercise rewritten with the immutability trigger off.
+            try await db.pool.transaction { connection in
+                try await connection.query("ALTER TABLE program_version_exercises DISABLE TRIGGER program_version_exercises_immutable")
+                try await connection.query("""
+                    UPDATE program_version_exercises SET reps = reps % 20 + 1
+                     WHERE id = (SELECT e.id FROM program_version_exercises e JOIN program_versions v ON v.id = e.program_version_id
+                                  WHERE v.program_id = \(ids[1]) AND NOT v.written_to_legacy LIMIT 1)
+                    """)
+                try await connection.query("ALTER TABLE program_version_exercises ENABLE TRIGGER program_version_exercises_immutable")
+            }
+            let before = try await Fixtures.legacyJSON(db, ids[1])
+            let run = try F.json(try await F.cli(db, ["backfill", "legacy", "--json"]))
+            #expect(run["written"] as? Int == 2 && run["reported"] as? Int == 1)
+            #expect((run["reportsByReason"] as? [String: Int])?["VERSION_ROWS_CHANGED"] == 1)
+            #expect(try await Fixtures.legacyJSON(db, ids[1]) == before, "a damaged version was written into legacy")
+            let off = try await F.cli(db, ["flags", "set", "legacy-readonly", "off"])
+            #expect(off.status == 1 && off.stderr.contains("LEGACY_BEHIND") && off.stderr.contains("1 programs"))
+        }
+    }
+
+    @Test func savesDuringTheWriteBackNeverLeaveLegacyBehindOnceTheFlagIsOff() async throws {
+        try await TestDatabase.withFresh(maxConnections: 12) { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 600, seed: 78, sessionsPerProgram: 0))
+            try await F.enterPhaseFive(db)
+            let ids = try await db.pool.query("SELECT id FROM programs ORDER BY random()").map { try $0.decode(UUID.self, at: 0) }
+            let repository = Fixtures.repository(db, F.phaseFive)
+            try await F.edit(Array(ids.prefix(400)), with: repository)
+            // Two app workers keep saving while the write-back runs and turns the flag off.
+            let stop = StopSignal()
+            let workers = Task {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for worker in 0..<2 {
+                        group.addTask {
+                            var saved = 0
+                            var round = 0
+                            while !stop.isSet {
+                                round += 1
+                                let id = ids[(worker * 97 + round * 13) % ids.count]
+                                guard let stored = try? await repository.program(id) else { continue }
+                                var edited = stored.program
+                                edited.name = "worker \(worker) round \(round)"
+                                if (try? await repository.save(edited, to: id, expectedRevision: stored.revision)) != nil { saved += 1 }
+                            }
+                            return saved
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+            }
+            let run = try F.json(try await F.cli(db, ["backfill", "legacy", "--batch-size", "25", "--flag-off", "--reason", "test", "--json"]))
+            #expect(run["legacyReadOnlyTurnedOff"] as? Bool == true)
+            try await Task.sleep(for: .milliseconds(300))  // the workers save on, as dual writes now
+            stop.set()
+            let saves = try await workers.value
+            #expect(saves > 20, "the app was saving during the run")
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM program_versioning_legacy_behind()") == 0)
+            // Legacy holds every program's latest version: the check compares them all.
+            try await F.requireCleanCheck(db)
+        }
+    }
+}
+
+/// A flag one task sets and others poll.
+final class StopSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
 }

@@ -27,26 +27,42 @@ func sixByEight(variant: Int) -> Program {
 final class Setup: @unchecked Sendable {
     // @unchecked: the runner runs one benchmark at a time, so this is never shared concurrently.
     let adminURL = ProcessInfo.processInfo.environment["PV_BENCH_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:54329/postgres"
+    /// The database's name (a constant of this file, never data).
+    let database: String
+    /// Phase 5: the database's flags say LEGACY_READONLY, so saves write versions only.
+    let phaseFive: Bool
     private var readyPool: PostgresPool?
 
+    init(database: String, phaseFive: Bool = false) {
+        self.database = database
+        self.phaseFive = phaseFive
+    }
+
     var url: String {
-        // Same server, database `pv_bench_repository`.
+        // Same server, database `database`.
         guard var components = URLComponents(string: adminURL) else { return adminURL }
-        components.path = "/pv_bench_repository"
+        components.path = "/" + database
         return components.string ?? adminURL
     }
 
     func pool() async throws -> PostgresPool {
         if let readyPool { return readyPool }
         let admin = try await PostgresConnection.connect(to: adminURL)
-        _ = try? await admin.query("DROP DATABASE IF EXISTS pv_bench_repository WITH (FORCE)")
-        try await admin.query("CREATE DATABASE pv_bench_repository")
+        _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"))
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"))
         await admin.close()
         let pool = PostgresPool(.init(connectionString: url, maxConnections: 8))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
         let migrations = try Migration.load(from: root.appendingPathComponent("migrations").path)
         _ = try await Migrator(migrations: migrations, pool: pool).up()
+        if phaseFive {
+            // The rules' evidence (clean checks) does not matter to a benchmark: forced, with a reason.
+            let store = FlagStore(pool: pool)
+            try await store.set(.writes, enabled: true, actor: "bench", reason: "phase 5 benchmark", force: false)
+            try await store.set(.reads, enabled: true, percent: 100, actor: "bench", reason: "phase 5 benchmark", force: true)
+            try await store.set(.legacyReadOnly, enabled: true, actor: "bench", reason: "phase 5 benchmark", force: true)
+        }
         readyPool = pool
         return pool
     }
@@ -77,8 +93,10 @@ final class Setup: @unchecked Sendable {
     }
 }
 
-let setup = Setup()
+let setup = Setup(database: "pv_bench_repository")
+let phaseFiveSetup = Setup(database: "pv_bench_repository_phase5", phaseFive: true)
 let writesOn = FlagSnapshot(writes: true, reads: false, readPercent: 0)
+let phaseFive = FlagSnapshot(writes: true, reads: true, readPercent: 100, legacyReadOnly: true)
 let bothOn = FlagSnapshot(writes: true, reads: true, readPercent: 100)
 let off = FlagSnapshot.legacy
 
@@ -142,7 +160,7 @@ func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Prog
 
 /// Saves of one program through the repository, alternating two contents so each save is
 /// a real change; the program and its revision carry over between the runner's calls.
-func alternatingSaves(_ benchmark: Benchmark, key: String, flags: FlagSnapshot) async throws {
+func alternatingSaves(_ benchmark: Benchmark, key: String, flags: FlagSnapshot, in setup: Setup = setup) async throws {
     let repository = try await setup.repository(flags)
     var stored = try await setup.programs(key, flags: flags)[0]
     var count = setup.counters[key, default: 0]
@@ -185,6 +203,10 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("save: dual write (repository, WRITES on)") { benchmark in
         try await alternatingSaves(benchmark, key: "dual write", flags: writesOn)
+    }
+
+    Benchmark("save: phase 5, versions only (repository, LEGACY_READONLY on)") { benchmark in
+        try await alternatingSaves(benchmark, key: "phase 5", flags: phaseFive, in: phaseFiveSetup)
     }
 
     Benchmark("save: legacy only (repository, WRITES off)") { benchmark in

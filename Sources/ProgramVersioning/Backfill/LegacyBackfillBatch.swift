@@ -9,18 +9,22 @@ import ProgramDomain
 ///
 /// A page is prepared first, outside any transaction and on a connection of its own, while
 /// the page before it is written: which programs are behind (the same SQL test the flag
-/// store uses, so a re-run ships no JSON), their latest versions read and written as legacy
-/// JSON. Versions never change, so what was prepared for a version id stays right. The write
-/// then locks the page's behind programs in key order and reads again which version each
-/// must hold: a save or another write-back committed meanwhile is seen, and a version that
-/// appeared since the page was prepared is read there and then.
+/// store uses, so a re-run ships no JSON), the revision (`xmin`) of each one's legacy row,
+/// and its latest version read and written as legacy JSON. Versions never change, so what
+/// was prepared for a version stays right. The write is one statement that updates only rows
+/// whose revision is still the one read: a row the app rewrote meanwhile (a dual write,
+/// which holds its own version) is left alone, and a phase-5 save meanwhile (which only
+/// locks the row) leaves legacy one version behind again, which the flag store sees and
+/// the next run, or `--flag-off`'s last step, catches. No row is locked while a page is
+/// prepared.
 ///
 /// The JSON is the version's own program in the legacy shape (unknown keys from `extra`,
 /// the schedule back to `workoutIndex` positions). The program its rows hold is checked
 /// against the version's content checksum (rows changed behind the library's back are
 /// reported, not written); the encoder's output decodes to exactly the program it was given
-/// (a property test holds it to that over thousands of programs). Each written row is recorded in `legacy_syncs` with the `xmin` the
-/// write gave it: the evidence the flag store trusts.
+/// (a property test holds it to that over thousands of programs). Each written row is
+/// recorded in `legacy_syncs` with the version and the `xmin` the write gave the row: the
+/// evidence the flag store trusts.
 struct LegacyBackfillBatch {
     var runID: UUID
     var dryRun: Bool
@@ -32,9 +36,19 @@ struct LegacyBackfillBatch {
         var lastKey: UUID?
         var unchanged = 0
         /// Programs whose legacy JSON was behind when the page was read, in key order.
-        var behind: [UUID] = []
+        var behind: [Behind] = []
         /// The legacy JSON (or why there is none) of each version the page needs, by version id.
         var prepared: [UUID: Result<Prepared, Problem>] = [:]
+    }
+
+    /// A program whose legacy JSON does not hold its latest version.
+    struct Behind: Sendable {
+        var programID: UUID
+        /// The legacy row's revision when the page was read.
+        var legacyRevision: String
+        var versionID: UUID
+        var contentChecksum: String
+        var savedAt: Date
     }
 
     /// A version's program written as legacy JSON, and the canonical checksum of the
@@ -53,86 +67,64 @@ struct LegacyBackfillBatch {
     /// Reads the page after `cursor` and prepares the JSON of every version it needs.
     func read(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> Page {
         let rows = try await connection.query("""
-            SELECT p.id, CASE WHEN NOT v.written_to_legacy AND s.program_id IS NULL THEN v.id END
+            SELECT p.id, p.xmin::text, CASE WHEN s.program_id IS NULL THEN v.id END, v.content_checksum, v.created_at
               FROM programs p
-              LEFT JOIN LATERAL (SELECT id, written_to_legacy FROM program_versions
-                                  WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+              LEFT JOIN LATERAL (SELECT id, content_checksum, created_at, written_to_legacy FROM program_versions
+                                  WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON NOT v.written_to_legacy
               LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
              WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor)) AND (\(userID)::uuid IS NULL OR p.user_id = \(userID))
              ORDER BY p.id
              LIMIT \(pageSize)
             """)
+        var page = try Self.page(rows)
+        page.prepared = try await Self.prepare(page.behind.map(\.versionID), on: connection)
+        return page
+    }
+
+    /// The programs whose legacy is behind at this moment, whatever their keys, prepared
+    /// (the last step of `--flag-off`, under the exclusive phase lock: no save can add one meanwhile).
+    func readBehindNow(on connection: PostgresConnection) async throws -> Page {
+        let rows = try await connection.query("""
+            SELECT p.id, p.xmin::text, v.id, v.content_checksum, v.created_at
+              FROM program_versioning_legacy_behind() b
+              JOIN programs p ON p.id = b.program_id
+              JOIN program_versions v ON v.id = b.program_version_id
+             ORDER BY p.id
+            """)
+        var page = try Self.page(rows)
+        page.prepared = try await Self.prepare(page.behind.map(\.versionID), on: connection)
+        return page
+    }
+
+    private static func page(_ rows: PostgresResult) throws -> Page {
         var page = Page()
-        var versions: [UUID] = []
         for row in rows {
-            let (id, behindVersion) = try row.decode((UUID, UUID?).self)
+            let (id, revision, versionID, checksum, savedAt) = try row.decode((UUID, String, UUID?, String?, Date?).self)
             page.scanned += 1
             page.lastKey = id
-            if let behindVersion {
-                page.behind.append(id)
-                versions.append(behindVersion)
+            if let versionID, let checksum, let savedAt {
+                page.behind.append(Behind(programID: id, legacyRevision: revision, versionID: versionID, contentChecksum: checksum, savedAt: savedAt))
             } else {
                 page.unchanged += 1
             }
         }
-        page.prepared = try await Self.prepare(versions, on: connection)
         return page
     }
 
-    /// The programs whose legacy is behind at this moment, whatever their keys (the last
-    /// step of `--flag-off`, under the exclusive phase lock: no save can add one meanwhile).
-    func readBehindNow(on connection: PostgresConnection) async throws -> Page {
-        var page = Page()
-        page.behind = try await connection.query("SELECT program_id FROM program_versioning_legacy_behind() ORDER BY program_id")
-            .map { try $0.decode(UUID.self, at: 0) }
-        page.scanned = page.behind.count
-        page.lastKey = page.behind.last
-        return page
-    }
-
-    /// Writes a page back in the caller's transaction: locks its behind programs, reads
-    /// again which version each must hold, and writes the JSON of each still behind (or
-    /// reports it).
+    /// Writes a prepared page back in the caller's transaction: the JSON of each behind
+    /// program whose legacy row is still the revision the page read (or a report).
     func write(_ page: Page, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
         var outcome = BackfillBatchOutcome()
         outcome.scanned = page.scanned
         outcome.lastKey = page.lastKey
         outcome.counts.seen = page.scanned
         outcome.counts.unchanged = page.unchanged
-        guard !page.behind.isEmpty else { return outcome }
-        try await connection.query("SELECT set_config('jit', 'off', true)")
-        if !dryRun {
-            try await connection.query("SELECT 1 FROM programs WHERE id = ANY(\(page.behind)) ORDER BY id FOR UPDATE")
-        }
-        // A new statement: its snapshot includes every save and write-back that committed
-        // before the lock.
-        let rows = try await connection.query("""
-            SELECT p.id, v.id, v.content_checksum, v.created_at
-              FROM programs p
-              JOIN LATERAL (SELECT id, content_checksum, created_at, written_to_legacy FROM program_versions
-                             WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
-              LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
-             WHERE p.id = ANY(\(page.behind)) AND NOT v.written_to_legacy AND s.program_id IS NULL
-             ORDER BY p.id
-            """)
-        var behind: [(programID: UUID, versionID: UUID, checksum: String, savedAt: Date)] = []
-        for row in rows {
-            let (programID, versionID, checksum, savedAt) = try row.decode((UUID, UUID, String, Date).self)
-            behind.append((programID, versionID, checksum, savedAt))
-        }
-        outcome.counts.unchanged += page.behind.count - behind.count  // written meanwhile by a save or another run
-        var prepared = page.prepared
-        let missing = behind.map(\.versionID).filter { prepared[$0] == nil }
-        if !missing.isEmpty {
-            prepared.merge(try await Self.prepare(missing, on: connection)) { old, _ in old }
-        }
-
-        var programIDs: [UUID] = [], versionIDs: [UUID] = [], documents: [String] = [], savedAt: [Int] = []
-        for entry in behind {
-            switch Self.checked(prepared[entry.versionID], against: entry.checksum) {
+        var programIDs: [UUID] = [], revisions: [String] = [], versionIDs: [UUID] = [], documents: [String] = [], savedAt: [Int] = []
+        for entry in page.behind {
+            switch Self.checked(page.prepared[entry.versionID], against: entry.contentChecksum) {
             case .success(let json):
-                outcome.counts.written += 1
                 programIDs.append(entry.programID)
+                revisions.append(entry.legacyRevision)
                 versionIDs.append(entry.versionID)
                 documents.append(json)
                 // The row's updated_at becomes the edit's time: as if the save had written it then.
@@ -144,10 +136,10 @@ struct LegacyBackfillBatch {
                     detail: "version \(entry.versionID.uuidString.lowercased()): \(problem.detail)"))
             }
         }
-        if !dryRun {
-            try await writeJSON(programIDs, versionIDs, documents, savedAt, on: connection)
-            try await store(outcome.reports, on: connection)
-        }
+        let written = dryRun ? programIDs.count : try await writeJSON(programIDs, revisions, versionIDs, documents, savedAt, on: connection)
+        outcome.counts.written = written
+        outcome.counts.unchanged += programIDs.count - written  // rewritten meanwhile by a dual write
+        if !dryRun { try await store(outcome.reports, on: connection) }
         return outcome
     }
 
@@ -196,20 +188,22 @@ struct LegacyBackfillBatch {
     }
 
     /// One statement: the JSON documents go in as a binary text array, the UPDATE parses and
-    /// writes them, and each written row's new `xmin` lands in `legacy_syncs`.
+    /// writes those whose row is still at the revision read, and each written row's new
+    /// `xmin` lands in `legacy_syncs`. Returns how many were written.
     private func writeJSON(
-        _ programIDs: [UUID], _ versionIDs: [UUID], _ documents: [String], _ savedAt: [Int], on connection: PostgresConnection
-    ) async throws {
-        guard !programIDs.isEmpty else { return }
+        _ programIDs: [UUID], _ revisions: [String], _ versionIDs: [UUID], _ documents: [String], _ savedAt: [Int],
+        on connection: PostgresConnection
+    ) async throws -> Int {
+        guard !programIDs.isEmpty else { return 0 }
         try await connection.query(LegacyWriterLock.markWriter())
         let written = try await connection.query("""
             WITH written AS (
               UPDATE programs p
                  SET program_json = w.legacy_json::jsonb,
                      updated_at = timestamptz 'epoch' + w.saved_micros * interval '1 microsecond'
-                FROM unnest(\(programIDs)::uuid[], \(versionIDs)::uuid[], \(documents)::text[], \(savedAt)::int8[])
-                       AS w(program_id, program_version_id, legacy_json, saved_micros)
-               WHERE p.id = w.program_id
+                FROM unnest(\(programIDs)::uuid[], \(revisions)::text[], \(versionIDs)::uuid[], \(documents)::text[],
+                            \(savedAt)::int8[]) AS w(program_id, revision, program_version_id, legacy_json, saved_micros)
+               WHERE p.id = w.program_id AND p.xmin::text = w.revision
               RETURNING p.id, p.xmin::text AS legacy_xmin, w.program_version_id
             )
             INSERT INTO legacy_syncs (program_id, program_version_id, legacy_xmin, run_id)
@@ -218,11 +212,7 @@ struct LegacyBackfillBatch {
                SET program_version_id = excluded.program_version_id, legacy_xmin = excluded.legacy_xmin,
                    run_id = excluded.run_id, synced_at = now()
             """)
-        guard written.affectedRows == programIDs.count else {
-            throw PostgresError(
-                code: .server,
-                message: "backfill legacy wrote \(written.affectedRows) of \(programIDs.count) programs of a batch; the batch was rolled back")
-        }
+        return written.affectedRows
     }
 
     private func store(_ reports: [BackfillReport], on connection: PostgresConnection) async throws {
