@@ -66,7 +66,8 @@ public final class PostgresResult: @unchecked Sendable, RandomAccessCollection {
         } else {
             bytes = UnsafeRawBufferPointer(start: PQgetvalue(handle, row, c), count: Int(PQgetlength(handle, row, c)))
         }
-        return PostgresCell(bytes: bytes, typeOID: columnTypes[column], column: column, result: self)
+        // PQftype reads the result's own column table: no Swift array (and its retain) per value.
+        return PostgresCell(bytes: bytes, typeOID: UInt32(PQftype(handle, c)), column: column, result: self)
     }
 
     /// The index of the column named `name`.
@@ -87,9 +88,9 @@ public struct PostgresRow: Sendable {
         guard column < result.columnCount else {
             throw PostgresError(code: .decoding, message: "column \(column) does not exist (the row has \(result.columnCount))")
         }
-        return try withExtendedLifetime(result) { () throws(PostgresError) -> T in
-            try T.decode(from: result.cell(row: row, column: column))
-        }
+        // The row holds the result for as long as this call borrows the row, so the cell's
+        // unowned reference stays valid without a retain of its own.
+        return try T.decode(from: result.cell(row: row, column: column))
     }
 
     /// Decodes the column named `name`.

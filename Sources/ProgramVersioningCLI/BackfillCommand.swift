@@ -100,7 +100,8 @@ private func runBackfill(_ kind: BackfillKind, _ run: BackfillCommand.RunOptions
     let progress = ProgressLine(kind: kind, toTerminal: isatty(STDERR_FILENO) == 1)
     let summary = try await reportingErrors(connection: run.connection) {
         do {
-            return try await withPool(run.connection) { pool in
+            // backfill legacy reads two pages ahead of the one it writes: three connections.
+            return try await withPool(run.connection, maxConnections: kind == .legacy ? 3 : 2) { pool in
                 try await Backfill(pool: pool).run(kind, options: options) { progress.update($0) }
             }
         } catch BackfillError.flagOffRefused(let runID, let refused) {

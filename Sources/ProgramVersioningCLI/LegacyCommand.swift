@@ -87,7 +87,7 @@ private func refusingWithExitOne<T: Sendable>(
 ) async throws -> T {
     do {
         return try await reportingErrors(connection: connection, passing: LegacyRetirementRefused.self) {
-            try await withPool(connection, body)
+            try await withPool(connection, maxConnections: 3, body)
         }
     } catch let refused as LegacyRetirementRefused {
         FileHandle.standardError.write(Data("program-versioning: \(refused)\n".utf8))

@@ -75,20 +75,25 @@ func writeBack(_ url: String, expectWritten: Int) async throws -> MeasuredProces
 }
 
 /// A copy of the template with the texts the write-back writes in an unlogged table
-/// `legacy_texts (id, json, half)`, analyzed, so the limit's clock covers only its UPDATE.
-func limitCopy(of template: String, texts: [UInt8], as name: String) async throws -> PostgresConnection {
+/// `legacy_texts (id, json)`, analyzed, so the limit's clock covers only its UPDATE.
+func limitCopy(of template: String, texts: URL, as name: String) async throws -> PostgresConnection {
     let url = try await freshCopy(of: template, as: name)
     let connection = try await PostgresConnection.connect(to: url)
     try await connection.query("CREATE UNLOGGED TABLE legacy_texts (id uuid PRIMARY KEY, json text NOT NULL)")
+    let handle = try FileHandle(forReadingFrom: texts)
     try await connection.copyFrom("COPY legacy_texts (id, json) FROM STDIN") { writer in
-        try await writer.write(encodedRows: texts)
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            try await writer.write(encodedRows: chunk)
+        }
     }
+    try handle.close()
     try await connection.query("VACUUM ANALYZE legacy_texts")
     try await connection.query("VACUUM ANALYZE programs")
     return connection
 }
 
-/// The statement the limit times: the JSON texts into programs, as plain as it gets.
+/// The statement the limit times: the JSON texts into programs, as plain as it gets (no JIT,
+/// the read-only trigger skipped by the mark the write-back sets too).
 func limitUpdate(_ connection: PostgresConnection, half: Int?) async throws {
     try await connection.transaction { connection in
         try await connection.query("SELECT set_config('program_versioning.legacy_writer', 'on', true), set_config('jit', 'off', true)")
@@ -101,24 +106,44 @@ func limitUpdate(_ connection: PostgresConnection, half: Int?) async throws {
     }
 }
 
+/// A file COPY data goes to, from the connection's thread. (The texts stay out of this
+/// process's memory: a child's peak RSS as `wait4` reports it includes the parent's, since
+/// posix_spawn shares the parent's memory until the child execs.)
+final class CopyFile: Sendable {
+    private let handle: Mutex<FileHandle>
+
+    init(_ url: URL) throws {
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+        handle = Mutex(try FileHandle(forWritingTo: url))
+    }
+
+    @Sendable func write(_ chunk: [UInt8]) throws {
+        try handle.withLock { try $0.write(contentsOf: chunk) }
+    }
+
+    func close() throws {
+        try handle.withLock { try $0.close() }
+    }
+}
+
 func legacyWriteBackBenchmarks() {
+    let template = Task { try await phaseFiveTemplate(programs: 100_000) }
     /// The texts, from an unmeasured run on a copy of its own (also the runs' warm-up).
-    let texts = Task<[UInt8], any Error> {
-        let template = try await phaseFiveTemplate(programs: 100_000)
-        let url = try await freshCopy(of: template, as: "pv_bench_phase5_texts")
+    let texts = Task<URL, any Error> {
+        let url = try await freshCopy(of: try await template.value, as: "pv_bench_phase5_texts")
         _ = try await writeBack(url, expectWritten: 100_000)
         let connection = try await PostgresConnection.connect(to: url)
-        let bytes = Mutex<[UInt8]>([])
-        _ = try await connection.copyTo("COPY (SELECT id, program_json::text FROM programs) TO STDOUT") { chunk in
-            bytes.withLock { $0 += chunk }
-        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pv-bench-legacy-texts.copy")
+        let sink = try CopyFile(file)
+        _ = try await connection.copyTo("COPY (SELECT id, program_json::text FROM programs) TO STDOUT", sink.write)
+        try sink.close()
         await connection.close()
         try await admin("DROP DATABASE IF EXISTS pv_bench_phase5_texts WITH (FORCE)")
-        return bytes.withLock { $0 }
+        return file
     }
 
     Benchmark("backfill: legacy limit, one plain UPDATE of the same JSON texts, 100k programs") { benchmark in
-        let connection = try await limitCopy(of: try await phaseFiveTemplate(programs: 100_000), texts: try await texts.value, as: "pv_bench_phase5_limit")
+        let connection = try await limitCopy(of: try await template.value, texts: try await texts.value, as: "pv_bench_phase5_limit")
         benchmark.startMeasurement()
         try await limitUpdate(connection, half: nil)
         benchmark.stopMeasurement()
@@ -126,8 +151,7 @@ func legacyWriteBackBenchmarks() {
     }
 
     Benchmark("backfill: legacy limit, two plain UPDATEs at once over halves, 100k programs") { benchmark in
-        let template = try await phaseFiveTemplate(programs: 100_000)
-        let first = try await limitCopy(of: template, texts: try await texts.value, as: "pv_bench_phase5_limit")
+        let first = try await limitCopy(of: try await template.value, texts: try await texts.value, as: "pv_bench_phase5_limit")
         let second = try await PostgresConnection.connect(to: databaseURL("pv_bench_phase5_limit"))
         benchmark.startMeasurement()
         async let one: Void = limitUpdate(first, half: 0)
@@ -139,8 +163,8 @@ func legacyWriteBackBenchmarks() {
     }
 
     Benchmark("backfill: legacy, 100k programs", configuration: .init(metrics: [.wallClock, peakMemory])) { benchmark in
-        let url = try await freshCopy(of: try await phaseFiveTemplate(programs: 100_000), as: "pv_bench_phase5_run")
         _ = try await texts.value  // the warm-up run first, never during this one
+        let url = try await freshCopy(of: try await template.value, as: "pv_bench_phase5_run")
         let connection = try await PostgresConnection.connect(to: url)
         try await connection.query("VACUUM ANALYZE programs")
         await connection.close()
@@ -148,5 +172,7 @@ func legacyWriteBackBenchmarks() {
         let run = try await writeBack(url, expectWritten: 100_000)
         benchmark.stopMeasurement()
         benchmark.measurement(peakMemory, run.peakResidentKiB)
+        try await admin("DROP DATABASE IF EXISTS pv_bench_phase5_run WITH (FORCE)")
+        try await admin("DROP DATABASE IF EXISTS pv_bench_phase5_limit WITH (FORCE)")
     }
 }

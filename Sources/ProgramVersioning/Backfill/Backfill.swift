@@ -144,36 +144,17 @@ public struct Backfill: Sendable {
             let programBatch = ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
             let sessionBatch = SessionBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
             let legacyBatch = LegacyBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
-            // `backfill legacy` prepares the next page on a connection of its own while this
-            // one is written (see `LegacyBackfillBatch`).
-            let pool = self.pool
-            func prepare(after key: UUID?, pageSize: Int) -> Task<LegacyBackfillBatch.Page, any Error> {
-                Task {
-                    // Read-only and without JIT, as the check reads (compiling the page's
-                    // statements would cost more than running them).
-                    try await pool.transaction { connection in
-                        try await connection.executeScript(unsafeSQL: "SET TRANSACTION READ ONLY; SET LOCAL jit = off")
-                        return try await legacyBatch.read(after: key, pageSize: pageSize, on: connection)
-                    }
-                }
-            }
-            func pageSizeAfter(_ scanned: Int) -> Int {
-                min(max(1, options.batchSize), options.limit.map { $0 - scanned } ?? Int.max)
-            }
-            var nextPage = kind == .legacy ? prepare(after: cursor, pageSize: pageSizeAfter(0)) : nil
-            defer { nextPage?.cancel() }
+            // `backfill legacy` reads pages ahead while this one is written (see `LegacyPagePipeline`).
+            var pages = kind == .legacy
+                ? LegacyPagePipeline(batch: legacyBatch, pool: pool, after: cursor, batchSize: options.batchSize, limit: options.limit)
+                : nil
+            defer { pages?.cancel() }
             while true {
                 let remaining = options.limit.map { $0 - scannedNow } ?? Int.max
                 guard remaining > 0 else { break }
-                let pageSize = pageSizeAfter(scannedNow)
-                var legacyPage: LegacyBackfillBatch.Page?
-                if let prepared = nextPage {
-                    let page = try await prepared.value
-                    let scannedAfter = scannedNow + page.scanned
-                    nextPage = page.scanned >= pageSize && (options.limit.map { scannedAfter < $0 } ?? true)
-                        ? prepare(after: page.lastKey, pageSize: pageSizeAfter(scannedAfter)) : nil
-                    legacyPage = page
-                }
+                let pageSize = min(max(1, options.batchSize), remaining)
+                let legacyPage = try await pages?.next()
+                if kind == .legacy, legacyPage == nil { break }
                 let outcome = try await batchTransaction(on: connection, dryRun: options.dryRun) { connection in
                     let outcome = switch kind {
                     case .programs:

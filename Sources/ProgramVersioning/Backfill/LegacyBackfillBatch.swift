@@ -64,8 +64,9 @@ struct LegacyBackfillBatch {
         var detail: String
     }
 
-    /// Reads the page after `cursor` and prepares the JSON of every version it needs.
-    func read(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> Page {
+    /// Lists the page after `cursor`: which programs it holds and which are behind (nothing
+    /// prepared yet; see `prepare`).
+    func list(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> Page {
         let rows = try await connection.query("""
             SELECT p.id, p.xmin::text, CASE WHEN s.program_id IS NULL THEN v.id END, v.content_checksum, v.created_at
               FROM programs p
@@ -76,7 +77,12 @@ struct LegacyBackfillBatch {
              ORDER BY p.id
              LIMIT \(pageSize)
             """)
-        var page = try Self.page(rows)
+        return try Self.page(rows)
+    }
+
+    /// The page with the JSON of every version it needs.
+    func prepare(_ listed: Page, on connection: PostgresConnection) async throws -> Page {
+        var page = listed
         page.prepared = try await Self.prepare(page.behind.map(\.versionID), on: connection)
         return page
     }
