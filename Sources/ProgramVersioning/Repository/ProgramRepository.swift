@@ -345,7 +345,8 @@ public final class ProgramRepository: Sendable {
                 ).run(on: connection)
                 // The next save (or read) of this program finds its current version here.
                 if let versionID = outcome.versionID { self.cache.store(program, for: versionID) }
-                (writeVersion ? self.metrics.savesWithVersion : self.metrics.legacyOnlySaves).increment()
+                (!writeVersion ? self.metrics.legacyOnlySaves : legacyReadOnly ? self.metrics.versionOnlySaves : self.metrics.savesWithVersion)
+                    .increment()
                 self.logger.debug("program saved", metadata: [
                     "program": "\(id)", "version": "\(writeVersion ? String(nextVersion) : "-")",
                     "changes": "\(reconciliation.changes.items.count)", "legacyReadOnly": "\(legacyReadOnly)",

@@ -9,6 +9,8 @@ struct RepositoryMetrics: Sendable {
     let staleVersionFallbacks: Counter
     let versionCacheHits: Counter
     let savesWithVersion: Counter
+    /// Phase 5: a version written, legacy left as it was.
+    let versionOnlySaves: Counter
     let legacyOnlySaves: Counter
     let unchangedSaves: Counter
     let refusedSaves: Counter
@@ -29,6 +31,7 @@ struct RepositoryMetrics: Sendable {
         staleVersionFallbacks = counter("program_versioning_read_fallbacks_total", [("reason", "stale_version")])
         versionCacheHits = counter("program_versioning_version_cache_hits_total")
         savesWithVersion = counter("program_versioning_saves_total", [("result", "dual_write")])
+        versionOnlySaves = counter("program_versioning_saves_total", [("result", "versions_only")])
         legacyOnlySaves = counter("program_versioning_saves_total", [("result", "legacy_only")])
         unchangedSaves = counter("program_versioning_saves_total", [("result", "unchanged")])
         refusedSaves = counter("program_versioning_saves_total", [("result", "invalid")])
