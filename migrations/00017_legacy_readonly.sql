@@ -89,6 +89,18 @@ CREATE FUNCTION program_versioning_legacy_behind() RETURNS TABLE (program_id uui
 $$;
 -- +goose StatementEnd
 
+-- For a save's single statement (the repository's phase-5 fast path): takes the phase lock
+-- shared, then reads the flag with a snapshot of its own (a VOLATILE function's statements
+-- each take one), so a flip that committed while the statement waited is seen.
+-- +goose StatementBegin
+CREATE FUNCTION program_versioning_legacy_readonly_for_save() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(8103783762281718649);
+  RETURN coalesce((SELECT enabled FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_LEGACY_READONLY'), false);
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE FUNCTION program_versioning_insert_program(program_id uuid, user_id uuid, legacy_json jsonb)
   RETURNS TABLE (revision text, legacy_written boolean)
@@ -299,6 +311,7 @@ DROP TRIGGER programs_legacy_readonly_insert_delete ON programs;
 DROP TRIGGER programs_legacy_readonly_update ON programs;
 DROP FUNCTION programs_refuse_legacy_change();
 DROP FUNCTION program_versioning_insert_program(uuid, uuid, jsonb);
+DROP FUNCTION program_versioning_legacy_readonly_for_save();
 DROP FUNCTION program_versioning_legacy_behind();
 ALTER TABLE check_runs DROP COLUMN legacy_behind;
 -- Rows of the legacy kind would break the old constraint: their history goes with it.

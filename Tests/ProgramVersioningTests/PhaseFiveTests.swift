@@ -354,6 +354,90 @@ struct PhaseFiveTests {
             try await F.requireCleanCheck(db)
         }
     }
+
+    @Test func sixteenConcurrentPhaseFiveWritersLoseNoUpdateAndLeaveConsecutiveVersions() async throws {
+        try await TestDatabase.withFresh(maxConnections: 8) { db in
+            let created = try await Fixtures.repository(db, Fixtures.writesOn).create(Fixtures.program(), for: UUID())
+            try await F.enterPhaseFive(db)
+            let legacyBefore = try await F.legacyRows(db)
+            // One repository, as one app instance: its single-statement path and the locking
+            // path race each other and themselves.
+            let repository = Fixtures.repository(db, F.phaseFive)
+            var conflicts = 0
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for writer in 0..<16 {
+                    group.addTask {
+                        var attempts = 0
+                        while true {
+                            attempts += 1
+                            let current = try await repository.program(created.id)
+                            var edited = current.program
+                            edited.workouts[2].exercises.append(
+                                Exercise(id: "e-writer-\(writer)", name: "Writer \(writer)", sets: 1, reps: 1, restSeconds: 0))
+                            do throws(RepositoryError) {
+                                _ = try await repository.save(edited, to: created.id, expectedRevision: current.revision)
+                                return attempts - 1
+                            } catch {
+                                guard case .conflict = error else { throw error }
+                            }
+                        }
+                    }
+                }
+                for try await retried in group { conflicts += retried }
+            }
+            let final = try await repository.program(created.id)
+            #expect(Set(final.program.workouts[2].exercises.map(\.id)).isSuperset(of: (0..<16).map { "e-writer-\($0)" }))
+            #expect(try await repository.versions(of: created.id).map(\.version) == Array(1...17))
+            #expect(conflicts > 0, "the writers never raced")
+            #expect(try await F.legacyRows(db) == legacyBefore)
+        }
+    }
+
+    @Test func aPhaseFiveSaveOfAProgramTheInstanceKnowsIsOneStatement() async throws {
+        try await TestDatabase.withFresh { db in
+            let created = try await Fixtures.repository(db, Fixtures.writesOn).create(Fixtures.program(), for: UUID())
+            try await F.enterPhaseFive(db)
+            let repository = Fixtures.repository(db, F.phaseFive)
+            let read = try await repository.program(created.id)
+            // Hold the program's row, so the save waits where it locks it, and look at what it sends.
+            let holder = try await PostgresConnection.connect(to: db.url)
+            try await holder.query("BEGIN")
+            try await holder.query("SELECT 1 FROM programs WHERE id = \(created.id) FOR UPDATE")
+            var edited = read.program
+            edited.name = "One statement"
+            let save = Task { try await repository.save(edited, to: created.id, expectedRevision: read.revision) }
+            let waiting = try await BackfillRobustnessTests.waitUntil(timeout: .seconds(10)) {
+                try await BackfillFixtures.count(db, """
+                    SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH go AS MATERIALIZED%'
+                    """) == 1
+            }
+            try await holder.query("COMMIT")
+            await holder.close()
+            let saved = try await save.value
+            #expect(waiting, "the save did not wait in its single statement")
+            #expect(saved.createdVersion && !saved.wroteLegacy && saved.stored.version == 2 && saved.stored.userID == read.userID)
+            // Its revision is what the next read says.
+            #expect(try await repository.program(created.id).revision == saved.stored.revision)
+        }
+    }
+
+    @Test func aFlipBetweenAReadAndItsSaveIsFollowedByTheSave() async throws {
+        try await TestDatabase.withFresh { db in
+            let created = try await Fixtures.repository(db, Fixtures.writesOn).create(Fixtures.program(), for: UUID())
+            try await F.enterPhaseFive(db)
+            // An instance that still believes in phase 5 reads, then LEGACY_READONLY goes off.
+            let repository = Fixtures.repository(db, F.phaseFive)
+            let read = try await repository.program(created.id)
+            try await FlagStore(pool: db.pool).set(.legacyReadOnly, enabled: false, actor: "test", reason: "rollback", force: false)
+            var edited = read.program
+            edited.name = "Saved after the flip"
+            let saved = try await repository.save(edited, to: created.id, expectedRevision: read.revision)
+            #expect(saved.wroteLegacy && saved.createdVersion, "the save must follow the database's flag: dual write")
+            #expect(try Program(legacyJSON: Array(try await Fixtures.legacyJSON(db, created.id).utf8)).name == "Saved after the flip")
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM program_versioning_legacy_behind()") == 0)
+        }
+    }
 }
 
 /// A flag one task sets and others poll.

@@ -20,7 +20,16 @@ public final class ProgramRepository: Sendable {
     private let pool: PostgresPool
     private let flags: any FlagSource
     private let logger: Logger
-    private let cache: VersionCache
+    /// Decoded versions by version id (versions never change).
+    private let cache: BoundedCache<UUID, Program>
+    /// The owner and newest version this instance saw of each program, by program id: only
+    /// a hint for the phase-5 fast path, which the database checks.
+    private let latest: BoundedCache<UUID, KnownProgram>
+
+    private struct KnownProgram: Sendable {
+        var userID: UUID
+        var latest: ProgramHead.Latest
+    }
     private let metrics: RepositoryMetrics
     private let shadow: ShadowReads
     private let shadowInFlight = Atomic<Int>(0)
@@ -37,7 +46,8 @@ public final class ProgramRepository: Sendable {
         self.pool = pool
         self.flags = flags
         self.logger = logger
-        self.cache = VersionCache(capacity: versionCacheCapacity)
+        self.cache = BoundedCache(capacity: versionCacheCapacity)
+        self.latest = BoundedCache(capacity: versionCacheCapacity)
         self.shadow = shadowReads
         self.metrics = RepositoryMetrics(factory: metricsFactory)
     }
@@ -90,6 +100,7 @@ public final class ProgramRepository: Sendable {
         guard let latest = head.latest else { return .noVersion }
         guard head.versionIsCurrent else { return .staleVersion(latest.version) }
         let program = try await versionContent(latest.id, on: connection)
+        self.latest.store(KnownProgram(userID: head.userID, latest: latest), for: id)
         return .served(StoredProgram(
             id: id, userID: head.userID, program: program, revision: head.revision, version: latest.version, source: .versions))
     }
@@ -171,6 +182,7 @@ public final class ProgramRepository: Sendable {
         guard let json = head.legacyJSON else {
             guard let latest = head.latest else { throw RepositoryError.programNotFound(id) }
             let program = try await versionContent(latest.id, on: connection)
+            self.latest.store(KnownProgram(userID: head.userID, latest: latest), for: id)
             return StoredProgram(
                 id: id, userID: head.userID, program: program, revision: head.revision, version: latest.version, source: .versions)
         }
@@ -185,7 +197,7 @@ public final class ProgramRepository: Sendable {
     }
 
     private func versionContent(_ versionID: UUID, on connection: PostgresConnection) async throws -> Program {
-        if let cached = cache.program(versionID) {
+        if let cached = cache[versionID] {
             metrics.versionCacheHits.increment()
             return cached
         }
@@ -225,7 +237,12 @@ public final class ProgramRepository: Sendable {
                 let write = ProgramWrite(
                     programID: id, program: reconciled, checksum: reconciled.canonicalChecksum, writeLegacy: false,
                     version: 1, currentLegacyRevision: inserted, writtenToLegacy: legacyWritten, createdBy: "save")
-                if let versionID = try await write.run(on: connection).versionID { self.cache.store(reconciled, for: versionID) }
+                if let versionID = try await write.run(on: connection).versionID {
+                    self.cache.store(reconciled, for: versionID)
+                    self.latest.store(
+                        KnownProgram(userID: userID, latest: ProgramHead.Latest(id: versionID, version: 1, checksum: reconciled.canonicalChecksum)),
+                        for: id)
+                }
                 let revision = legacyWritten ? Revision(inserted) : Revision("\(inserted)/v1")
                 return StoredProgram(id: id, userID: userID, program: reconciled, revision: revision, version: 1, source: .versions)
             }
@@ -240,7 +257,49 @@ public final class ProgramRepository: Sendable {
     /// equal to what is stored writes nothing. `expectedRevision` is the `revision` of the
     /// read the edit started from: if anyone saved since, the save fails with `.conflict`.
     public func save(_ program: Program, to id: UUID, expectedRevision: Revision) async throws(RepositoryError) -> SaveResult {
-        try await save(id, expectedRevision: expectedRevision) { _, _ in (program, Bool?.none) }.result
+        if self.flags.current().legacyReadOnly, let saved = try await phaseFiveSave(program, to: id, expectedRevision: expectedRevision) {
+            return saved
+        }
+        return try await save(id, expectedRevision: expectedRevision) { _, _ in (program, Bool?.none) }.result
+    }
+
+    /// Phase 5's fast path: one statement, no transaction of its own, when this instance
+    /// knows the program's latest version and holds its content. The statement locks the
+    /// row, checks the revision and the database's flag, and inserts the next version, or
+    /// writes nothing; nil then, and the caller takes the locking path, which decides (and
+    /// reports a conflict, an invalid program or an unchanged one) as always.
+    private func phaseFiveSave(_ edited: Program, to id: UUID, expectedRevision: Revision) async throws(RepositoryError) -> SaveResult? {
+        guard let known = latest[id], let current = cache[known.latest.id] else { return nil }
+        let started = ContinuousClock.now
+        let reconciliation = edited.reconciled(with: current)
+        let program = reconciliation.program
+        guard program.violations.isEmpty else { return nil }
+        let checksum = program.canonicalChecksum
+        guard checksum != known.latest.checksum else { return nil }
+        let version = known.latest.version + 1
+        let write = ProgramWrite(
+            programID: id, program: program, checksum: checksum, writeLegacy: false, version: version,
+            currentLegacyRevision: "", writtenToLegacy: false, createdBy: "save",
+            onlyIf: ProgramWrite.Guard(revision: expectedRevision, latestVersionID: known.latest.id))
+        let outcome: ProgramWrite.Outcome
+        do {
+            outcome = try await pool.repositoryCall { try await write.run(on: $0) }
+        } catch {
+            // A save that committed first (the version number is taken): decided on the locking path.
+            if case .database(let cause) = error, cause.sqlState == "23505" { return nil }
+            throw error
+        }
+        guard outcome.applied, let versionID = outcome.versionID else { return nil }
+        cache.store(program, for: versionID)
+        latest.store(KnownProgram(userID: known.userID, latest: ProgramHead.Latest(id: versionID, version: version, checksum: checksum)), for: id)
+        metrics.versionOnlySaves.increment()
+        metrics.saveDuration.recordNanoseconds(started.nanosecondsElapsed)
+        // The row is untouched: its revision is the part before the version number.
+        let legacyRevision = expectedRevision.token.split(separator: "/", maxSplits: 1).first.map(String.init) ?? expectedRevision.token
+        let stored = StoredProgram(
+            id: id, userID: known.userID, program: program, revision: Revision("\(legacyRevision)/v\(version)"),
+            version: version, source: .versions)
+        return SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: true, wroteLegacy: false)
     }
 
     /// Deletes a workout and its schedule entries, as a save: every other schedule entry
@@ -344,7 +403,12 @@ public final class ProgramRepository: Sendable {
                     writtenToLegacy: !legacyReadOnly, createdBy: "save"
                 ).run(on: connection)
                 // The next save (or read) of this program finds its current version here.
-                if let versionID = outcome.versionID { self.cache.store(program, for: versionID) }
+                if let versionID = outcome.versionID {
+                    self.cache.store(program, for: versionID)
+                    self.latest.store(
+                        KnownProgram(userID: head.userID, latest: ProgramHead.Latest(id: versionID, version: nextVersion, checksum: checksum)),
+                        for: id)
+                }
                 (!writeVersion ? self.metrics.legacyOnlySaves : legacyReadOnly ? self.metrics.versionOnlySaves : self.metrics.savesWithVersion)
                     .increment()
                 self.logger.debug("program saved", metadata: [

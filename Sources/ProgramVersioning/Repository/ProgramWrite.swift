@@ -21,19 +21,29 @@ struct ProgramWrite {
     /// `backfill legacy` writes it back.
     var writtenToLegacy = true
     var createdBy: String
+    /// The phase-5 fast path: write only if the program is still at `revision` with this
+    /// latest version and LEGACY_READONLY is on, locking the row in the same statement.
+    var onlyIf: Guard?
+
+    struct Guard {
+        var revision: Revision
+        var latestVersionID: UUID
+    }
 
     /// What the statement reports back.
     struct Outcome {
         /// The new legacy revision, when the legacy JSON was rewritten.
         var legacyRevision: Revision?
         var versionID: UUID?
+        /// False when `onlyIf` did not hold: nothing was written.
+        var applied = true
     }
 
     func run(on connection: PostgresConnection) async throws -> Outcome {
         let rows = VersionRows(program)
         // The JSON travels only when legacy is written.
         let legacyJSON = writeLegacy ? PostgresJSONB(program.legacyJSONText) : nil
-        let binds: [PostgresBind] = [
+        var binds: [PostgresBind] = [
             legacyJSON?.postgresBind ?? .null, programID.postgresBind, writeLegacy.postgresBind,
             (version ?? 0).postgresBind, program.name.postgresBind, rows.programExtra.postgresBind, checksum.postgresBind,
             createdBy.postgresBind, writtenToLegacy.postgresBind, currentLegacyRevision.postgresBind, (version != nil).postgresBind,
@@ -43,11 +53,17 @@ struct ProgramWrite {
             rows.exercisePositions.postgresBind, rows.exerciseExtras.postgresBind,
             rows.scheduleDays.postgresBind, rows.scheduleWorkoutIDs.postgresBind, rows.scheduleExtras.postgresBind,
         ]
-        // Two constant texts: a phase-5 save must not name programs.program_json at all
+        // Constant texts only: a phase-5 save must not name programs.program_json at all
         // (after `legacy retire` the column has another name).
-        let sql = (writeLegacy ? Self.legacyUpdate : Self.noLegacyUpdate) + Self.versionInserts
-        let row = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds)).single()
-        let (revision, versionID, exercises, entries) = try row.decode((String?, UUID?, Int, Int).self)
+        let head: String
+        if let onlyIf {
+            binds += [onlyIf.revision.token.postgresBind, onlyIf.latestVersionID.postgresBind]
+            head = Self.guardedNoLegacyUpdate
+        } else {
+            head = writeLegacy ? Self.legacyUpdate : Self.noLegacyUpdate
+        }
+        let row = try await connection.query(PostgresQuery(unsafeSQL: head + Self.versionInserts, binds: binds)).single()
+        let (revision, versionID, exercises, entries, applied) = try row.decode((String?, UUID?, Int, Int, Bool).self)
         // Every exercise joins its workout by id; a count short of the rows sent would mean
         // a version missing parts, so the whole save is refused (and rolled back) instead.
         if versionID != nil, exercises != rows.exerciseIDs.count || entries != rows.scheduleDays.count {
@@ -55,14 +71,15 @@ struct ProgramWrite {
                 code: .server,
                 message: "version of program \(programID) would be incomplete (\(exercises)/\(rows.exerciseIDs.count) exercises, \(entries)/\(rows.scheduleDays.count) schedule entries); nothing was saved")
         }
-        return Outcome(legacyRevision: revision.map(Revision.init), versionID: versionID)
+        return Outcome(legacyRevision: revision.map(Revision.init), versionID: versionID, applied: applied)
     }
 
     // The statement's texts, with the binds numbered as `run` sends them: $1 legacy JSON,
-    // $2 program id, $3 write legacy, $4-$11 the version row, $12-$26 the row arrays.
+    // $2 program id, $3 write legacy, $4-$11 the version row, $12-$26 the row arrays,
+    // $27-$28 the fast path's guard.
 
     private static let legacyUpdate = """
-        WITH legacy AS (
+        WITH go AS (SELECT true AS ok), legacy AS (
           UPDATE programs SET program_json = $1, updated_at = now()
            WHERE id = $2 AND $3
           RETURNING xmin::text AS revision
@@ -70,8 +87,30 @@ struct ProgramWrite {
         """
 
     private static let noLegacyUpdate = """
-        WITH legacy AS (
+        WITH go AS (SELECT true AS ok), legacy AS (
           SELECT NULL::text AS revision WHERE $1::jsonb IS NOT NULL AND $2::uuid IS NULL AND $3
+        )
+        """
+
+    /// `onlyIf`: the program row locked, its revision ($27, computed as `ProgramHead`
+    /// computes it) and latest version ($28) as the caller last saw them, and the flag read
+    /// under the phase lock; otherwise `go` is false and nothing is inserted. A save that
+    /// committed a version while this statement waited for the row makes the sequence
+    /// trigger (or the unique key) refuse the insert: the caller falls back to the locking path.
+    private static let guardedNoLegacyUpdate = """
+        WITH go AS MATERIALIZED (
+          SELECT coalesce((
+            SELECT program_versioning_legacy_readonly_for_save()
+              FROM programs p
+              JOIN LATERAL (SELECT id, version, written_to_legacy FROM program_versions
+                             WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+              LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
+             WHERE p.id = $2 AND v.id = $28
+               AND CASE WHEN NOT v.written_to_legacy AND s.program_id IS NULL THEN p.xmin::text || '/v' || v.version
+                        ELSE p.xmin::text END = $27
+               FOR UPDATE OF p), false) AS ok
+        ), legacy AS (
+          SELECT NULL::text AS revision WHERE $1::jsonb IS NOT NULL AND $3
         )
         """
 
@@ -80,7 +119,9 @@ struct ProgramWrite {
           INSERT INTO program_versions
             (program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin, written_to_legacy)
           SELECT $2, $4, $5, $6::jsonb, $7, $7, $8, CASE WHEN $9 THEN coalesce((SELECT revision FROM legacy), $10) END, $9
-           WHERE $11
+           WHERE $11 AND (SELECT ok FROM go)
+             -- every exercise names a workout of this version (so no statement commits half a version)
+             AND NOT EXISTS (SELECT 1 FROM unnest($15::text[]) AS x(workout_id) WHERE x.workout_id <> ALL($12::text[]))
           RETURNING id
         ), workouts AS (
           INSERT INTO program_version_workouts (program_id, program_version_id, workout_id, name, position, extra)
@@ -103,7 +144,7 @@ struct ProgramWrite {
           RETURNING 1
         )
         SELECT (SELECT revision FROM legacy), (SELECT id FROM version),
-               (SELECT count(*) FROM exercises), (SELECT count(*) FROM schedule)
+               (SELECT count(*) FROM exercises), (SELECT count(*) FROM schedule), (SELECT ok FROM go)
         """
 }
 
