@@ -6,8 +6,11 @@ import CLibPQ
 /// `ConnectionThread.run`. Every `PGresult` obtained here is either wrapped in a
 /// `PostgresResult` (which clears it once) or cleared before the method returns.
 final class ConnectionHandle: @unchecked Sendable {
-    // @unchecked: `connection` is read and written only on the owning ConnectionThread.
+    // @unchecked: `connection` and `prepared` are read and written only on the owning ConnectionThread.
     private var connection: OpaquePointer?
+    /// Statements prepared on this connection: name -> SQL text. A new connection (after a
+    /// reconnect too) starts empty and prepares again.
+    private var prepared: [String: String] = [:]
 
     init(_ connection: OpaquePointer) {
         self.connection = connection
@@ -54,12 +57,46 @@ final class ConnectionHandle: @unchecked Sendable {
             if bind.format == .text { storage.append(0) }
         }
         storage.append(0)  // never empty, so baseAddress exists
+        if let name = query.preparedName {
+            try prepare(name, query.sql, types: types, on: connection)
+        }
         let raw = storage.withUnsafeBufferPointer { buffer -> OpaquePointer? in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             let values: [UnsafePointer<CChar>?] = offsets.map { offset in offset.map { base + $0 } }
+            if let name = query.preparedName {
+                return PQexecPrepared(connection, name, Int32(count), values, lengths, formats, 1)
+            }
             return PQexecParams(connection, query.sql, Int32(count), types, values, lengths, formats, 1)
         }
-        return try checked(raw, connection: connection, sql: query.sql)
+        do {
+            return try checked(raw, connection: connection, sql: query.sql)
+        } catch {
+            // The server forgot it (DISCARD ALL) or cannot reuse its plan (the schema changed
+            // under it): prepare it anew next time.
+            if let name = query.preparedName, error.sqlState == "26000" || error.sqlState == "0A000" {
+                prepared.removeValue(forKey: name)
+            }
+            throw error
+        }
+    }
+
+    /// Prepares `sql` under `name` unless this connection already has it.
+    private func prepare(_ name: String, _ sql: String, types: [Oid], on connection: OpaquePointer) throws(PostgresError) {
+        if let known = prepared[name] {
+            guard known == sql else {
+                throw PostgresError(code: .unexpectedResponse, message: "the prepared statement name \(name) stands for another statement", query: sql)
+            }
+            return
+        }
+        do {
+            _ = try checked(PQprepare(connection, name, sql, Int32(types.count), types), connection: connection, sql: sql)
+        } catch where error.sqlState == "42P05" {
+            // The server still has it, with a plan it cannot reuse (see `execute`): replace it.
+            // (`name` is a constant of the caller's code, never data.)
+            _ = try checked(PQexec(connection, "DEALLOCATE \"\(name)\""), connection: connection, sql: "DEALLOCATE")
+            _ = try checked(PQprepare(connection, name, sql, Int32(types.count), types), connection: connection, sql: sql)
+        }
+        prepared[name] = sql
     }
 
     /// Several statements through the simple protocol. Reads every result so the

@@ -14,11 +14,23 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
     public var sql: String
     /// The values for the placeholders, in order.
     public var binds: [PostgresBind]
+    /// Set by `prepared(as:)`: the name the statement is prepared under on each connection.
+    public private(set) var preparedName: String?
 
     /// A query whose SQL was built at run time. The caller vouches that no data went into `sql`.
     public init(unsafeSQL sql: String, binds: [PostgresBind] = []) {
         self.sql = sql
         self.binds = binds
+    }
+
+    /// The same statement, prepared once per connection under `name` and executed by name
+    /// from then on: the server parses and plans it once instead of every time, which is
+    /// most of the cost of a short statement with a long text. For statements an app runs
+    /// on every request; each name must always stand for the same SQL text and bind types.
+    public func prepared(as name: StaticString) -> PostgresQuery {
+        var query = self
+        query.preparedName = "\(name)"
+        return query
     }
 
     /// A literal query without binds.

@@ -164,4 +164,33 @@ struct ConnectionTests {
         #expect(ConnectionString.parseError(of: "host=x port") != nil)
         #expect(ConnectionString.parseError(of: "postgresql://u@h/db") == nil)
     }
+
+    @Test func aPreparedStatementIsPreparedOncePerConnectionAndAgainWhenTheServerForgetsIt() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let connection = try await PostgresConnection.connect(to: db.url)
+            try await connection.query("CREATE TABLE t (id int8 PRIMARY KEY, name text)")
+            func named(_ id: Int) -> PostgresQuery {
+                let query: PostgresQuery = "SELECT * FROM t WHERE id = \(id)"
+                return query.prepared(as: "test_by_id")
+            }
+            try await connection.query("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+            #expect(try await connection.query(named(1)).single().decode(String.self, at: 1) == "a")
+            #expect(try await connection.query(named(2)).single().decode(String.self, at: 1) == "b")
+            let prepared = try await connection.query("SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_by_id'")
+            #expect(try prepared.single().decode(Int.self, at: 0) == 1)
+            // The server cannot reuse its plan once the table's columns changed: one clear
+            // error, then the statement is prepared again.
+            try await connection.query("ALTER TABLE t ADD COLUMN extra int")
+            await #expect(throws: PostgresError.self) { try await connection.query(named(1)) }
+            #expect(try await connection.query(named(2)).single().decode(String.self, at: 1) == "b")
+            // Forgotten by the server (DISCARD ALL): prepared again after one error.
+            try await connection.query("DEALLOCATE ALL")
+            await #expect(throws: PostgresError.self) { try await connection.query(named(1)) }
+            #expect(try await connection.query(named(1)).single().decode(String.self, at: 1) == "a")
+            // One name, one statement.
+            let other: PostgresQuery = "SELECT \(1)::int8"
+            await #expect(throws: PostgresError.self) { try await connection.query(other.prepared(as: "test_by_id")) }
+            await connection.close()
+        }
+    }
 }

@@ -102,7 +102,8 @@ let off = FlagSnapshot.legacy
 
 /// The rows of one version as the floor writes them: the same rows and columns a save
 /// writes (app fields, checksums included), in one multi-row statement with the legacy
-/// UPDATE, everything prepared in advance: no read, lock, reconcile or validate.
+/// UPDATE, prepared on the connection and its values made in advance: no read, lock,
+/// reconcile or validate.
 func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Program, version: Int) async throws {
     let json = PostgresJSONB(program.legacyJSONText)
     var workoutIDs: [String] = [], workoutNames: [String] = [], workoutExtras: [String] = []
@@ -126,7 +127,8 @@ func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Prog
     let checksum = String(repeating: "c", count: 64)
     let scheduleWorkouts = program.schedule.map { entry -> String in if case .id(let id) = entry.workout { return id } else { return "" } }
     _ = try await connection.transaction { connection in
-        try await connection.query("""
+        // Prepared once per connection, as the repository's own statements are.
+        let statement: PostgresQuery = """
             WITH legacy AS (
               UPDATE programs SET program_json = \(json), updated_at = now() WHERE id = \(programID) RETURNING xmin::text AS revision
             ), version AS (
@@ -154,7 +156,8 @@ func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Prog
             SELECT \(programID), version.id, s.o - 1, s.day, s.workout, s.extra::jsonb
               FROM version, unnest(\(days)::int8[], \(scheduleWorkouts)::text[], \(scheduleExtras)::text[])
                      WITH ORDINALITY AS s(day, workout, extra, o)
-            """)
+            """
+        try await connection.query(statement.prepared(as: "bench_floor"))
     }
 }
 

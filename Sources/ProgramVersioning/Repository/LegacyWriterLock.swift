@@ -17,10 +17,11 @@ enum LegacyWriterLock {
     /// A save's first statement: the program's row locked `FOR UPDATE`, the phase lock
     /// taken shared, the writer marked. No row: no such program.
     static func lockProgramForSave(_ programID: UUID) -> PostgresQuery {
-        """
-        SELECT pg_advisory_xact_lock_shared(\(key)), set_config('program_versioning.legacy_writer', 'on', true)
-          FROM programs WHERE id = \(programID) FOR UPDATE
-        """
+        let query: PostgresQuery = """
+            SELECT pg_advisory_xact_lock_shared(\(key)), set_config('program_versioning.legacy_writer', 'on', true)
+              FROM programs WHERE id = \(programID) FOR UPDATE
+            """
+        return query.prepared(as: "pv_save_lock")
     }
 
     /// A create's (or a legacy write-back's) first statement.

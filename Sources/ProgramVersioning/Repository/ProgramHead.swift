@@ -61,7 +61,7 @@ struct ProgramHead: Sendable {
         let rows: PostgresResult
         switch reading {
         case .plain:
-            rows = try await connection.query(query(programID))
+            rows = try await connection.query(query(programID).prepared(as: "pv_program_head"))
         case .withLegacyJSON:
             rows = try await connection.query(queryWithLegacyJSON(programID))
         case .sharedForOwner(let userID):

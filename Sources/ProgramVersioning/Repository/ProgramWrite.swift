@@ -55,14 +55,19 @@ struct ProgramWrite {
         ]
         // Constant texts only: a phase-5 save must not name programs.program_json at all
         // (after `legacy retire` the column has another name).
-        let head: String
+        // Each text is prepared once per connection: a save's statement is long, and parsing
+        // and planning it was a fifth of a save.
+        let statement: PostgresQuery
         if let onlyIf {
             binds += [onlyIf.revision.token.postgresBind, onlyIf.latestVersionID.postgresBind]
-            head = Self.guardedNoLegacyUpdate
+            statement = PostgresQuery(unsafeSQL: Self.guardedNoLegacyUpdate + Self.versionInserts, binds: binds)
+                .prepared(as: "pv_save_versions_only_if")
+        } else if writeLegacy {
+            statement = PostgresQuery(unsafeSQL: Self.legacyUpdate + Self.versionInserts, binds: binds).prepared(as: "pv_save_dual_write")
         } else {
-            head = writeLegacy ? Self.legacyUpdate : Self.noLegacyUpdate
+            statement = PostgresQuery(unsafeSQL: Self.noLegacyUpdate + Self.versionInserts, binds: binds).prepared(as: "pv_save_versions_only")
         }
-        let row = try await connection.query(PostgresQuery(unsafeSQL: head + Self.versionInserts, binds: binds)).single()
+        let row = try await connection.query(statement).single()
         let (revision, versionID, exercises, entries, applied) = try row.decode((String?, UUID?, Int, Int, Bool).self)
         // Every exercise joins its workout by id; a count short of the rows sent would mean
         // a version missing parts, so the whole save is refused (and rolled back) instead.
