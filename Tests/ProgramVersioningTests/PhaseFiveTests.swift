@@ -363,28 +363,7 @@ struct PhaseFiveTests {
             // One repository, as one app instance: its single-statement path and the locking
             // path race each other and themselves.
             let repository = Fixtures.repository(db, F.phaseFive)
-            var conflicts = 0
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                for writer in 0..<16 {
-                    group.addTask {
-                        var attempts = 0
-                        while true {
-                            attempts += 1
-                            let current = try await repository.program(created.id)
-                            var edited = current.program
-                            edited.workouts[2].exercises.append(
-                                Exercise(id: "e-writer-\(writer)", name: "Writer \(writer)", sets: 1, reps: 1, restSeconds: 0))
-                            do throws(RepositoryError) {
-                                _ = try await repository.save(edited, to: created.id, expectedRevision: current.revision)
-                                return attempts - 1
-                            } catch {
-                                guard case .conflict = error else { throw error }
-                            }
-                        }
-                    }
-                }
-                for try await retried in group { conflicts += retried }
-            }
+            let conflicts = try await Fixtures.sixteenWritersEachAddingAnExercise(repository, to: created.id)
             let final = try await repository.program(created.id)
             #expect(Set(final.program.workouts[2].exercises.map(\.id)).isSuperset(of: (0..<16).map { "e-writer-\($0)" }))
             #expect(try await repository.versions(of: created.id).map(\.version) == Array(1...17))

@@ -45,6 +45,32 @@ enum Fixtures {
         try await db.pool.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)")).single().decode(Int.self, at: 0)
     }
 
+    /// Sixteen concurrent writers, each adding its own exercise `e-writer-N` to the third
+    /// workout and retrying from a fresh read on conflict; returns how many retries there were.
+    static func sixteenWritersEachAddingAnExercise(_ repository: ProgramRepository, to programID: UUID) async throws -> Int {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for writer in 0..<16 {
+                group.addTask {
+                    var retries = 0
+                    while true {
+                        let current = try await repository.program(programID)
+                        var edited = current.program
+                        edited.workouts[2].exercises.append(
+                            Exercise(id: "e-writer-\(writer)", name: "Writer \(writer)", sets: 1, reps: 1, restSeconds: 0))
+                        do throws(RepositoryError) {
+                            _ = try await repository.save(edited, to: programID, expectedRevision: current.revision)
+                            return retries
+                        } catch {
+                            guard case .conflict = error else { throw error }
+                            retries += 1
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+    }
+
     static func legacyJSON(_ db: TestDatabase.Fresh, _ id: UUID) async throws -> String {
         try await db.pool.query("SELECT program_json::text FROM programs WHERE id = \(id)").single().decode(String.self, at: 0)
     }
@@ -199,28 +225,7 @@ struct RepositoryTests {
         try await TestDatabase.withFresh(maxConnections: 8) { db in
             let repository = Fixtures.repository(db, Fixtures.writesOn)
             let created = try await repository.create(Fixtures.program(), for: UUID())
-            // Each writer adds its own exercise, retrying on conflict from a fresh read.
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                for writer in 0..<16 {
-                    group.addTask {
-                        var attempts = 0
-                        while true {
-                            attempts += 1
-                            let current = try await repository.program(created.id)
-                            var edited = current.program
-                            edited.workouts[2].exercises.append(
-                                Exercise(id: "e-writer-\(writer)", name: "Writer \(writer)", sets: 1, reps: 1, restSeconds: 0))
-                            do throws(RepositoryError) {
-                                _ = try await repository.save(edited, to: created.id, expectedRevision: current.revision)
-                                return attempts
-                            } catch {
-                                guard case .conflict = error else { throw error }
-                            }
-                        }
-                    }
-                }
-                for try await _ in group {}
-            }
+            _ = try await Fixtures.sixteenWritersEachAddingAnExercise(repository, to: created.id)
             let final = try await repository.program(created.id)
             #expect(Set(final.program.workouts[2].exercises.map(\.id)).isSuperset(of: (0..<16).map { "e-writer-\($0)" }))
             #expect(try await repository.versions(of: created.id).map(\.version) == Array(1...17))

@@ -50,16 +50,8 @@ func legacyTemplate(programs: Int, empty: Bool = false) async throws -> String {
     let name = "pv_bench_backfill_legacy_\(programs)" + (empty ? "_empty" : "")
     let versioned = empty ? 0 : alreadyVersioned
     let marker = "pv bench: seed 7, \(programs) + \(versioned) versioned programs, 2-6 workouts x 4-8 exercises, 1 session each, v2"
-    if let existing = try? await PostgresConnection.connect(to: databaseURL(name)) {
-        let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
-        await existing.close()
-        if found == marker { return try await migrated(name) }
-    }
-    try await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-    try await admin("CREATE DATABASE \(name)")
-    let pool = PostgresPool(.init(connectionString: databaseURL(name), maxConnections: 2))
-    let migrations = try Migration.load(from: repositoryRoot.appendingPathComponent("migrations").path)
-    _ = try await Migrator(migrations: migrations, pool: pool).up()
+    if try await kept(name, marker: marker) { return name }
+    let pool = try await newMigratedDatabase(name, maxConnections: 2)
     _ = try await LegacySeeder(pool: pool).seed(.init(
         programs: programs + versioned, seed: 7, sessionsPerProgram: 1, workoutsPerProgram: 2...6, exercisesPerWorkout: 4...8))
     _ = try await FlagStore(pool: pool).set(.writes, enabled: true, actor: "bench", reason: "backfill benchmark", force: false)
@@ -68,6 +60,27 @@ func legacyTemplate(programs: Int, empty: Bool = false) async throws -> String {
     try await pool.query(PostgresQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
     await pool.close()
     return name
+}
+
+/// Whether `name` was made by an earlier run with this `marker` (the table comment on
+/// `programs`); if so, brought up to the current migrations.
+func kept(_ name: String, marker: String) async throws -> Bool {
+    guard let existing = try? await PostgresConnection.connect(to: databaseURL(name)) else { return false }
+    let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
+    await existing.close()
+    guard found == marker else { return false }
+    _ = try await migrated(name)
+    return true
+}
+
+/// A new, migrated database `name` (dropped first if it exists) and a pool on it.
+func newMigratedDatabase(_ name: String, maxConnections: Int) async throws -> PostgresPool {
+    try await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    try await admin("CREATE DATABASE \(name)")
+    let pool = PostgresPool(.init(connectionString: databaseURL(name), maxConnections: maxConnections))
+    let migrations = try Migration.load(from: repositoryRoot.appendingPathComponent("migrations").path)
+    _ = try await Migrator(migrations: migrations, pool: pool).up()
+    return pool
 }
 
 /// Applies any migration newer than a kept database (its data stays valid across them).

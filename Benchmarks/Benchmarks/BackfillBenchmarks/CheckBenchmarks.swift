@@ -15,11 +15,7 @@ let plantedStale = 100, plantedMismatch = 50
 func checkTemplate(programs: Int) async throws -> String {
     let name = "pv_bench_check_\(programs)"
     let marker = "pv bench check: from \(try await legacyTemplate(programs: programs)), \(plantedStale) stale + \(plantedMismatch) mismatched, \(programs) programs, v2"
-    if let existing = try? await PostgresConnection.connect(to: databaseURL(name)) {
-        let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
-        await existing.close()
-        if found == marker { return try await migrated(name) }
-    }
+    if try await kept(name, marker: marker) { return name }
     let url = try await freshCopy(of: try await legacyTemplate(programs: programs), as: name)
     let pool = PostgresPool(.init(connectionString: url, maxConnections: 2))
     _ = try await Backfill(pool: pool).run(.programs, options: .init())

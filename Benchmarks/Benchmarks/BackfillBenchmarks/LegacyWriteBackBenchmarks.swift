@@ -22,16 +22,8 @@ import Synchronization
 func phaseFiveTemplate(programs: Int) async throws -> String {
     let name = "pv_bench_phase5_\(programs)"
     let marker = "pv bench: seed 7, \(programs) programs, 2-6 workouts x 4-8 exercises, each saved once in phase 5, v1"
-    if let existing = try? await PostgresConnection.connect(to: databaseURL(name)) {
-        let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
-        await existing.close()
-        if found == marker { return try await migrated(name) }
-    }
-    try await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-    try await admin("CREATE DATABASE \(name)")
-    let pool = PostgresPool(.init(connectionString: databaseURL(name), maxConnections: 8))
-    let migrations = try Migration.load(from: repositoryRoot.appendingPathComponent("migrations").path)
-    _ = try await Migrator(migrations: migrations, pool: pool).up()
+    if try await kept(name, marker: marker) { return name }
+    let pool = try await newMigratedDatabase(name, maxConnections: 8)
     _ = try await LegacySeeder(pool: pool).seed(.init(
         programs: programs, seed: 7, sessionsPerProgram: 0, workoutsPerProgram: 2...6, exercisesPerWorkout: 4...8))
     let store = FlagStore(pool: pool)

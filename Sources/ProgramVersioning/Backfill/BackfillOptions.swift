@@ -1,4 +1,5 @@
 import Foundation
+import PostgresDriver
 
 /// What a backfill run migrates.
 public enum BackfillKind: String, Sendable, CaseIterable {
@@ -111,6 +112,19 @@ public struct BackfillReport: Sendable, Equatable {
     public var path: String?
     /// The sentence an operator reads.
     public var detail: String
+}
+
+extension BackfillReport {
+    /// Stores reports about programs (not sessions or sets) in `backfill_reports`.
+    static func storeProgramReports(_ reports: [BackfillReport], runID: UUID, on connection: PostgresConnection) async throws {
+        guard !reports.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO backfill_reports (run_id, program_id, reason, path, detail)
+            SELECT \(runID), r.program_id, r.reason, r.path, r.detail
+              FROM unnest(\(reports.map { $0.programID })::uuid[], \(reports.map(\.reason))::text[],
+                          \(reports.map(\.path))::text[], \(reports.map(\.detail))::text[]) AS r(program_id, reason, path, detail)
+            """)
+    }
 }
 
 /// Where a run is, after each batch.

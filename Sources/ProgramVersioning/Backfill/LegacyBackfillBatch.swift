@@ -145,7 +145,7 @@ struct LegacyBackfillBatch {
         let written = dryRun ? programIDs.count : try await writeJSON(programIDs, revisions, versionIDs, documents, savedAt, on: connection)
         outcome.counts.written = written
         outcome.counts.unchanged += programIDs.count - written  // rewritten meanwhile by a dual write
-        if !dryRun { try await store(outcome.reports, on: connection) }
+        if !dryRun { try await BackfillReport.storeProgramReports(outcome.reports, runID: runID, on: connection) }
         return outcome
     }
 
@@ -219,15 +219,5 @@ struct LegacyBackfillBatch {
                    run_id = excluded.run_id, synced_at = now()
             """)
         return written.affectedRows
-    }
-
-    private func store(_ reports: [BackfillReport], on connection: PostgresConnection) async throws {
-        guard !reports.isEmpty else { return }
-        try await connection.query("""
-            INSERT INTO backfill_reports (run_id, program_id, reason, path, detail)
-            SELECT \(runID), r.program_id, r.reason, r.path, r.detail
-              FROM unnest(\(reports.map { $0.programID })::uuid[], \(reports.map(\.reason))::text[],
-                          \(reports.map(\.path))::text[], \(reports.map(\.detail))::text[]) AS r(program_id, reason, path, detail)
-            """)
     }
 }

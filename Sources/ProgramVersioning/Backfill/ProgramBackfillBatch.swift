@@ -92,7 +92,7 @@ struct ProgramBackfillBatch {
         }
         if !dryRun {
             try await VersionCopy(pending).write(on: connection)
-            try await store(outcome.reports, on: connection)
+            try await BackfillReport.storeProgramReports(outcome.reports, runID: runID, on: connection)
         }
     }
 
@@ -116,15 +116,5 @@ struct ProgramBackfillBatch {
                 ($0.rule.rawValue, $0.path.description, "\($0.message) The program stays legacy-only until its JSON is fixed; then run the backfill again.")
             })
         }
-    }
-
-    private func store(_ reports: [BackfillReport], on connection: PostgresConnection) async throws {
-        guard !reports.isEmpty else { return }
-        try await connection.query("""
-            INSERT INTO backfill_reports (run_id, program_id, reason, path, detail)
-            SELECT \(runID), r.program_id, r.reason, r.path, r.detail
-              FROM unnest(\(reports.map { $0.programID })::uuid[], \(reports.map(\.reason))::text[],
-                          \(reports.map(\.path))::text[], \(reports.map(\.detail))::text[]) AS r(program_id, reason, path, detail)
-            """)
     }
 }
