@@ -71,7 +71,9 @@ struct FlagsCommand: AsyncParsableCommand {
                     }
                 }
                 let percentText = flag == .reads && change.new.enabled ? " (\(change.new.percent)%)" : ""
-                print("\(flag.rawValue): \(change.old.enabled ? "on" : "off") -> \(change.new.enabled ? "on" : "off")\(percentText)")
+                let unchanged = change.old.enabled == change.new.enabled && change.old.percent == change.new.percent
+                print("\(flag.rawValue): \(change.old.enabled ? "on" : "off") -> \(change.new.enabled ? "on" : "off")\(percentText)"
+                    + (unchanged ? " (already so: nothing changed, nothing audited)" : ""))
                 let now = try await reportingErrors(connection: connection) {
                     try await withPool(connection) { try await FlagStore(pool: $0).snapshot() }
                 }
@@ -100,6 +102,7 @@ struct FlagsCommand: AsyncParsableCommand {
                         "forced": entry.forced, "changedAt": iso8601(entry.changedAt),
                     ]
                     object["phaseAfter"] = entry.phaseAfter
+                    object["login"] = entry.login
                     object["oldEnabled"] = entry.oldEnabled
                     object["oldPercent"] = entry.oldPercent
                     object["reason"] = entry.reason
@@ -111,7 +114,8 @@ struct FlagsCommand: AsyncParsableCommand {
                     let reason = entry.reason.map { " reason: \($0)" } ?? ""
                     let percent = entry.name == FlagName.reads.rawValue ? " (\(entry.newPercent)%)" : ""
                     let phase = entry.phaseAfter.map { "  [phase \(RolloutPhase.describe($0))]" } ?? ""
-                    print("\(iso8601(entry.changedAt)) \(entry.name) \(old) -> \(entry.newEnabled ? "on" : "off")\(percent) by \(entry.actor)\(entry.forced ? " FORCED" : "")\(reason)\(phase)")
+                    let who = entry.login.map { $0 == entry.actor ? $0 : "\(entry.actor) (login \($0))" } ?? entry.actor
+                    print("\(iso8601(entry.changedAt)) \(entry.name) \(old) -> \(entry.newEnabled ? "on" : "off")\(percent) by \(who)\(entry.forced ? " FORCED" : "")\(reason)\(phase)")
                 }
             }
         }

@@ -34,7 +34,11 @@ public struct FlagAuditEntry: Sendable, Hashable {
     public var newEnabled: Bool
     public var oldPercent: Int?
     public var newPercent: Int
+    /// Who the flip said it was (`--actor`, any text).
     public var actor: String
+    /// The role that was logged in (`session_user`): the database's word, which no client
+    /// chooses. Nil for flips audited before migration 18.
+    public var login: String?
     public var reason: String?
     public var forced: Bool
     public var changedAt: Date
@@ -186,7 +190,7 @@ public struct FlagStore: Sendable {
         // A flag's value after a flip is its newest audit row up to that flip (rows are
         // numbered in commit order: flips serialize on the flag rows); none yet means off.
         let rows = try await pool.query("""
-            SELECT a.name, a.old_enabled, a.new_enabled, a.old_percent, a.new_percent, a.actor, a.reason, a.forced, a.changed_at,
+            SELECT a.name, a.old_enabled, a.new_enabled, a.old_percent, a.new_percent, a.actor, a.reason, a.forced, a.changed_at, a.login,
                    (SELECT b.new_enabled FROM runtime_flag_audit b
                      WHERE b.name = 'PROGRAM_VERSIONING_WRITES' AND b.id <= a.id ORDER BY b.id DESC LIMIT 1),
                    (SELECT b.new_enabled FROM runtime_flag_audit b
@@ -196,12 +200,13 @@ public struct FlagStore: Sendable {
               FROM runtime_flag_audit a ORDER BY a.changed_at DESC, a.id DESC LIMIT \(limit)
             """)
         return try rows.map { row in
-            let (name, oldEnabled, newEnabled, oldPercent, newPercent, actor, reason, forced, changedAt, writes, reads, readOnly) =
-                try row.decode((String, Bool?, Bool, Int32?, Int32, String, String?, Bool, Date, Bool?, Bool?, Bool?).self)
+            let (name, oldEnabled, newEnabled, oldPercent, newPercent, actor, reason, forced, changedAt, login, writes, reads, readOnly) =
+                try row.decode((String, Bool?, Bool, Int32?, Int32, String, String?, Bool, Date, String?, Bool?, Bool?, Bool?).self)
             let after = FlagSnapshot(writes: writes ?? false, reads: reads ?? false, legacyReadOnly: readOnly ?? false)
             return FlagAuditEntry(
                 name: name, oldEnabled: oldEnabled, newEnabled: newEnabled, oldPercent: oldPercent.map(Int.init),
-                newPercent: Int(newPercent), actor: actor, reason: reason, forced: forced, changedAt: changedAt, phaseAfter: after.phase)
+                newPercent: Int(newPercent), actor: actor, login: login, reason: reason, forced: forced, changedAt: changedAt,
+                phaseAfter: after.phase)
         }
     }
 }

@@ -82,6 +82,36 @@ struct FlagRuleTests {
         }
     }
 
+    @Test func theAuditIsAppendOnlyNamesTheRealLoginAndSkipsFlipsThatChangeNothing() async throws {
+        try await TestDatabase.withFresh { db in
+            let store = Self.store(db)
+            // The declared actor is any text; the login beside it is the database's.
+            try await store.set(.writes, enabled: true, actor: "alice (spoofed)", reason: "phase 2", force: false)
+            let entry = try #require(try await store.history().first)
+            #expect(entry.actor == "alice (spoofed)" && entry.login == "postgres")
+            // Nobody changes or removes the trail, not even a superuser.
+            for statement: PostgresQuery in [
+                "UPDATE runtime_flag_audit SET actor = 'someone else'", "DELETE FROM runtime_flag_audit", "TRUNCATE runtime_flag_audit",
+            ] {
+                do {
+                    try await db.pool.query(statement)
+                    Issue.record("\(statement.sql) should be refused")
+                } catch {
+                    #expect((error as? PostgresError)?.sqlState == "23001", "\(statement.sql): \(error)")
+                }
+            }
+            #expect(try await store.history().count == 1)
+            // A flip to the state the flag is in changes nothing and audits nothing.
+            let again = try await CommandLineTool.run(["flags", "set", "writes", "on", "--database-url", db.url])
+            #expect(again.status == 0 && again.stdout.contains("nothing changed"))
+            #expect(try await store.history().count == 1)
+            // --force needs --reason on every flip, also where nothing needed forcing.
+            #expect(await Self.refusal { try await store.set(.writes, enabled: true, actor: "test", reason: nil, force: true) } == .forceNeedsReason)
+            let shown = try await CommandLineTool.run(["flags", "history", "--database-url", db.url])
+            #expect(shown.stdout.contains("by alice (spoofed) (login postgres)"))
+        }
+    }
+
     @Test func twoOperatorsFlippingOppositeWaysAtOnceEndInAValidState() async throws {
         try await TestDatabase.withFresh { db in
             let store = Self.store(db)
