@@ -19,9 +19,9 @@ struct BackfillCommand: AsyncParsableCommand {
     struct RunOptions: ParsableArguments {
         @OptionGroup var connection: ConnectionOptions
         @Flag(help: "Compute and print exactly what would happen; write nothing.") var dryRun = false
-        @Option(help: "Records per batch (one transaction each).") var batchSize = 1_000
+        @Option(parsing: .unconditional, help: "Records per batch (one transaction each).") var batchSize = 1_000
         @Option(help: "Only this user's records.") var user: String?
-        @Option(help: "Stop after this many records.") var limit: Int?
+        @Option(parsing: .unconditional, help: "Stop after this many records.") var limit: Int?
         @Flag(help: "Print one JSON summary instead of text.") var json = false
         @Option(help: "Copy the legacy tables this run touches into a folder here (COPY files + manifest.json) before changing anything.")
         var backup: String?

@@ -19,7 +19,7 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(help: "Report format: text, json or markdown.") var format: Format = .text
     @Option(help: "Write the report to this file instead of stdout.") var output: String?
     @Option(help: "Only this user's programs and sessions.") var user: String?
-    @Option(help: "Programs or sessions per query.") var pageSize = 500
+    @Option(parsing: .unconditional, help: "Programs or sessions per query.") var pageSize = 500
     @Option(help: "JSON file of known, accepted differences (each with a reason); they are reported as ignored.")
     var ignoreFile: String?
     @Flag(help: "After the check, give programs found MISSING_VERSION or STALE_VERSION their next version from legacy (needs READS off).")
@@ -31,6 +31,20 @@ struct CheckCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // A report that cannot be written is known before the check runs, not after.
+        if let output {
+            try await reportingErrors {
+                let files = FileManager.default
+                var isFolder: ObjCBool = false
+                let folder = URL(fileURLWithPath: output).deletingLastPathComponent().path
+                let writable = files.fileExists(atPath: output, isDirectory: &isFolder)
+                    ? !isFolder.boolValue && files.isWritableFile(atPath: output)
+                    : files.isWritableFile(atPath: folder)
+                guard writable else {
+                    throw OperatorError("cannot write the report to \(output) (no such folder, a folder, or not writable); nothing was checked")
+                }
+            }
+        }
         let report = try await reportingErrors(connection: connection) {
             var ignoreList = CheckIgnoreList()
             if let ignoreFile {

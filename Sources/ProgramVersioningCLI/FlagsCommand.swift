@@ -45,7 +45,8 @@ struct FlagsCommand: AsyncParsableCommand {
         @Argument(help: "PROGRAM_VERSIONING_WRITES, PROGRAM_VERSIONING_READS or PROGRAM_VERSIONING_LEGACY_READONLY (or writes / reads / legacy-readonly).")
         var name: String
         @Argument(help: "on or off.") var state: String
-        @Option(help: "READS only: the share of users, 0-100 (default 100 when turning it on).") var percent: Int?
+        @Option(parsing: .unconditional, help: "READS only: the share of users, 0-100 (default 100 when turning it on).")
+        var percent: Int?
         @Option(help: "Why, for the audit trail (required with --force).") var reason: String?
         @Option(help: "Who, for the audit trail (default: the OS user).") var actor: String?
         @Flag(help: "Turn READS or LEGACY_READONLY on without a clean consistency report (needs --reason).") var force = false
@@ -88,7 +89,7 @@ struct FlagsCommand: AsyncParsableCommand {
     struct History: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every flip, newest first.")
         @OptionGroup var connection: ConnectionOptions
-        @Option(help: "How many entries.") var limit = 50
+        @Option(parsing: .unconditional, help: "How many entries.") var limit = 50
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {

@@ -37,7 +37,7 @@ struct LegacyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Move the legacy JSON aside, reversibly, once the rollback window is over.")
         @OptionGroup var connection: ConnectionOptions
-        @Option(help: "Days PROGRAM_VERSIONING_LEGACY_READONLY must have been on.") var window = LegacyRetirement.defaultWindowDays
+        @Option(parsing: .unconditional, help: "Days PROGRAM_VERSIONING_LEGACY_READONLY must have been on.") var window = LegacyRetirement.defaultWindowDays
         @Option(help: "Why, for the record.") var reason: String?
         @Option(help: "Who, for the record (default: the OS user).") var actor: String?
 

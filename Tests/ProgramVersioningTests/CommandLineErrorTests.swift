@@ -63,4 +63,20 @@ struct CommandLineErrorTests {
             Self.expectOneCleanLine(outcome, mentions: ["migrate up"])
         }
     }
+
+    @Test func aNegativeNumberIsOutOfRangeNotAMissingValue() async throws {
+        for arguments in [["backfill", "programs", "--batch-size", "-1"], ["check", "--page-size", "-5"], ["flags", "set", "reads", "on", "--percent", "-3"]] {
+            let outcome = try await CommandLineTool.run(arguments)
+            #expect(outcome.status == 64, "\(arguments)")
+            #expect(!outcome.stderr.contains("Missing value") && outcome.stderr.contains("between"), "\(arguments): \(outcome.stderr)")
+        }
+    }
+
+    @Test func aReportThatCannotBeWrittenIsRefusedBeforeTheCheckRuns() async throws {
+        try await TestDatabase.withFresh { db in
+            let outcome = try await CommandLineTool.run(["check", "--output", "/no/such/folder/report.txt", "--database-url", db.url])
+            Self.expectOneCleanLine(outcome, mentions: ["cannot write the report", "nothing was checked"])
+            #expect(try await db.pool.query("SELECT count(*) FROM check_runs").single().decode(Int.self, at: 0) == 0)
+        }
+    }
 }
