@@ -143,6 +143,22 @@ struct CheckTests {
         }
     }
 
+    @Test func aLoggedSetWhoseSessionDoesNotExistIsReported() async throws {
+        try await TestDatabase.withFresh { db in
+            try await Self.migratedDatabase(db, programs: 30)
+            let (setID, sessionID) = (UUID(), UUID())
+            try await db.pool.query("""
+                INSERT INTO logged_sets (id, session_id, user_id, exercise_id, set_index, reps)
+                VALUES (\(setID), \(sessionID), \(UUID()), 'e-uploaded-offline', 0, 5)
+                """)
+            let report = try await ConsistencyCheck(pool: db.pool).run()
+            #expect(report.differenceCount == 1 && report.countsByKind == [.brokenSessionLink: 1], "\(report.differences)")
+            let finding = try #require(report.differences.first)
+            #expect(finding.sessionID == sessionID && finding.path == "sets[\(setID.uuidString.lowercased())].session_id")
+            #expect(finding.legacy == "points at no session")
+        }
+    }
+
     @Test func theCommandLineWritesEachFormatAndExitsByTheResult() async throws {
         try await TestDatabase.withFresh { db in
             try await Self.migratedDatabase(db, programs: 40)

@@ -95,8 +95,9 @@ public struct ConsistencyCheck: Sendable {
     }
 
     /// Versions and sessions whose program row is gone (possible only with constraints
-    /// switched off, e.g. a restore with triggers disabled). The session part walks sessions
-    /// program by program, so these are the ones it cannot reach.
+    /// switched off, e.g. a restore with triggers disabled), and logged sets whose session
+    /// does not exist. The session part walks sessions program by program, so these are the
+    /// ones it cannot reach.
     private func orphans(on connection: PostgresConnection) async throws -> [CheckDifference] {
         let versions = try await connection.query("""
             SELECT v.program_id, v.id, v.version FROM program_versions v
@@ -117,7 +118,19 @@ public struct ConsistencyCheck: Sendable {
                 programID: programID, sessionID: sessionID, kind: .brokenSessionLink,
                 path: "sessions[\(sessionID.uuidString.lowercased())].program_id", legacy: "points at no program", versioned: nil)
         }
-        return versions + sessions
+        // Sets stay a soft reference to their session (old clients made session ids on the
+        // device): the migration that adopted them promises the check reports the dangling ones.
+        let sets = try await connection.query("""
+            SELECT l.session_id, l.id FROM logged_sets l
+             WHERE NOT EXISTS (SELECT 1 FROM workout_sessions s WHERE s.id = l.session_id)
+             ORDER BY l.session_id, l.id
+            """).map { row in
+            let (sessionID, setID) = try row.decode((UUID, UUID).self)
+            return CheckDifference(
+                programID: nil, sessionID: sessionID, kind: .brokenSessionLink,
+                path: "sets[\(setID.uuidString.lowercased())].session_id", legacy: "points at no session", versioned: nil)
+        }
+        return versions + sessions + sets
     }
 }
 
