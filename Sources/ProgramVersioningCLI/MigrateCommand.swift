@@ -20,12 +20,19 @@ struct MigrateCommand: AsyncParsableCommand {
             migrations ?? ProcessInfo.processInfo.environment["PROGRAM_VERSIONING_MIGRATIONS"] ?? "migrations"
         }
 
-        func run<T: Sendable>(_ body: @Sendable (Migrator) async throws -> T) async throws -> T {
-            try await reportingErrors(connection: connection) {
-                let files = try Migration.load(from: migrationsPath)
-                return try await withPool(connection) { pool in
-                    try await body(Migrator(migrations: files, pool: pool))
+        /// Runs `body` with a migrator; errors become one line and exit 2, or exit 1 for a
+        /// rollback refused because it would destroy rows (`refusalsExitOne`).
+        func run<T: Sendable>(refusalsExitOne: Bool = false, _ body: @Sendable (Migrator) async throws -> T) async throws -> T {
+            do {
+                return try await reportingErrors(connection: connection, passing: MigrationError.self) {
+                    let files = try Migration.load(from: migrationsPath)
+                    return try await withPool(connection) { pool in
+                        try await body(Migrator(migrations: files, pool: pool))
+                    }
                 }
+            } catch let error as MigrationError {
+                FileHandle.standardError.write(Data("program-versioning: \(error.message)\n".utf8))
+                throw ExitCode(refusalsExitOne && error.code == .dataLoss ? 1 : 2)
             }
         }
     }
@@ -45,14 +52,24 @@ struct MigrateCommand: AsyncParsableCommand {
     struct Down: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Roll back the newest migration, or every one newer than --to.")
         @OptionGroup var options: Options
-        @Option(help: "Roll back to this version (0 = everything).") var to: Int64?
+        @Option(parsing: .unconditional, help: "Roll back to this version (0 = everything).") var to: Int64?
+        @Flag(help: "Roll back even though a Down drops rows (versions, audit, run history, reports, links); needs --backup.")
+        var allowDataLoss = false
+        @Option(help: "With --allow-data-loss: copy the tables a Down takes rows from into a folder here first (COPY files + manifest.json).")
+        var backup: String?
 
         func validate() throws {
             if let to, to < 0 { throw ValidationError("--to must be 0 or more") }
+            if allowDataLoss, backup == nil { throw ValidationError("--allow-data-loss needs --backup DIR: the rows go to files first") }
+            if backup != nil, !allowDataLoss { throw ValidationError("--backup is for --allow-data-loss") }
         }
 
         func run() async throws {
-            let rolledBack = try await options.run { try await $0.down(to: to) }
+            let dataLoss: Migrator.DataLoss = backup.map { .allowAfterBackup(backupDirectory: $0) } ?? .refuse
+            let rolledBack: [Migration]
+            do {
+                rolledBack = try await options.run(refusalsExitOne: true) { try await $0.down(to: to, dataLoss: dataLoss) }
+            }
             if rolledBack.isEmpty { print("nothing to roll back") }
             for migration in rolledBack { print("rolled back \(migration.fileName)") }
         }

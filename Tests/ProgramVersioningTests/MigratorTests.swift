@@ -164,10 +164,73 @@ struct MigratorTests {
             #expect(name == "Upper A")
             #expect(cycle == "IN_PROGRESS" && week == "IN_PROGRESS")
 
+            let latest = try await migrator.currentVersion()
             await #expect(throws: MigrationError.self) { try await migrator.down(to: 0) }
             let programs = try await db.pool.query("SELECT count(*) FROM programs").single().decode(Int.self, at: 0)
             #expect(programs == 1, "the legacy rows survive a refused down")
+            #expect(try await migrator.currentVersion() == latest, "a refused rollback rolls nothing back")
+        }
+    }
+
+    @Test func aRollbackThatWouldDestroyRowsIsRefusedUntilBackedUpAndTheBackupHoldsEveryRow() async throws {
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 40, seed: 91))
+            try await BackfillFixtures.turnWritesOn(db)
+            _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
+            _ = try await Backfill(pool: db.pool).run(.sessions, options: .init())
+            _ = try await ConsistencyCheck(pool: db.pool).run()
+            let migrator = try Self.migrator(db)
+            let latest = try await migrator.currentVersion()
+            let schema = try await Self.schemaDump(db)
+            let tables = BackfillFixtures.dataTables + ["runtime_flag_audit", "backfill_runs", "backfill_reports", "check_runs"]
+            let rows = try await BackfillFixtures.digest(db, tables: tables)
+            func migrate(_ arguments: [String]) async throws -> CommandLineTool.Outcome {
+                try await CommandLineTool.run(["migrate", "down"] + arguments + ["--database-url", db.url])
+            }
+            // Down to 0 would drop the app's own tables: never, whatever the options.
+            let toZero = try await migrate(["--to", "0"])
+            #expect(toZero.status == 1 && toZero.stderr.contains("the app's table") && toZero.stderr.contains("nothing was rolled back"))
+            // Down to 1 would drop versions, the audit, the runs, the links: refused, listed.
+            let toOne = try await migrate(["--to", "1"])
+            #expect(toOne.status == 1 && toOne.stderr.split(separator: "\n").count == 1, "\(toOne.stderr)")
+            for named in ["table program_versions", "table runtime_flag_audit", "table check_runs", "column workout_sessions.program_version_id",
+                          "nothing was rolled back", "--allow-data-loss --backup DIR"] {
+                #expect(toOne.stderr.contains(named), "\(named): \(toOne.stderr)")
+            }
+            let noBackup = try await migrate(["--to", "1", "--allow-data-loss"])
+            #expect(noBackup.status == 64)
+            #expect(try await migrator.currentVersion() == latest)
+            #expect(try await Self.schemaDump(db) == schema)
+            #expect(try await BackfillFixtures.digest(db, tables: tables) == rows)
+
+            // Allowed after a backup: it rolls back, and the backup holds every row it dropped.
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pv-down-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let allowed = try await migrate(["--to", "1", "--allow-data-loss", "--backup", directory.path])
+            #expect(allowed.status == 0, "\(allowed.stderr)")
             #expect(try await migrator.currentVersion() == 1)
+            let folder = directory.appendingPathComponent(try #require(try FileManager.default.contentsOfDirectory(atPath: directory.path).first))
+            let manifest = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("manifest.json"))) as? [String: Any])
+            let files = try #require(manifest["files"] as? [[String: Any]])
+            // Restored into a freshly migrated database (triggers off, as a restore runs), every
+            // table holds exactly the rows it held before the rollback.
+            try await TestDatabase.withFresh { restored in
+                try await restored.pool.withConnection { connection in
+                    try await connection.query("SET session_replication_role = replica")
+                    for file in files {
+                        let table = try #require(file["table"] as? String), name = try #require(file["file"] as? String)
+                        let bytes = try Data(contentsOf: folder.appendingPathComponent(name))
+                        try await connection.copyFrom(PostgresQuery(unsafeSQL: "COPY \(table) FROM STDIN")) { writer in
+                            try await writer.write(encodedRows: bytes)
+                        }
+                    }
+                }
+                let backedUp = try files.map { try #require($0["table"] as? String) }
+                #expect(Set(backedUp).isSuperset(of: ["program_versions", "program_version_exercises", "runtime_flag_audit", "check_runs", "workout_sessions"]))
+                let original = rows.filter { backedUp.contains($0.key) }
+                #expect(try await BackfillFixtures.digest(restored, tables: backedUp) == original)
+            }
         }
     }
 

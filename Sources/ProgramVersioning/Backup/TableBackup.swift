@@ -44,13 +44,18 @@ public enum TableBackup {
                     throw Failure(description: "cannot create \(path)")
                 }
                 let sink = FileSink(handle)
-                // Table names are this module's constants, never data.
-                let key = table == "user_program_states" ? "user_id, program_id" : "id"
+                // Ordered by the primary key, as the catalog names it (quoted there); table
+                // names are the callers' constants or migration files', never data.
+                let key = try await connection.query("""
+                    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY array_position(i.indkey::int2[], a.attnum))
+                      FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+                     WHERE i.indrelid = to_regclass(\(table)) AND i.indisprimary
+                    """).single().decode(String?.self, at: 0) ?? "1"
+                let filter = userID == nil
+                    ? ""
+                    : "WHERE user_id = current_setting('program_versioning.backup_user')::uuid"
                 let rows = try await connection.copyTo(PostgresQuery(unsafeSQL: """
-                    COPY (SELECT * FROM \(table)
-                           WHERE CASE WHEN current_setting('program_versioning.backup_user') = '' THEN true
-                                      ELSE user_id = current_setting('program_versioning.backup_user')::uuid END
-                           ORDER BY \(key)) TO STDOUT
+                    COPY (SELECT * FROM \(table) \(filter) ORDER BY \(key)) TO STDOUT
                     """), sink.write)
                 let (bytes, digest) = try sink.close()
                 files.append(File(table: table, path: path, rows: rows, bytes: bytes, sha256: digest))

@@ -160,6 +160,8 @@ public struct MigrationError: Error, Sendable, CustomStringConvertible {
         /// A statement of a migration failed; nothing of that migration was kept
         /// (unless it runs outside a transaction).
         case statementFailed
+        /// A rollback would destroy rows and was refused before anything changed.
+        case dataLoss
     }
 
     /// The kind of failure.

@@ -59,10 +59,28 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// What `down` may do to rows written since the migrations it rolls back were applied.
+    public enum DataLoss: Sendable, Equatable {
+        /// Refuse, before anything is rolled back, if a Down would drop any row.
+        case refuse
+        /// Copy every table a Down would take rows from into `backupDirectory` (COPY files
+        /// and a manifest, as `backfill --backup` writes them), then roll back.
+        case allowAfterBackup(backupDirectory: String)
+    }
+
+    /// The app's own tables (DESIGN.md §2): never dropped by a rollback, whatever it is told.
+    static let appTables: Set<String> = ["programs", "workout_sessions", "logged_sets", "user_program_states"]
+
     /// Rolls back applied migrations newer than `target`, newest first; without a target,
     /// only the newest one (as `goose down` does). Returns those rolled back.
+    ///
+    /// Before anything changes, it reads what every Down in the range would destroy (see
+    /// `DownDataLoss`) and counts the rows at risk: versions, flag audit, run history,
+    /// reports, link columns. With rows at risk it refuses (`.dataLoss`, nothing rolled
+    /// back) unless `dataLoss` allows it after a backup, which it then writes first. Rows of
+    /// the app's own tables are never dropped: that is refused whatever `dataLoss` says.
     @discardableResult
-    public func down(to target: Int64? = nil) async throws -> [Migration] {
+    public func down(to target: Int64? = nil, dataLoss: DataLoss = .refuse) async throws -> [Migration] {
         try await locked { connection in
             let applied = try await appliedVersions(connection)
             try await verifyChecksums(connection, applied: applied)
@@ -72,17 +90,65 @@ public struct Migrator: Sendable {
             } else {
                 versions = Array(versions.prefix(1))
             }
-            var done: [Migration] = []
+            var range: [Migration] = []
             for version in versions {
                 guard let migration = migrations.first(where: { $0.version == version }) else {
                     throw MigrationError(
                         .missingFile,
                         "version \(version) is applied but its file is missing from the migrations folder: restore the file to roll it back")
                 }
+                range.append(migration)
+            }
+            try await guardData(of: range, to: target ?? (versions.first.map { $0 - 1 } ?? 0), dataLoss, on: connection)
+            var done: [Migration] = []
+            for migration in range {
                 try await rollBack(migration, on: connection)
                 done.append(migration)
             }
             return done
+        }
+    }
+
+    /// Refuses (or backs up, when allowed) before a rollback that would destroy rows.
+    private func guardData(of range: [Migration], to target: Int64, _ dataLoss: DataLoss, on connection: PostgresConnection) async throws {
+        var atRisk: [(migration: Migration, target: DownDataLoss.Target, rows: Int)] = []
+        for migration in range {
+            for (lost, rows) in try await DownDataLoss.rowsAtRisk(DownDataLoss(statements: migration.down).targets, on: connection) {
+                atRisk.append((migration, lost, rows))
+            }
+        }
+        guard !atRisk.isEmpty else { return }
+        let appRows = atRisk.filter { if case .table(let table) = $0.target { Self.appTables.contains(table) } else { false } }
+        if let first = appRows.first {
+            throw MigrationError(
+                .dataLoss,
+                "refused: rolling back to \(target) would drop the app's table \(first.target.table) (\(first.rows) rows); nothing was rolled back. "
+                    + "The app's tables are never dropped: roll back to version \(first.migration.version) at the lowest")
+        }
+        let described = atRisk.map { "\(Self.describe($0.target)): \($0.rows) rows (\($0.migration.fileName))" }.joined(separator: ", ")
+        guard case .allowAfterBackup(let directory) = dataLoss else {
+            throw MigrationError(
+                .dataLoss,
+                "refused: rolling back to \(target) would destroy \(described); nothing was rolled back. "
+                    + "Roll back less far, or pass --allow-data-loss --backup DIR to copy those tables first")
+        }
+        let tables = atRisk.map(\.target.table).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let folder = URL(fileURLWithPath: directory).appendingPathComponent("migrate-down-to-\(target)-\(stamp)")
+        do {
+            _ = try await TableBackup.write(
+                tables: tables, to: folder, manifestFields: ["kind": "migrate down", "to": target, "atRisk": described], on: connection)
+        } catch let failure as TableBackup.Failure {
+            throw MigrationError(.dataLoss, "refused: the backup before the rollback failed (\(failure.description)); nothing was rolled back")
+        }
+        logger.notice("backed up the rows the rollback drops", metadata: ["folder": "\(folder.path)", "tables": "\(tables)"])
+    }
+
+    private static func describe(_ target: DownDataLoss.Target) -> String {
+        switch target {
+        case .table(let table): "table \(table)"
+        case .column(let table, let column): "column \(table).\(column)"
+        case .rows(let table, let condition): "rows of \(table)" + (condition.map { " where \($0)" } ?? "")
         }
     }
 
