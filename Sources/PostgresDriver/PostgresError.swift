@@ -24,6 +24,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         public static let poolClosed = Code("poolClosed")
         /// The server answered in a way the driver did not expect (e.g. rows from a COPY).
         public static let unexpectedResponse = Code("unexpectedResponse")
+        /// The connection was lost after COMMIT (or a statement that commits on its own) was
+        /// sent: the transaction may have committed or not, and nothing here can tell.
+        public static let commitOutcomeUnknown = Code("commitOutcomeUnknown")
     }
 
     /// The kind of failure.
@@ -66,7 +69,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 
     /// True when the error means the connection is unusable and must be discarded.
     public var isConnectionLoss: Bool {
-        code == .connectionClosed || code == .connectionFailed
+        code == .connectionClosed || code == .connectionFailed || code == .commitOutcomeUnknown
             || sqlState.map { $0.hasPrefix("08") || $0 == "57P01" || $0 == "57P02" || $0 == "57P03" } == true
     }
 }

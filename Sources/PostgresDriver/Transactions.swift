@@ -7,7 +7,9 @@ public enum IsolationLevel: String, Sendable {
 
 extension PostgresConnection {
     /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it throws (or is
-    /// cancelled and throws). A failed COMMIT throws; nothing is left half-written.
+    /// cancelled and throws). A failed COMMIT throws; nothing is left half-written. A
+    /// connection lost while COMMIT was on its way throws `.commitOutcomeUnknown`: the
+    /// transaction may have committed, and no client can know which without asking again.
     public func transaction<T: Sendable>(
         isolation: IsolationLevel? = nil,
         _ body: (PostgresConnection) async throws -> T
@@ -24,6 +26,12 @@ extension PostgresConnection {
         do {
             try await query("COMMIT")
         } catch {
+            if error.isConnectionLoss {
+                throw PostgresError(
+                    code: .commitOutcomeUnknown,
+                    message: "the connection was lost while COMMIT was on its way (\(error.message)): the transaction may or may not have committed",
+                    sqlState: error.sqlState, query: "COMMIT")
+            }
             await rollbackQuietly()
             throw error
         }

@@ -256,11 +256,38 @@ public final class ProgramRepository: Sendable {
     /// legacy JSON and, while WRITES is on, the next version, in one transaction. Content
     /// equal to what is stored writes nothing. `expectedRevision` is the `revision` of the
     /// read the edit started from: if anyone saved since, the save fails with `.conflict`.
-    public func save(_ program: Program, to id: UUID, expectedRevision: Revision) async throws(RepositoryError) -> SaveResult {
-        if self.flags.current().legacyReadOnly, let saved = try await phaseFiveSave(program, to: id, expectedRevision: expectedRevision) {
-            return saved
+    ///
+    /// `idempotencyKey`: a key the app makes once per edit and sends again with every retry
+    /// of it. If the connection is lost while the save commits, the save throws
+    /// `.outcomeUnknown`; retried with the same key, it returns the first outcome
+    /// (`replayed`) if that one committed, and saves otherwise. Without a key, the app must
+    /// re-read the program to learn what happened.
+    public func save(
+        _ program: Program, to id: UUID, expectedRevision: Revision, idempotencyKey: UUID? = nil
+    ) async throws(RepositoryError) -> SaveResult {
+        do {
+            if self.flags.current().legacyReadOnly,
+               let saved = try await phaseFiveSave(program, to: id, expectedRevision: expectedRevision, idempotencyKey: idempotencyKey) {
+                return saved
+            }
+            return try await save(id, expectedRevision: expectedRevision, idempotencyKey: idempotencyKey) { _, _ in (program, Bool?.none) }
+                .result
+        } catch {
+            if case .database(let cause) = error, cause.code == .commitOutcomeUnknown {
+                throw .outcomeUnknown(programID: id, idempotencyKey: idempotencyKey)
+            }
+            throw error
         }
-        return try await save(id, expectedRevision: expectedRevision) { _, _ in (program, Bool?.none) }.result
+    }
+
+    /// Deletes receipts of saves made with an idempotency key longer ago than `age`
+    /// (retries come within minutes; a day is plenty). Returns how many were deleted.
+    @discardableResult
+    public func pruneSaveReceipts(olderThan age: Duration = .seconds(86_400)) async throws(RepositoryError) -> Int {
+        let seconds = Double(age.components.seconds)
+        return try await run { connection in
+            try await connection.query("DELETE FROM save_receipts WHERE saved_at < now() - \(seconds) * interval '1 second'").affectedRows
+        }
     }
 
     /// Phase 5's fast path: one statement, no transaction of its own, when this instance
@@ -268,7 +295,9 @@ public final class ProgramRepository: Sendable {
     /// row, checks the revision and the database's flag, and inserts the next version, or
     /// writes nothing; nil then, and the caller takes the locking path, which decides (and
     /// reports a conflict, an invalid program or an unchanged one) as always.
-    private func phaseFiveSave(_ edited: Program, to id: UUID, expectedRevision: Revision) async throws(RepositoryError) -> SaveResult? {
+    private func phaseFiveSave(
+        _ edited: Program, to id: UUID, expectedRevision: Revision, idempotencyKey: UUID?
+    ) async throws(RepositoryError) -> SaveResult? {
         guard let known = latest[id], let current = cache[known.latest.id] else { return nil }
         let started = ContinuousClock.now
         let reconciliation = edited.reconciled(with: current)
@@ -277,16 +306,23 @@ public final class ProgramRepository: Sendable {
         let checksum = program.canonicalChecksum
         guard checksum != known.latest.checksum else { return nil }
         let version = known.latest.version + 1
+        // The row is untouched: its revision is the part before the version number.
+        let legacyRevision = expectedRevision.token.split(separator: "/", maxSplits: 1).first.map(String.init) ?? expectedRevision.token
+        let newRevision = Revision("\(legacyRevision)/v\(version)")
         let write = ProgramWrite(
             programID: id, program: program, checksum: checksum, writeLegacy: false, version: version,
             currentLegacyRevision: "", writtenToLegacy: false, createdBy: "save",
-            onlyIf: ProgramWrite.Guard(revision: expectedRevision, latestVersionID: known.latest.id))
+            onlyIf: ProgramWrite.Guard(
+                revision: expectedRevision, latestVersionID: known.latest.id, idempotencyKey: idempotencyKey, newRevision: newRevision))
         let outcome: ProgramWrite.Outcome
         do {
             outcome = try await pool.repositoryCall { try await write.run(on: $0) }
         } catch {
-            // A save that committed first (the version number is taken): decided on the locking path.
-            if case .database(let cause) = error, cause.sqlState == "23505" { return nil }
+            guard case .database(let cause) = error else { throw error }
+            // A save that committed first (the version number or the key is taken): decided on the locking path.
+            if cause.sqlState == "23505" { return nil }
+            // The statement commits on its own: lost on the way, it may have.
+            if cause.isConnectionLoss { throw .outcomeUnknown(programID: id, idempotencyKey: idempotencyKey) }
             throw error
         }
         guard outcome.applied, let versionID = outcome.versionID else { return nil }
@@ -294,11 +330,7 @@ public final class ProgramRepository: Sendable {
         latest.store(KnownProgram(userID: known.userID, latest: ProgramHead.Latest(id: versionID, version: version, checksum: checksum)), for: id)
         metrics.versionOnlySaves.increment()
         metrics.saveDuration.recordNanoseconds(started.nanosecondsElapsed)
-        // The row is untouched: its revision is the part before the version number.
-        let legacyRevision = expectedRevision.token.split(separator: "/", maxSplits: 1).first.map(String.init) ?? expectedRevision.token
-        let stored = StoredProgram(
-            id: id, userID: known.userID, program: program, revision: Revision("\(legacyRevision)/v\(version)"),
-            version: version, source: .versions)
+        let stored = StoredProgram(id: id, userID: known.userID, program: program, revision: newRevision, version: version, source: .versions)
         return SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: true, wroteLegacy: false)
     }
 
@@ -339,7 +371,7 @@ public final class ProgramRepository: Sendable {
     /// The shared save: lock the row, check the revision, let `edit` produce the new
     /// program from the current one, reconcile, validate, write what changed.
     private func save<Extra: Sendable>(
-        _ id: UUID, expectedRevision: Revision,
+        _ id: UUID, expectedRevision: Revision, idempotencyKey: UUID? = nil,
         edit: @escaping @Sendable (Program?, PostgresConnection) async throws -> (Program, Extra?)
     ) async throws(RepositoryError) -> (result: SaveResult, extra: Extra?) {
         let flags = self.flags.current()
@@ -354,6 +386,10 @@ public final class ProgramRepository: Sendable {
                 let locked = try await connection.query(LegacyWriterLock.lockProgramForSave(id))
                 guard !locked.isEmpty, let head = try await ProgramHead.load(id, on: connection) else {
                     throw RepositoryError.programNotFound(id)
+                }
+                // A retry of a save that committed: its first outcome, nothing written again.
+                if let idempotencyKey, let replay = try await self.replay(idempotencyKey, of: id, head: head, on: connection) {
+                    return (replay, Extra?.none)
                 }
                 let revision = head.revision
                 guard revision == expectedRevision else {
@@ -421,9 +457,43 @@ public final class ProgramRepository: Sendable {
                 let stored = StoredProgram(
                     id: id, userID: head.userID, program: program, revision: newRevision,
                     version: writeVersion ? nextVersion : head.latest?.version, source: source)
+                if let idempotencyKey {
+                    try await connection.query("""
+                        INSERT INTO save_receipts (idempotency_key, program_id, version, revision, created_version, wrote_legacy)
+                        VALUES (\(idempotencyKey), \(id), \(stored.version), \(newRevision.token), \(writeVersion), \(writeLegacy))
+                        """)
+                }
                 return (SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: writeVersion, wroteLegacy: writeLegacy), extra)
             }
         }
+    }
+
+    /// The recorded outcome of an earlier save with `key`, if it committed.
+    private func replay(_ key: UUID, of id: UUID, head: ProgramHead, on connection: PostgresConnection) async throws -> SaveResult? {
+        guard let row = try await connection.query("""
+            SELECT r.program_id, r.version, r.revision, r.created_version, r.wrote_legacy, v.id
+              FROM save_receipts r
+              LEFT JOIN program_versions v ON v.program_id = r.program_id AND v.version = r.version
+             WHERE r.idempotency_key = \(key)
+            """).first
+        else { return nil }
+        let (programID, version, revision, createdVersion, wroteLegacy, versionID) = try row.decode((UUID, Int32?, String, Bool, Bool, UUID?).self)
+        guard programID == id else { throw RepositoryError.idempotencyKeyReused(key, programID: id) }
+        // The program as that save left it: its version, else (a legacy-only save) the legacy JSON now.
+        let program: Program
+        if let versionID {
+            program = try await versionContent(versionID, on: connection)
+        } else if let json = try await ProgramHead.legacyJSON(of: id, on: connection), let legacy = try? Program(legacyJSON: json.bytes) {
+            program = legacy
+        } else {
+            throw RepositoryError.programNotFound(id)
+        }
+        let stored = StoredProgram(
+            id: id, userID: head.userID, program: program, revision: Revision(revision), version: version.map(Int.init),
+            source: createdVersion && !wroteLegacy ? .versions : .legacy)
+        var result = SaveResult(stored: stored, changes: ProgramChanges(items: []), createdVersion: createdVersion, wroteLegacy: wroteLegacy)
+        result.replayed = true
+        return result
     }
 
     private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(RepositoryError) -> T {

@@ -28,6 +28,10 @@ struct ProgramWrite {
     struct Guard {
         var revision: Revision
         var latestVersionID: UUID
+        /// With a key: no receipt may exist for it yet, and the save leaves one, holding
+        /// `newRevision`, in the same statement.
+        var idempotencyKey: UUID?
+        var newRevision: Revision
     }
 
     /// What the statement reports back.
@@ -59,13 +63,18 @@ struct ProgramWrite {
         // and planning it was a fifth of a save.
         let statement: PostgresQuery
         if let onlyIf {
-            binds += [onlyIf.revision.token.postgresBind, onlyIf.latestVersionID.postgresBind]
-            statement = PostgresQuery(unsafeSQL: Self.guardedNoLegacyUpdate + Self.versionInserts, binds: binds)
+            binds += [
+                onlyIf.revision.token.postgresBind, onlyIf.latestVersionID.postgresBind, (onlyIf.idempotencyKey?.postgresBind ?? .null),
+                onlyIf.newRevision.token.postgresBind,
+            ]
+            statement = PostgresQuery(unsafeSQL: Self.guardedNoLegacyUpdate + Self.versionInserts + Self.receipt + Self.result, binds: binds)
                 .prepared(as: "pv_save_versions_only_if")
         } else if writeLegacy {
-            statement = PostgresQuery(unsafeSQL: Self.legacyUpdate + Self.versionInserts, binds: binds).prepared(as: "pv_save_dual_write")
+            statement = PostgresQuery(unsafeSQL: Self.legacyUpdate + Self.versionInserts + Self.result, binds: binds)
+                .prepared(as: "pv_save_dual_write")
         } else {
-            statement = PostgresQuery(unsafeSQL: Self.noLegacyUpdate + Self.versionInserts, binds: binds).prepared(as: "pv_save_versions_only")
+            statement = PostgresQuery(unsafeSQL: Self.noLegacyUpdate + Self.versionInserts + Self.result, binds: binds)
+                .prepared(as: "pv_save_versions_only")
         }
         let row = try await connection.query(statement).single()
         let (revision, versionID, exercises, entries, applied) = try row.decode((String?, UUID?, Int, Int, Bool).self)
@@ -81,7 +90,7 @@ struct ProgramWrite {
 
     // The statement's texts, with the binds numbered as `run` sends them: $1 legacy JSON,
     // $2 program id, $3 write legacy, $4-$11 the version row, $12-$26 the row arrays,
-    // $27-$28 the fast path's guard.
+    // $27-$30 the fast path's guard and receipt.
 
     private static let legacyUpdate = """
         WITH go AS (SELECT true AS ok), legacy AS (
@@ -113,6 +122,7 @@ struct ProgramWrite {
              WHERE p.id = $2 AND v.id = $28
                AND CASE WHEN NOT v.written_to_legacy AND s.program_id IS NULL THEN p.xmin::text || '/v' || v.version
                         ELSE p.xmin::text END = $27
+               AND ($29::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM save_receipts WHERE idempotency_key = $29))
                FOR UPDATE OF p), false) AS ok
         ), legacy AS (
           SELECT NULL::text AS revision WHERE $1::jsonb IS NOT NULL AND $3
@@ -148,6 +158,18 @@ struct ProgramWrite {
             FROM version, unnest($24::int8[], $25::text[], $26::text[]) WITH ORDINALITY AS s(day_index, workout_id, extra, ordinality)
           RETURNING 1
         )
+        """
+
+    /// The fast path's receipt ($29 key, $30 the revision the save leaves), with the version.
+    private static let receipt = """
+        , receipt AS (
+          INSERT INTO save_receipts (idempotency_key, program_id, version, revision, created_version, wrote_legacy)
+          SELECT $29, $2, $4, $30, true, false FROM version WHERE $29::uuid IS NOT NULL
+          RETURNING 1
+        )
+        """
+
+    private static let result = """
         SELECT (SELECT revision FROM legacy), (SELECT id FROM version),
                (SELECT count(*) FROM exercises), (SELECT count(*) FROM schedule), (SELECT ok FROM go)
         """

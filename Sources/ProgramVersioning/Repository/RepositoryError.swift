@@ -24,7 +24,13 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
     case exerciseNotInWorkout(sessionID: UUID, exerciseID: String)
     /// A logged set with values no set can have.
     case invalidSet(String)
-    /// The database failed (unreachable, timeout, ...); nothing was written.
+    /// The connection was lost while the save committed: it may be saved or not. Retry
+    /// with the same idempotency key (or, without one, re-read the program) to know.
+    case outcomeUnknown(programID: UUID, idempotencyKey: UUID?)
+    /// An idempotency key already used for a save of another program.
+    case idempotencyKeyReused(UUID, programID: UUID)
+    /// The database failed (unreachable, timeout, ...); nothing was written, unless the
+    /// error's code is `.commitOutcomeUnknown` (the connection was lost while committing).
     case database(PostgresError)
 
     public var description: String {
@@ -49,6 +55,13 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
             "exercise \"\(exerciseID)\" is not part of the workout of session \(sessionID)"
         case .invalidSet(let why):
             "set not logged: \(why)"
+        case .outcomeUnknown(let id, let key):
+            "the connection was lost while program \(id) was being saved: it may or may not be saved; "
+                + (key.map { "retry with the same idempotency key \($0) to get the first outcome" } ?? "re-read the program to see")
+        case .idempotencyKeyReused(let key, let id):
+            "idempotency key \(key) was already used for another program than \(id); use a new key for each save"
+        case .database(let error) where error.code == .commitOutcomeUnknown:
+            "the connection was lost while the change committed: it may or may not be written; read it back to know (\(error))"
         case .database(let error):
             "the database failed, nothing was written: \(error)"
         }

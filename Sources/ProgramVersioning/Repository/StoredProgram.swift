@@ -42,6 +42,9 @@ public struct SaveResult: Sendable {
     public var createdVersion: Bool
     /// The legacy JSON was rewritten (content changed).
     public var wroteLegacy: Bool
+    /// True when this is the recorded outcome of an earlier attempt with the same
+    /// idempotency key (nothing was written now; `changes` is empty).
+    public var replayed = false
 }
 
 /// One entry of a program's history.
