@@ -13,7 +13,8 @@ struct ProgramVersioningCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 differences found or flip refused, 2 runtime error, 64 usage error.
             """,
         subcommands: [
-            MigrateCommand.self, FlagsCommand.self, BackfillCommand.self, CheckCommand.self, LegacyCommand.self, SeedCommand.self,
+            MigrateCommand.self, FlagsCommand.self, BackfillCommand.self, CheckCommand.self, LegacyCommand.self, RolesCommand.self,
+            SeedCommand.self,
             SimulateCommand.self,
         ]
     )
