@@ -134,6 +134,18 @@ CREATE TRIGGER programs_legacy_readonly_insert_delete BEFORE INSERT OR DELETE ON
   WHEN (current_setting('program_versioning.legacy_writer', true) IS DISTINCT FROM 'on')
   EXECUTE FUNCTION programs_refuse_legacy_change();
 
+-- What a gate that needs "a clean check since <moment>" finds missing: NULL when the
+-- evidence is there, else what to say. Its own function, so a later migration can make the
+-- evidence stricter without restating the rules.
+-- +goose StatementBegin
+CREATE FUNCTION runtime_flags_missing_evidence(since timestamptz, moment text) RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN EXISTS (SELECT 1 FROM check_runs
+                            WHERE status = 'CLEAN' AND user_filter IS NULL AND finished_at IS NOT NULL
+                              AND started_at > coalesce(since, '-infinity'))
+              THEN NULL ELSE 'no clean consistency run since ' || moment END
+$$;
+-- +goose StatementEnd
+
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION runtime_flags_enforce() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -143,6 +155,7 @@ DECLARE
   forced boolean := coalesce(current_setting('program_versioning.force', true), '') = 'on';
   reason text := nullif(current_setting('program_versioning.reason', true), '');
   since timestamptz;
+  missing text;
   behind bigint;
   needs_clean_check boolean := false;
 BEGIN
@@ -174,11 +187,10 @@ BEGIN
     IF NEW.enabled AND NOT OLD.enabled THEN
       SELECT max(changed_at) INTO since FROM runtime_flag_audit
        WHERE name = 'PROGRAM_VERSIONING_WRITES' AND new_enabled AND NOT coalesce(old_enabled, false);
-      IF NOT EXISTS (SELECT 1 FROM check_runs
-                      WHERE status = 'CLEAN' AND user_filter IS NULL AND finished_at IS NOT NULL
-                        AND started_at > coalesce(since, '-infinity')) THEN
+      missing := runtime_flags_missing_evidence(since, 'PROGRAM_VERSIONING_WRITES was turned on');
+      IF missing IS NOT NULL THEN
         IF NOT forced THEN
-          RAISE EXCEPTION 'READS_NEEDS_CLEAN_CHECK: no clean consistency run since PROGRAM_VERSIONING_WRITES was turned on'
+          RAISE EXCEPTION 'READS_NEEDS_CLEAN_CHECK: %', missing
             USING ERRCODE = 'PVF03',
                   HINT = 'run program-versioning check until it reports no differences, or flip with --force --reason';
         END IF;
@@ -212,11 +224,10 @@ BEGIN
       SELECT max(changed_at) INTO since FROM runtime_flag_audit
        WHERE name = 'PROGRAM_VERSIONING_READS' AND new_enabled AND new_percent = 100
          AND NOT (coalesce(old_enabled, false) AND coalesce(old_percent, 0) = 100);
-      IF NOT EXISTS (SELECT 1 FROM check_runs
-                      WHERE status = 'CLEAN' AND user_filter IS NULL AND finished_at IS NOT NULL
-                        AND started_at > coalesce(since, '-infinity')) THEN
+      missing := runtime_flags_missing_evidence(since, 'PROGRAM_VERSIONING_READS reached 100 %');
+      IF missing IS NOT NULL THEN
         IF NOT forced THEN
-          RAISE EXCEPTION 'LEGACY_READONLY_NEEDS_CLEAN_CHECK: no clean consistency run since PROGRAM_VERSIONING_READS reached 100 %%'
+          RAISE EXCEPTION 'LEGACY_READONLY_NEEDS_CLEAN_CHECK: %', missing
             USING ERRCODE = 'PVF06',
                   HINT = 'run program-versioning check until it reports no differences, or flip with --force --reason';
         END IF;
@@ -307,6 +318,7 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+DROP FUNCTION runtime_flags_missing_evidence(timestamptz, text);
 DROP TRIGGER programs_legacy_readonly_insert_delete ON programs;
 DROP TRIGGER programs_legacy_readonly_update ON programs;
 DROP FUNCTION programs_refuse_legacy_change();

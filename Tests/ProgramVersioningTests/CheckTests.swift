@@ -37,7 +37,14 @@ struct CheckTests {
             #expect(report.programsChecked == 201 && report.sessionsChecked == 400)
             let status = try await db.pool.query("SELECT status FROM check_runs WHERE id = \(report.runID)").single().decode(String.self, at: 0)
             #expect(status == "CLEAN")
-            // A clean check is what the flag store asks for before READS may go on.
+            // A clean check is what the flag store asks for before READS may go on; it also
+            // checks itself that each legacy row is still the one its version was written
+            // from, and the 20 rewritten rows are not, until a backfill records that their
+            // versions still hold them (same content: no new version).
+            let early = try await CommandLineTool.run(["flags", "set", "PROGRAM_VERSIONING_READS", "on", "--percent", "10", "--database-url", db.url])
+            #expect(early.status == 1 && early.stderr.contains("20 programs whose legacy JSON changed"), "\(early.stderr)")
+            let backfill = try await Backfill(pool: db.pool).run(.programs, options: .init())
+            #expect(backfill.counts.migrated == 0 && backfill.audit.after.versions == backfill.audit.before.versions)
             let flip = try await CommandLineTool.run(["flags", "set", "PROGRAM_VERSIONING_READS", "on", "--percent", "10", "--database-url", db.url])
             #expect(flip.status == 0, "\(flip.stderr)")
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresDriver
+import ProgramVersioning
 import RuntimeFlags
 import Synchronization
 import Testing
@@ -109,6 +110,62 @@ struct FlagRuleTests {
             #expect(await Self.refusal { try await store.set(.writes, enabled: true, actor: "test", reason: nil, force: true) } == .forceNeedsReason)
             let shown = try await CommandLineTool.run(["flags", "history", "--database-url", db.url])
             #expect(shown.stdout.contains("by alice (spoofed) (login postgres)"))
+        }
+    }
+
+    @Test func aCleanRowTheNightlyRoleForgesOpensNoGateAndTheStoreChecksTheDataItself() async throws {
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 30, seed: 121))
+            let store = Self.store(db)
+            try await store.set(.writes, enabled: true, actor: "test", reason: nil, force: false)
+            _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
+            let nightly = "pv_nightly_" + UUID().uuidString.prefix(8).lowercased()
+            try await db.pool.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(nightly) LOGIN"))
+            defer { Task { try? await TestDatabase.admin { try await $0.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(nightly)")) } } }
+            try await db.pool.query(PostgresQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \(db.name) TO \(nightly)"))
+            try await RoleGrants.apply(app: nightly, operator: "postgres", nightly: nightly, pool: db.pool)
+            let asNightly = PostgresPool(.init(connectionString: TestDatabase.url(for: db.name) + " user=\(nightly)", maxConnections: 3))
+            // The forgery: a CLEAN row, even one claiming another recorder; and a real check run as the nightly role.
+            try await asNightly.query("""
+                INSERT INTO check_runs (id, status, started_at, finished_at, recorded_by)
+                VALUES (gen_random_uuid(), 'CLEAN', now(), now(), 'postgres')
+                """)
+            let nightlyRun = try await ConsistencyCheck(pool: asNightly).run()
+            await asNightly.close()
+            #expect(nightlyRun.isClean)
+            let recorders = try await db.pool.query("SELECT DISTINCT recorded_by FROM check_runs").map { try $0.decode(String.self, at: 0) }
+            #expect(recorders == [nightly], "the database, not the client, says who recorded a run")
+            do {
+                try await store.set(.reads, enabled: true, actor: "test", reason: nil, force: false)
+                Issue.record("READS went on on the nightly role's word")
+            } catch let refused as FlagChangeRefused {
+                #expect(refused.rule == .readsNeedsCleanCheck && refused.message.contains("recorded by a role that may flip flags"))
+            }
+            // The run history is evidence too: nobody edits it.
+            await #expect(throws: PostgresError.self) { try await db.pool.query("UPDATE check_runs SET status = 'CLEAN'") }
+            await #expect(throws: PostgresError.self) { try await db.pool.query("DELETE FROM check_runs") }
+
+            // An operator's clean run counts, but the store checks the data itself too: a
+            // program changed behind the library's back after the check keeps READS off.
+            _ = try await ConsistencyCheck(pool: db.pool).run()
+            try await db.pool.query("""
+                UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '"changed behind its back"')
+                 WHERE id = (SELECT min(id::text)::uuid FROM programs)
+                """)
+            do {
+                try await store.set(.reads, enabled: true, actor: "test", reason: nil, force: false)
+                Issue.record("READS went on over a program changed after its version")
+            } catch let refused as FlagChangeRefused {
+                #expect(refused.rule == .readsNeedsCleanCheck && refused.message.contains("1 programs whose legacy JSON changed"), "\(refused)")
+            }
+            // The same content written again (a new row revision, nothing changed): the backfill
+            // records that the version still holds it, and the gate opens.
+            _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
+            try await db.pool.query("UPDATE programs SET program_json = program_json || '{}' WHERE id = (SELECT max(id::text)::uuid FROM programs)")
+            _ = try await ConsistencyCheck(pool: db.pool).run()
+            #expect(await Self.refusal { try await store.set(.reads, enabled: true, actor: "test", reason: nil, force: false) } == .readsNeedsCleanCheck)
+            _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
+            try await store.set(.reads, enabled: true, actor: "test", reason: nil, force: false)
         }
     }
 

@@ -6,7 +6,8 @@ import ProgramDomain
 /// version unless its current version already holds it, or reported.
 ///
 /// "Unchanged" is decided in SQL first (the latest version was written from this very row
-/// revision: `legacy_xmin = xmin`), so a re-run over migrated data ships no JSON. Only the
+/// revision: `legacy_xmin = xmin`, or a row rewritten with the same content was recorded as
+/// holding it in `legacy_syncs`), so a re-run over migrated data ships no JSON. Only the
 /// other rows are locked (`FOR UPDATE`, in key order) and read again after the lock, so a
 /// save the app commits meanwhile is seen: its version is not duplicated, and no version is
 /// written from a row revision that is already old. New versions go in with COPY.
@@ -18,10 +19,11 @@ struct ProgramBackfillBatch {
     func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
         var outcome = BackfillBatchOutcome()
         let page = try await connection.query("""
-            SELECT p.id, v.legacy_xmin = p.xmin::text
+            SELECT p.id, v.legacy_xmin = p.xmin::text OR s.legacy_xmin = p.xmin::text
               FROM programs p
-              LEFT JOIN LATERAL (SELECT legacy_xmin FROM program_versions
+              LEFT JOIN LATERAL (SELECT id, legacy_xmin FROM program_versions
                                   WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+              LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
              WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor)) AND (\(userID)::uuid IS NULL OR p.user_id = \(userID))
              ORDER BY p.id
              LIMIT \(pageSize)
@@ -57,18 +59,22 @@ struct ProgramBackfillBatch {
         }
         // A new statement: its snapshot includes every save that committed before the lock.
         let rows = try await connection.query("""
-            SELECT p.id, p.xmin::text, CASE WHEN v.legacy_xmin = p.xmin::text THEN NULL ELSE p.program_json END,
-                   v.version, v.source_checksum
+            SELECT p.id, p.xmin::text,
+                   CASE WHEN v.legacy_xmin = p.xmin::text OR s.legacy_xmin = p.xmin::text THEN NULL ELSE p.program_json END,
+                   v.version, v.source_checksum, v.id
               FROM programs p
-              LEFT JOIN LATERAL (SELECT version, source_checksum, legacy_xmin FROM program_versions
+              LEFT JOIN LATERAL (SELECT id, version, source_checksum, legacy_xmin FROM program_versions
                                   WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+              LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
              WHERE p.id = ANY(\(candidates))
              ORDER BY p.id
             """)
         var pending: [PendingVersion] = []
         pending.reserveCapacity(rows.count)
+        var sameContent: [(programID: UUID, versionID: UUID, revision: String)] = []
         for row in rows {
-            let (id, revision, json, latestVersion, latestChecksum) = try row.decode((UUID, String, PostgresJSONB?, Int32?, String?).self)
+            let (id, revision, json, latestVersion, latestChecksum, latestID) =
+                try row.decode((UUID, String, PostgresJSONB?, Int32?, String?, UUID?).self)
             outcome.counts.seen += 1
             guard let json else {
                 outcome.counts.unchanged += 1  // a save wrote its version meanwhile
@@ -76,8 +82,11 @@ struct ProgramBackfillBatch {
             }
             switch Self.classify(json.bytes) {
             case .program(let program, let checksum):
-                if checksum == latestChecksum {
-                    outcome.counts.unchanged += 1  // the row was rewritten with the same content
+                if checksum == latestChecksum, let latestID {
+                    // The row was rewritten with the same content: its version still holds it,
+                    // which the row's new revision is recorded for (the flag store checks it).
+                    outcome.counts.unchanged += 1
+                    sameContent.append((id, latestID, revision))
                 } else {
                     outcome.counts.migrated += 1
                     pending.append(PendingVersion(
@@ -92,6 +101,17 @@ struct ProgramBackfillBatch {
         }
         if !dryRun {
             try await VersionCopy(pending).write(on: connection)
+            if !sameContent.isEmpty {
+                try await connection.query("""
+                    INSERT INTO legacy_syncs (program_id, program_version_id, legacy_xmin, run_id)
+                    SELECT u.program_id, u.version_id, u.revision, \(runID)
+                      FROM unnest(\(sameContent.map(\.programID))::uuid[], \(sameContent.map(\.versionID))::uuid[],
+                                  \(sameContent.map(\.revision))::text[]) AS u(program_id, version_id, revision)
+                    ON CONFLICT (program_id) DO UPDATE
+                       SET program_version_id = excluded.program_version_id, legacy_xmin = excluded.legacy_xmin,
+                           run_id = excluded.run_id, synced_at = now()
+                    """)
+            }
             try await BackfillReport.storeProgramReports(outcome.reports, runID: runID, on: connection)
         }
     }
