@@ -144,4 +144,24 @@ struct RoleGrantTests {
         #expect(shown.stdout.contains("GRANT INSERT ON check_runs TO night;"))
         #expect(!shown.stdout.contains("save_receipts TO night"))
     }
+
+    @Test func theOwnerThatMigratesIsAPlainRole() async throws {
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let (owner, database) = ("pv_owner_\(suffix)", "pv_owned_\(suffix)")
+        try await TestDatabase.admin { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(owner) LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"))
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database) OWNER \(owner) TEMPLATE template0"))
+        }
+        let url = TestDatabase.url(for: database) + " user=\(owner)"
+        let up = try await CommandLineTool.run(["migrate", "up", "--database-url", url])
+        #expect(up.status == 0, "\(up.stderr)")
+        let flip = try await CommandLineTool.run(["flags", "set", "writes", "on", "--database-url", url])
+        #expect(flip.status == 0, "\(flip.stderr)")
+        let down = try await CommandLineTool.run(["migrate", "down", "--to", "1", "--database-url", url])
+        #expect(down.status == 1 && down.stderr.contains("runtime_flag_audit"), "\(down.stderr)")
+        try await TestDatabase.admin { connection in
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"))
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(owner)"))
+        }
+    }
 }
