@@ -16,19 +16,20 @@ SET LOCAL lock_timeout = '5s';
 ALTER TABLE runtime_flag_audit ADD COLUMN login text;
 ALTER TABLE runtime_flag_audit ALTER COLUMN login SET DEFAULT session_user;
 
+-- For every table kept as evidence (this one; check_runs from migration 20).
 -- +goose StatementBegin
-CREATE FUNCTION runtime_flag_audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION program_versioning_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION '% on runtime_flag_audit: the flag audit trail is append-only', TG_OP
-    USING ERRCODE = 'restrict_violation', HINT = 'a correction is a new flip, with --reason';
+  RAISE EXCEPTION '% on %: the table is append-only (it is evidence)', TG_OP, TG_TABLE_NAME
+    USING ERRCODE = 'restrict_violation', HINT = 'a correction is a new row: a new flip with --reason, a new check run';
 END
 $$;
 -- +goose StatementEnd
 
 CREATE TRIGGER runtime_flag_audit_append_only BEFORE UPDATE OR DELETE ON runtime_flag_audit
-  FOR EACH ROW EXECUTE FUNCTION runtime_flag_audit_refuse_change();
+  FOR EACH ROW EXECUTE FUNCTION program_versioning_append_only();
 CREATE TRIGGER runtime_flag_audit_no_truncate BEFORE TRUNCATE ON runtime_flag_audit
-  FOR EACH STATEMENT EXECUTE FUNCTION runtime_flag_audit_refuse_change();
+  FOR EACH STATEMENT EXECUTE FUNCTION program_versioning_append_only();
 
 -- +goose StatementBegin
 CREATE FUNCTION runtime_flags_force_needs_reason() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -81,6 +82,6 @@ DROP TRIGGER runtime_flags_a_force_needs_reason ON runtime_flags;
 DROP FUNCTION runtime_flags_force_needs_reason();
 DROP TRIGGER runtime_flag_audit_no_truncate ON runtime_flag_audit;
 DROP TRIGGER runtime_flag_audit_append_only ON runtime_flag_audit;
-DROP FUNCTION runtime_flag_audit_refuse_change();
+DROP FUNCTION program_versioning_append_only();
 -- The logins recorded since go with the column; the rest of every row stays.
 ALTER TABLE runtime_flag_audit DROP COLUMN login;

@@ -25,18 +25,9 @@ END
 $$;
 -- +goose StatementEnd
 
--- +goose StatementBegin
-CREATE FUNCTION check_runs_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION '% on check_runs: the check run history is append-only', TG_OP
-    USING ERRCODE = 'restrict_violation', HINT = 'run the check again; each run is a new row';
-END
-$$;
--- +goose StatementEnd
-
 CREATE TRIGGER check_runs_recorded_by BEFORE INSERT ON check_runs FOR EACH ROW EXECUTE FUNCTION check_runs_record_login();
-CREATE TRIGGER check_runs_append_only BEFORE UPDATE OR DELETE ON check_runs FOR EACH ROW EXECUTE FUNCTION check_runs_refuse_change();
-CREATE TRIGGER check_runs_no_truncate BEFORE TRUNCATE ON check_runs FOR EACH STATEMENT EXECUTE FUNCTION check_runs_refuse_change();
+CREATE TRIGGER check_runs_append_only BEFORE UPDATE OR DELETE ON check_runs FOR EACH ROW EXECUTE FUNCTION program_versioning_append_only();
+CREATE TRIGGER check_runs_no_truncate BEFORE TRUNCATE ON check_runs FOR EACH STATEMENT EXECUTE FUNCTION program_versioning_append_only();
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION runtime_flags_missing_evidence(since timestamptz, moment text) RETURNS text LANGUAGE plpgsql STABLE AS $$
@@ -83,7 +74,6 @@ $$;
 DROP TRIGGER check_runs_no_truncate ON check_runs;
 DROP TRIGGER check_runs_append_only ON check_runs;
 DROP TRIGGER check_runs_recorded_by ON check_runs;
-DROP FUNCTION check_runs_refuse_change();
 DROP FUNCTION check_runs_record_login();
 -- Who recorded each run goes with the column; the runs stay.
 ALTER TABLE check_runs DROP COLUMN recorded_by;

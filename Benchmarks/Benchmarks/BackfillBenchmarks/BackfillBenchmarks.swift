@@ -69,7 +69,11 @@ func kept(_ name: String, marker: String) async throws -> Bool {
     let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
     await existing.close()
     guard found == marker else { return false }
-    _ = try await migrated(name)
+    do {
+        _ = try await migrated(name)
+    } catch let error as MigrationError where error.code == .editedAfterApply {
+        return false  // made with a migration file that has changed since: made again
+    }
     return true
 }
 
