@@ -198,3 +198,34 @@ enum NumericText {
         return String(repeating: "0", count: 4 - digits.count) + digits
     }
 }
+
+extension Array: PostgresDecodable where Element: PostgresDecodable {
+    /// A one-dimensional array (an empty one too) of a decodable element type, in the
+    /// binary array format: dimensions, flags and element type, then each element's
+    /// length (-1 for NULL) and bytes.
+    public static func decode(from cell: PostgresCell) throws(PostgresError) -> [Element] {
+        let bytes = try cell.required(Self.self)
+        func int32(at offset: Int) throws(PostgresError) -> Int32 {
+            guard offset + 4 <= bytes.count else { throw cell.mismatch(Self.self, "the array value is truncated") }
+            return Int32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self))
+        }
+        let dimensions = try int32(at: 0)
+        guard dimensions <= 1 else { throw cell.mismatch(Self.self, "only one-dimensional arrays are read") }
+        guard dimensions == 1 else { return [] }
+        let elementType = UInt32(bitPattern: try int32(at: 8))
+        let count = Int(try int32(at: 12))
+        var offset = 20
+        var elements: [Element] = []
+        elements.reserveCapacity(count)
+        for _ in 0..<count {
+            let length = Int(try int32(at: offset))
+            offset += 4
+            guard length <= bytes.count - offset else { throw cell.mismatch(Self.self, "the array value is truncated") }
+            let element = length < 0 ? nil : UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)])
+            elements.append(try Element.decode(from: PostgresCell(
+                bytes: element, typeOID: elementType, column: cell.column, result: cell.result)))
+            offset += Swift.max(0, length)
+        }
+        return elements
+    }
+}

@@ -13,29 +13,42 @@ struct BackfillCommand: AsyncParsableCommand {
             committed batch; re-running over migrated data changes nothing. Exit 0 when every record was migrated \
             or reported, 2 on error.
             """,
-        subcommands: [Programs.self, Sessions.self, Legacy.self]
+        subcommands: [Programs.self, Sessions.self, Legacy.self, Pause.self, Resume.self, Tune.self, Status.self]
     )
 
     struct RunOptions: ParsableArguments {
         @OptionGroup var connection: ConnectionOptions
         @Flag(help: "Compute and print exactly what would happen; write nothing.") var dryRun = false
-        @Option(parsing: .unconditional, help: "Records per batch (one transaction each).") var batchSize = 1_000
+        @Option(parsing: .unconditional, help: "Records per batch (one transaction each); without it each batch is sized to --target-batch-duration.")
+        var batchSize: Int?
         @Option(help: "Only this user's records.") var user: String?
         @Option(parsing: .unconditional, help: "Stop after this many records.") var limit: Int?
         @Flag(help: "Print one JSON summary instead of text.") var json = false
         @Option(help: "Copy the legacy tables this run touches into a folder here (COPY files + manifest.json) before changing anything.")
         var backup: String?
+        @OptionGroup(title: "Throttling") var throttle: ThrottleArguments
+        @Option(help: "The longest a statement waits for a lock; a batch that waits longer is rolled back and tried again.")
+        var lockTimeout = DurationArgument(.milliseconds(500))
+        @Option(help: "The longest any one statement may run.") var statementTimeout = DurationArgument(.seconds(300))
+        @Option(help: "After the last batch, how long to keep coming back for rows other transactions held (then they are reported ROW_LOCKED).")
+        var lockedRowPatience = DurationArgument(.seconds(30))
 
         func validate() throws {
-            guard (1...100_000).contains(batchSize) else { throw ValidationError("--batch-size must be between 1 and 100000") }
+            if let batchSize, !(1...100_000).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 100000") }
             if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more") }
             if let user, UUID(uuidString: user) == nil { throw ValidationError("--user must be a UUID, got \"\(user)\"") }
+            for (name, value) in [("--lock-timeout", lockTimeout), ("--statement-timeout", statementTimeout)]
+            where value.off || value.duration < .milliseconds(1) {
+                throw ValidationError("\(name) must be 1ms or more (a bound is the point)")
+            }
+            if lockedRowPatience.off { throw ValidationError("--locked-row-patience takes a duration (0s: report at once)") }
         }
 
         func options(allowWritesOff: Bool = false) -> BackfillOptions {
             BackfillOptions(
                 dryRun: dryRun, batchSize: batchSize, userID: user.flatMap(UUID.init(uuidString:)), limit: limit,
-                allowWritesOff: allowWritesOff, backupDirectory: backup)
+                allowWritesOff: allowWritesOff, backupDirectory: backup, throttle: throttle.options, lockTimeout: lockTimeout.duration,
+                statementTimeout: statementTimeout.duration, lockedRowPatience: lockedRowPatience.duration)
         }
     }
 
@@ -98,11 +111,13 @@ extension BackfillCommand {
 
 private func runBackfill(_ kind: BackfillKind, _ run: BackfillCommand.RunOptions, options: BackfillOptions) async throws {
     let progress = ProgressLine(kind: kind, toTerminal: isatty(STDERR_FILENO) == 1)
+    let signals = StopOnSignals("the backfill")
+    defer { signals.uninstall() }
     let summary = try await reportingErrors(connection: run.connection) {
         do {
             // backfill legacy reads two pages ahead of the one it writes: three connections.
             return try await withPool(run.connection, maxConnections: kind == .legacy ? 3 : 2) { pool in
-                try await Backfill(pool: pool).run(kind, options: options) { progress.update($0) }
+                try await Backfill(pool: pool).run(kind, options: options, stop: signals.stop) { progress.update($0) }
             }
         } catch BackfillError.flagOffRefused(let runID, let refused) {
             // The write-back is done and kept; only the flip was refused: exit 1, as for any refused flip.
@@ -117,5 +132,11 @@ private func runBackfill(_ kind: BackfillKind, _ run: BackfillCommand.RunOptions
         try printJSON(BackfillSummaryOutput.json(summary))
     } else {
         print(BackfillSummaryOutput.text(summary), terminator: "")
+    }
+    if summary.status == "INTERRUPTED" {
+        let line = "program-versioning: run \(summary.runID.uuidString.lowercased()) INTERRUPTED after its last committed batch "
+            + "(\(signals.stop.requested ?? "asked to stop")); run the same command again to resume\n"
+        FileHandle.standardError.write(Data(line.utf8))
+        throw ExitCode(2)
     }
 }

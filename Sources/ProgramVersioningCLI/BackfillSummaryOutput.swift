@@ -10,6 +10,7 @@ enum BackfillSummaryOutput {
             "runId": summary.runID.uuidString.lowercased(), "dryRun": summary.dryRun, "seen": counts.seen,
             "reported": counts.reported, "status": summary.status, "kind": summary.kind.rawValue, "resumed": summary.resumed,
             "startedAt": iso8601(summary.startedAt), "finishedAt": iso8601(summary.finishedAt),
+            "throttledSeconds": summary.throttledSeconds,
             "reportsByReason": summary.reportsByReason,
             "audit": [
                 "before": tableCounts(summary.audit.before), "after": tableCounts(summary.audit.after),
@@ -85,6 +86,9 @@ enum BackfillSummaryOutput {
                     ? "    ... \(total - 10) more (--json lists the first 100)\n"
                     : "    ... \(total - 10) more: SELECT * FROM backfill_reports WHERE run_id = '\(summary.runID.uuidString.lowercased())'\n"
             }
+        }
+        if summary.throttledSeconds >= 0.1 {
+            out += "  waited on throttle signals (pause, replica lag, autovacuum, throttle query): \(String(format: "%.1f", summary.throttledSeconds)) s\n"
         }
         if let backup = summary.backup {
             out += "  backup before the run: \(backup.folder) ("

@@ -4,10 +4,11 @@ import Synchronization
 
 /// Backfill progress on stderr: a bar redrawn in place with rate and ETA on a terminal,
 /// a plain line every few seconds otherwise (logs, CI), so stdout keeps only the result.
+/// A wait (a pause, replica lag, ...) shows at once with its reason.
 final class ProgressLine: Sendable {
     private let kind: BackfillKind
     private let toTerminal: Bool
-    private let state = Mutex<(lastDraw: ContinuousClock.Instant?, drew: Bool)>((nil, false))
+    private let state = Mutex<(lastDraw: ContinuousClock.Instant?, drew: Bool, throttled: String?)>((nil, false, nil))
 
     init(kind: BackfillKind, toTerminal: Bool) {
         self.kind = kind
@@ -18,8 +19,11 @@ final class ProgressLine: Sendable {
         let now = ContinuousClock.now
         let interval: Duration = toTerminal ? .milliseconds(100) : .seconds(5)
         let draw = state.withLock { state -> Bool in
-            if let last = state.lastDraw, last.duration(to: now) < interval { return false }
-            state = (now, true)
+            // A wait starting or ending is always shown: it is what the operator looks for.
+            let changed = progress.throttled != state.throttled
+            state.throttled = progress.throttled
+            if !changed, let last = state.lastDraw, last.duration(to: now) < interval { return false }
+            (state.lastDraw, state.drew) = (now, true)
             return true
         }
         guard draw else { return }
@@ -49,6 +53,9 @@ final class ProgressLine: Sendable {
         }
         parts.append("\(Int(rate))/s")
         parts.append("reported \(progress.counts.reported + progress.counts.setsReported)")
+        if progress.batchSize > 0 { parts.append("batch \(progress.batchSize)") }
+        if progress.deferred > 0 { parts.append("\(progress.deferred) held by others, will come back") }
+        if let throttled = progress.throttled { parts.append("throttled: \(throttled)") }
         return "backfill " + parts.joined(separator: "  ")
     }
 }

@@ -140,4 +140,26 @@ struct BindRoundTripTests {
             #expect(parsed && texts == documents.joined(separator: "|"))
         }
     }
+
+    @Test func oneDimensionalArraysDecodeWithTheirNullsAndEmptyOnes() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let ids = [UUID(), UUID(), UUID()]
+            let row = try await db.pool.query("""
+                SELECT \(ids)::uuid[], '{}'::uuid[], ARRAY['a', NULL, 'é💪']::text[], ARRAY[1, -2, 3]::int8[], NULL::uuid[]
+                """).single()
+            let (decoded, empty, texts, numbers, none) = try row.decode(([UUID], [UUID], [String?], [Int], [UUID]?).self)
+            #expect(decoded == ids)
+            #expect(empty.isEmpty)
+            #expect(texts == ["a", nil, "é💪"])
+            #expect(numbers == [1, -2, 3])
+            #expect(none == nil)
+            // A NULL element of a non-optional type and a 2-dimensional array are decoding errors.
+            await #expect(throws: PostgresError.self) {
+                try await db.pool.query("SELECT ARRAY[NULL]::uuid[]").single().decode([UUID].self, at: 0)
+            }
+            await #expect(throws: PostgresError.self) {
+                try await db.pool.query("SELECT ARRAY[[1, 2], [3, 4]]::int8[]").single().decode([Int].self, at: 0)
+            }
+        }
+    }
 }

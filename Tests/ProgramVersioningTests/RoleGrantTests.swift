@@ -103,6 +103,10 @@ struct RoleGrantTests {
                     edited.name = "Keyed \(UUID().uuidString.prefix(6))"
                     _ = try await repository.save(edited, to: programID, expectedRevision: stored.revision, idempotencyKey: UUID())
                 }),
+                ("pause backfills", { pool in
+                    try await BackgroundControl.setPaused(true, kind: .backfill, reason: "matrix", pool: pool)
+                    try await BackgroundControl.setPaused(false, kind: .backfill, reason: nil, pool: pool)
+                }),
                 ("change a version", { pool in try await pool.query("INSERT INTO program_versions (program_id, version, name, source_checksum, content_checksum) VALUES (\(programID), 99, 'x', 'x', 'x')") }),
             ]
             // Expected: app, operator, nightly. A "change a version" that passes the grant
@@ -120,6 +124,7 @@ struct RoleGrantTests {
                 "read save receipts": [.allowed, .refused, .refused],
                 // The operator writes versions through backfills; receipts are the app's.
                 "save with an idempotency key": [.allowed, .refused, .refused],
+                "pause backfills": [.refused, .allowed, .refused],
             ]
             for (index, role) in [roles.app, roles.operator, roles.nightly].enumerated() {
                 let pool = PostgresPool(.init(connectionString: TestDatabase.url(for: db.name) + " user=\(role)", maxConnections: 3))
@@ -140,7 +145,7 @@ struct RoleGrantTests {
         let shown = try await CommandLineTool.run(["roles", "show", "--app", "svc", "--operator", "ops", "--nightly", "night"])
         #expect(shown.status == 0)
         #expect(shown.stdout.contains("GRANT SELECT, INSERT, UPDATE ON programs, workout_sessions, user_program_states TO svc;"))
-        #expect(shown.stdout.contains("GRANT UPDATE ON runtime_flags, programs, workout_sessions, logged_sets TO ops;"))
+        #expect(shown.stdout.contains("GRANT UPDATE ON runtime_flags, programs, workout_sessions, logged_sets, background_controls TO ops;"))
         #expect(shown.stdout.contains("GRANT INSERT ON check_runs TO night;"))
         #expect(!shown.stdout.contains("save_receipts TO night"))
     }

@@ -11,6 +11,8 @@ struct BackfillBatchOutcome {
     /// The page's last key: where the next batch starts.
     var lastKey: UUID?
     var reports: [BackfillReport] = []
+    /// Rows the batch skipped because another transaction held them (not counted as seen).
+    var deferred: [UUID] = []
 }
 
 /// Phase 3 of the rollout: turns legacy programs into versions (`.programs`) and links old
@@ -35,14 +37,18 @@ public struct Backfill: Sendable {
         self.logger = logger
     }
 
-    /// Runs a backfill to the end (or `options.limit`), calling `progress` after each batch.
+    /// Runs a backfill to the end (or `options.limit`), calling `progress` after each batch
+    /// and while it waits. With `stop` requested it finishes the batch in hand and ends
+    /// INTERRUPTED (the next run resumes it).
     public func run(
-        _ kind: BackfillKind, options: BackfillOptions, progress: @Sendable (BackfillProgress) -> Void = { _ in }
+        _ kind: BackfillKind, options: BackfillOptions, stop: StopRequest? = nil,
+        progress: @Sendable (BackfillProgress) -> Void = { _ in }
     ) async throws(BackfillError) -> BackfillSummary {
         var runID: UUID?
         do {
             return try await withLock { connection in
-                var summary = try await runLocked(kind, options: options, on: connection, progress: progress) { runID = $0 }
+                var summary = try await runLocked(kind, options: options, stop: stop, on: connection, progress: progress) { runID = $0 }
+                guard summary.status == "SUCCEEDED" else { return summary }
                 if kind == .legacy, !options.dryRun, let request = options.turnLegacyReadOnlyOff {
                     summary.writtenAtFlagOff = try await turnLegacyReadOnlyOff(request, runID: summary.runID, on: connection)
                     summary.legacyReadOnlyTurnedOff = true
@@ -68,7 +74,13 @@ public struct Backfill: Sendable {
                 throw error
             }
             let batch = LegacyBackfillBatch(runID: runID, dryRun: false, userID: nil)
-            let last = try await batch.write(try await batch.readBehindNow(on: connection), on: connection)
+            let behind = try await batch.readBehindNow(on: connection)
+            // Here the rows are waited for (within the lock timeout), not skipped: the flag
+            // turns off only with nothing behind.
+            try await connection.query("""
+                SELECT 1 FROM programs WHERE id = ANY(\(behind.behind.map(\.programID))) ORDER BY id FOR UPDATE
+                """)
+            let last = try await batch.write(behind, on: connection)
             try await FlagStore.set(.legacyReadOnly, enabled: false, actor: request.actor, reason: request.reason, force: false, on: connection)
             logger.notice("PROGRAM_VERSIONING_LEGACY_READONLY turned off after the write-back", metadata: [
                 "run": "\(runID)", "writtenAtFlip": "\(last.counts.written)",
@@ -93,6 +105,10 @@ public struct Backfill: Sendable {
     }
 
     private func lock(on connection: PostgresConnection) async throws {
+        let readOnly = try await connection.query("""
+            SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'
+            """).single().decode((Bool, Bool).self)
+        if readOnly.0 || readOnly.1 { throw BackfillError.readOnlyDatabase(standby: readOnly.0) }
         let locked = try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").single().decode(Bool.self, at: 0)
         guard !locked else { return }
         let holder = try await connection.query("""
@@ -106,113 +122,41 @@ public struct Backfill: Sendable {
         throw BackfillError.anotherRunActive(holder: holder ?? "holder unknown")
     }
 
-    /// The whole run on a connection holding the lock: every program or session in key
-    /// order, or (`repair`) only the programs a check named, in batches all the same.
+    /// The whole run on a connection holding the lock (see `BackfillRun`).
     func runLocked(
-        _ kind: BackfillKind, options: BackfillOptions, repair: BackfillRepairList? = nil, on connection: PostgresConnection,
-        progress: (BackfillProgress) -> Void, announce: (UUID) -> Void
+        _ kind: BackfillKind, options: BackfillOptions, repair: BackfillRepairList? = nil, stop: StopRequest? = nil,
+        on connection: PostgresConnection, progress: (BackfillProgress) -> Void, announce: (UUID) -> Void
     ) async throws -> BackfillSummary {
-        let startedAt = Date()
-        let clock = ContinuousClock.now
         if kind == .programs, !options.dryRun, !options.allowWritesOff {
             guard try await FlagStore(pool: pool).snapshot().writes else { throw BackfillError.writesOff }
         }
         if kind != .sessions, try await LegacyRetirement.inForce(on: connection) != nil {
             throw BackfillError.legacyRetired
         }
-        let before = try await BackfillAudit.counts(userID: options.userID, on: connection)
-        let ledger = options.dryRun
-            ? nil
-            : try await BackfillLedger.open(kind, options: options, countsBefore: before, repairOfCheck: repair?.checkRunID, on: connection)
-        let runID = ledger?.runID ?? UUID()
-        announce(runID)
-        if let ledger, ledger.resumed {
-            logger.info("resuming backfill run", metadata: ["run": "\(runID)", "cursor": "\(ledger.cursor?.uuidString ?? "-")"])
-        }
-
-        var cursor = ledger?.cursor
-        var counts = ledger?.counts ?? BackfillCounts()
-        var reports: [BackfillReport] = []
-        var reasons: [String: Int] = [:]
-        var scannedNow = 0
-        let total = repair?.programIDs.count ?? (kind == .sessions ? before.sessions : before.programs)
-        var statistics = kind == .programs && !options.dryRun ? try await VersionTableStatistics.read(on: connection) : nil
+        // Every statement of the run waits for a lock and runs for a bounded time; the
+        // connection gets its own settings back when the run ends, however it ends.
+        try await connection.query("""
+            SELECT set_config('lock_timeout', \(Self.milliseconds(options.lockTimeout)), false),
+                   set_config('statement_timeout', \(Self.milliseconds(options.statementTimeout)), false)
+            """)
         do {
-            let backup = try await options.backupDirectory.asyncMap { directory in
-                try await BackfillBackup.write(kind, runID: runID, userID: options.userID, to: directory, on: connection)
-            }
-            let programBatch = ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
-            let sessionBatch = SessionBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
-            let legacyBatch = LegacyBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
-            // `backfill legacy` reads pages ahead while this one is written (see `LegacyPagePipeline`).
-            var pages = kind == .legacy
-                ? LegacyPagePipeline(batch: legacyBatch, pool: pool, after: cursor, batchSize: options.batchSize, limit: options.limit)
-                : nil
-            defer { pages?.cancel() }
-            while true {
-                let remaining = options.limit.map { $0 - scannedNow } ?? Int.max
-                guard remaining > 0 else { break }
-                let pageSize = min(max(1, options.batchSize), remaining)
-                let legacyPage = try await pages?.next()
-                if kind == .legacy, legacyPage == nil { break }
-                let outcome = try await batchTransaction(on: connection, dryRun: options.dryRun) { connection in
-                    let outcome = switch kind {
-                    case .programs:
-                        if let repair {
-                            try await programBatch.run(listed: repair.programIDs.dropFirst(scannedNow).prefix(pageSize), on: connection)
-                        } else {
-                            try await programBatch.run(after: cursor, pageSize: pageSize, on: connection)
-                        }
-                    case .sessions:
-                        try await sessionBatch.run(after: cursor, pageSize: pageSize, on: connection)
-                    case .legacy:
-                        try await legacyBatch.write(legacyPage ?? LegacyBackfillBatch.Page(), on: connection)
-                    }
-                    guard outcome.counts.addsUp(for: kind) else { throw BackfillError.countsDoNotAddUp(runID: runID, outcome.counts) }
-                    if let ledger, let key = outcome.lastKey { try await ledger.advance(by: outcome.counts, to: key, on: connection) }
-                    return outcome
-                }
-                counts += outcome.counts
-                if let current = statistics, outcome.counts.migrated > 0 {
-                    statistics = nil
-                    await current.refreshIfNearlyEmpty(on: connection, logger: logger)
-                }
-                scannedNow += outcome.scanned
-                cursor = outcome.lastKey ?? cursor
-                reports += outcome.reports.prefix(max(0, 1_000 - reports.count))
-                for report in outcome.reports { reasons[report.reason, default: 0] += 1 }
-                progress(BackfillProgress(kind: kind, counts: counts, total: total, elapsed: clock.duration(to: .now)))
-                if outcome.scanned < pageSize { break }
-            }
-            let after = try await BackfillAudit.counts(userID: options.userID, on: connection)
-            let audit = BackfillAudit(
-                before: ledger?.countsBefore ?? before, after: after,
-                invalidLinks: try await BackfillAudit.invalidLinks(userID: options.userID, on: connection))
-            if let ledger {
-                counts = try await ledger.finish(status: "SUCCEEDED", countsAfter: after, error: nil, on: connection)
-                guard counts.addsUp(for: kind), try await reportsMatch(counts, kind: kind, runID: runID, on: connection) else {
-                    throw BackfillError.countsDoNotAddUp(runID: runID, counts)
-                }
-                // A resumed run's earlier batches reported too: count what is stored.
-                reasons = try await Dictionary(uniqueKeysWithValues: connection.query("""
-                    SELECT reason, count(*) FROM backfill_reports WHERE run_id = \(runID) GROUP BY reason
-                    """).map { try $0.decode((String, Int).self) })
-            }
-            return BackfillSummary(
-                runID: runID, kind: kind, dryRun: options.dryRun, resumed: ledger?.resumed ?? false, counts: counts,
-                status: "SUCCEEDED", startedAt: startedAt, finishedAt: Date(), audit: audit, reports: reports,
-                reportsByReason: reasons, backup: backup)
+            var run = try await BackfillRun.open(
+                kind, options: options, repair: repair, stop: stop, pool: pool, on: connection, logger: logger, announce: announce)
+            let summary = try await withoutActuallyEscaping(progress) { try await run.execute(progress: $0) }
+            try await connection.executeScript(unsafeSQL: "RESET lock_timeout; RESET statement_timeout")
+            return summary
         } catch {
-            if let ledger {
-                let reason = (error as? BackfillError)?.description ?? "\(error)"
-                _ = try? await ledger.finish(status: "FAILED", countsAfter: nil, error: reason, on: connection)
-            }
+            _ = try? await connection.executeScript(unsafeSQL: "RESET lock_timeout; RESET statement_timeout")
             throw error
         }
     }
 
+    static func milliseconds(_ duration: Duration) -> String {
+        "\(max(1, Int((duration.seconds * 1_000).rounded())))ms"
+    }
+
     /// The stored reports name exactly as many programs, sessions and sets as were counted.
-    private func reportsMatch(_ counts: BackfillCounts, kind: BackfillKind, runID: UUID, on connection: PostgresConnection) async throws -> Bool {
+    static func reportsMatch(_ counts: BackfillCounts, kind: BackfillKind, runID: UUID, on connection: PostgresConnection) async throws -> Bool {
         let row = try await connection.query("""
             SELECT count(DISTINCT program_id) FILTER (WHERE session_id IS NULL),
                    count(DISTINCT session_id) FILTER (WHERE logged_set_id IS NULL AND session_id IS NOT NULL),
@@ -223,23 +167,6 @@ public struct Backfill: Sendable {
         switch kind {
         case .programs, .legacy: return programs == counts.reported
         case .sessions: return sessions == counts.reported && sets == counts.setsReported
-        }
-    }
-
-    /// A batch's transaction; a dry run's is always rolled back (belt and braces: a dry
-    /// batch sends no writing statement that could change a row).
-    private func batchTransaction<T: Sendable>(
-        on connection: PostgresConnection, dryRun: Bool, _ body: (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        guard dryRun else { return try await connection.transaction(body) }
-        try await connection.query("BEGIN")
-        do {
-            let value = try await body(connection)
-            try await connection.query("ROLLBACK")
-            return value
-        } catch {
-            _ = try? await connection.query("ROLLBACK")
-            throw error
         }
     }
 }

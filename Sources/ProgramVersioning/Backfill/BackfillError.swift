@@ -22,6 +22,12 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     /// `--flag-off`: the write-back finished, but the flag store refused the flip (the run
     /// is kept; the last step was rolled back).
     case flagOffRefused(runID: UUID, FlagChangeRefused)
+    /// The database is a hot standby or read-only: a backfill writes.
+    case readOnlyDatabase(standby: Bool)
+    /// A batch waited past the lock timeout for a table lock, `attempts` times in a row.
+    case lockNotGranted(runID: UUID, attempts: Int, String)
+    /// `--throttle-query` cannot be used.
+    case throttleQuery(ThrottleQueryError)
     /// The database failed; the run stopped after its last committed batch.
     case database(runID: UUID?, PostgresError)
 
@@ -48,6 +54,16 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
                 + "run program-versioning legacy restore first if you need it"
         case .backupFailed(let why):
             "the backup failed (\(why)); nothing was migrated: check the folder (space, permissions) or run without --backup"
+        case .readOnlyDatabase(let standby):
+            (standby ? "the database is a hot standby (in recovery)" : "the database is read-only (default_transaction_read_only)")
+                + " and a backfill writes; nothing was run: point --database-url at the primary"
+        case .lockNotGranted(let runID, let attempts, let message):
+            "run \(runID): a batch waited past the lock timeout \(attempts) times in a row (\(message)); "
+                + "each was rolled back and the run stopped after its last committed batch: find what holds the lock "
+                + "(SELECT pid, query FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0 ...), "
+                + "then run the same command again to resume"
+        case .throttleQuery(let error):
+            error.description
         case .database(let runID, let error):
             "the database failed\(runID.map { " during run \($0)" } ?? ""): \(error.message.split(whereSeparator: \.isNewline).first ?? "")"
                 + "; the run stopped after its last committed batch: run the same command again to resume"
@@ -61,6 +77,7 @@ extension BackfillError {
         switch error {
         case let error as BackfillError: self = error
         case let refused as FlagChangeRefused: self = .flagOffRefused(runID: runID ?? UUID(), refused)
+        case let error as ThrottleQueryError: self = .throttleQuery(error)
         case let error as PostgresError: self = .database(runID: runID, error)
         default: self = .database(runID: runID, PostgresError(code: .server, message: "\(error)"))
         }
@@ -76,7 +93,7 @@ public struct BackfillSummary: Sendable {
     /// True when this invocation continued a run whose process had died.
     public var resumed: Bool
     public var counts: BackfillCounts
-    /// SUCCEEDED, or FAILED when the run stopped on an error.
+    /// SUCCEEDED, or INTERRUPTED when it was asked to stop (the next run resumes it).
     public var status: String
     public var startedAt: Date
     public var finishedAt: Date
@@ -92,6 +109,8 @@ public struct BackfillSummary: Sendable {
     /// end, together with the write-back of this many programs the app saved during the run.
     public var legacyReadOnlyTurnedOff = false
     public var writtenAtFlagOff = 0
+    /// Seconds this invocation waited on throttle signals (a pause, replica lag, ...).
+    public var throttledSeconds: Double = 0
 }
 
 /// One table `--backup` wrote.

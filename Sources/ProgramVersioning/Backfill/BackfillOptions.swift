@@ -16,7 +16,8 @@ public struct BackfillOptions: Sendable, Equatable {
     /// Compute and report exactly what would happen; keep nothing.
     public var dryRun: Bool
     /// Records per batch; each batch is one transaction and one step of the resume cursor.
-    public var batchSize: Int
+    /// Nil: each batch sized to take about `throttle.targetBatchDuration`.
+    public var batchSize: Int?
     /// Only this user's records.
     public var userID: UUID?
     /// Stop after this many records (the run still ends SUCCEEDED; a later run carries on,
@@ -33,10 +34,22 @@ public struct BackfillOptions: Sendable, Equatable {
     /// transaction, holding saves back for that last step only. Without it a busy app
     /// saves new phase-5 versions between the run and the flip, and the flip is refused.
     public var turnLegacyReadOnlyOff: FlagFlipRequest?
+    /// What makes the run wait between batches, and how long a batch should take.
+    public var throttle: ThrottleOptions
+    /// The longest any statement of the run waits for a lock (rows are never waited for:
+    /// they are skipped and come back; this bounds table locks, e.g. behind a migration).
+    /// A batch whose lock wait times out is rolled back and retried with a growing pause.
+    public var lockTimeout: Duration
+    /// The longest any one statement of the run may take.
+    public var statementTimeout: Duration
+    /// How long the run keeps coming back for rows another transaction held, after its
+    /// last batch; those still held then are reported (`ROW_LOCKED`).
+    public var lockedRowPatience: Duration
 
     public init(
-        dryRun: Bool = false, batchSize: Int = 1_000, userID: UUID? = nil, limit: Int? = nil, allowWritesOff: Bool = false,
-        backupDirectory: String? = nil, turnLegacyReadOnlyOff: FlagFlipRequest? = nil
+        dryRun: Bool = false, batchSize: Int? = nil, userID: UUID? = nil, limit: Int? = nil, allowWritesOff: Bool = false,
+        backupDirectory: String? = nil, turnLegacyReadOnlyOff: FlagFlipRequest? = nil, throttle: ThrottleOptions = ThrottleOptions(),
+        lockTimeout: Duration = .milliseconds(500), statementTimeout: Duration = .seconds(300), lockedRowPatience: Duration = .seconds(30)
     ) {
         self.dryRun = dryRun
         self.batchSize = batchSize
@@ -45,6 +58,10 @@ public struct BackfillOptions: Sendable, Equatable {
         self.allowWritesOff = allowWritesOff
         self.backupDirectory = backupDirectory
         self.turnLegacyReadOnlyOff = turnLegacyReadOnlyOff
+        self.throttle = throttle
+        self.lockTimeout = lockTimeout
+        self.statementTimeout = statementTimeout
+        self.lockedRowPatience = lockedRowPatience
     }
 }
 
@@ -106,7 +123,8 @@ public struct BackfillReport: Sendable, Equatable {
     public var loggedSetID: UUID?
     /// A stable code: a validation rule (`WORKOUT_ID_REPEATED`, ...), `UNREADABLE_JSON`,
     /// `PROGRAM_HAS_NO_VERSION`, `ORPHAN_SESSION_WORKOUT`, `SET_EXERCISE_NOT_IN_WORKOUT`;
-    /// for `backfill legacy` `VERSION_UNREADABLE`, `VERSION_ROWS_CHANGED`.
+    /// for `backfill legacy` `VERSION_UNREADABLE`, `VERSION_ROWS_CHANGED`; for any kind
+    /// `ROW_LOCKED` (another transaction held the row for the whole run).
     public var reason: String
     /// Where: a JSON path for programs, the legacy column for sessions and sets.
     public var path: String?
@@ -115,23 +133,31 @@ public struct BackfillReport: Sendable, Equatable {
 }
 
 extension BackfillReport {
-    /// Stores reports about programs (not sessions or sets) in `backfill_reports`.
-    static func storeProgramReports(_ reports: [BackfillReport], runID: UUID, on connection: PostgresConnection) async throws {
+    /// Stores reports in `backfill_reports`.
+    static func store(_ reports: [BackfillReport], runID: UUID, on connection: PostgresConnection) async throws {
         guard !reports.isEmpty else { return }
         try await connection.query("""
-            INSERT INTO backfill_reports (run_id, program_id, reason, path, detail)
-            SELECT \(runID), r.program_id, r.reason, r.path, r.detail
-              FROM unnest(\(reports.map { $0.programID })::uuid[], \(reports.map(\.reason))::text[],
-                          \(reports.map(\.path))::text[], \(reports.map(\.detail))::text[]) AS r(program_id, reason, path, detail)
+            INSERT INTO backfill_reports (run_id, program_id, session_id, logged_set_id, reason, path, detail)
+            SELECT \(runID), r.program_id, r.session_id, r.logged_set_id, r.reason, r.path, r.detail
+              FROM unnest(\(reports.map { $0.programID })::uuid[], \(reports.map { $0.sessionID })::uuid[],
+                          \(reports.map { $0.loggedSetID })::uuid[], \(reports.map(\.reason))::text[],
+                          \(reports.map(\.path))::text[], \(reports.map(\.detail))::text[])
+                   AS r(program_id, session_id, logged_set_id, reason, path, detail)
             """)
     }
 }
 
-/// Where a run is, after each batch.
+/// Where a run is, after each batch and while it waits.
 public struct BackfillProgress: Sendable {
     public var kind: BackfillKind
     public var counts: BackfillCounts
     /// Records to look at in all (counted when the run started), if known.
     public var total: Int?
     public var elapsed: Duration
+    /// Why the run waits now ("paused by ...", "replica lag 2.3 s ..."), nil while it works.
+    public var throttled: String?
+    /// The size of the batch the run works on now.
+    public var batchSize: Int
+    /// Rows another transaction held, to come back for.
+    public var deferred: Int
 }

@@ -67,15 +67,30 @@ struct LegacyBackfillBatch {
     /// Lists the page after `cursor`: which programs it holds and which are behind (nothing
     /// prepared yet; see `prepare`).
     func list(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> Page {
+        try await list(after: cursor, pageSize: pageSize, listed: nil, on: connection)
+    }
+
+    /// Programs a batch deferred because another transaction held them, whatever their keys.
+    func list(_ ids: [UUID], on connection: PostgresConnection) async throws -> Page {
+        var page = try await list(after: nil, pageSize: 0, listed: ids, on: connection)
+        page.lastKey = nil
+        return page
+    }
+
+    private func list(after cursor: UUID?, pageSize: Int, listed: [UUID]?, on connection: PostgresConnection) async throws -> Page {
         let rows = try await connection.query("""
             SELECT p.id, p.xmin::text, CASE WHEN s.program_id IS NULL THEN v.id END, v.content_checksum, v.created_at
-              FROM programs p
+              FROM ((SELECT id FROM programs
+                      WHERE \(listed)::uuid[] IS NULL
+                        AND (\(cursor)::uuid IS NULL OR id > \(cursor)) AND (\(userID)::uuid IS NULL OR user_id = \(userID))
+                      ORDER BY id LIMIT \(pageSize))
+                    UNION ALL
+                    (SELECT id FROM programs WHERE id = ANY(\(listed)::uuid[]))) k
+              JOIN programs p ON p.id = k.id
               LEFT JOIN LATERAL (SELECT id, content_checksum, created_at, written_to_legacy FROM program_versions
                                   WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON NOT v.written_to_legacy
               LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
-             WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor)) AND (\(userID)::uuid IS NULL OR p.user_id = \(userID))
              ORDER BY p.id
-             LIMIT \(pageSize)
             """)
         return try Self.page(rows)
     }
@@ -142,10 +157,14 @@ struct LegacyBackfillBatch {
                     detail: "version \(entry.versionID.uuidString.lowercased()): \(problem.detail)"))
             }
         }
-        let written = dryRun ? programIDs.count : try await writeJSON(programIDs, revisions, versionIDs, documents, savedAt, on: connection)
+        let (written, deferred) = dryRun
+            ? (programIDs.count, [])
+            : try await writeJSON(programIDs, revisions, versionIDs, documents, savedAt, on: connection)
+        outcome.deferred = deferred
+        outcome.counts.seen -= deferred.count
         outcome.counts.written = written
-        outcome.counts.unchanged += programIDs.count - written  // rewritten meanwhile by a dual write
-        if !dryRun { try await BackfillReport.storeProgramReports(outcome.reports, runID: runID, on: connection) }
+        outcome.counts.unchanged += programIDs.count - written - deferred.count  // rewritten meanwhile by a dual write
+        if !dryRun { try await BackfillReport.store(outcome.reports, runID: runID, on: connection) }
         return outcome
     }
 
@@ -193,31 +212,41 @@ struct LegacyBackfillBatch {
         }
     }
 
-    /// One statement: the JSON documents go in as a binary text array, the UPDATE parses and
-    /// writes those whose row is still at the revision read, and each written row's new
-    /// `xmin` lands in `legacy_syncs`. Returns how many were written.
+    /// One statement: the rows no other transaction holds are locked (`SKIP LOCKED`: the
+    /// others are deferred, never waited for), the JSON documents go in as a binary text
+    /// array, the UPDATE parses and writes those whose row is still at the revision read,
+    /// and each written row's new `xmin` lands in `legacy_syncs`. Returns how many were
+    /// written and which were deferred.
     private func writeJSON(
         _ programIDs: [UUID], _ revisions: [String], _ versionIDs: [UUID], _ documents: [String], _ savedAt: [Int],
         on connection: PostgresConnection
-    ) async throws -> Int {
-        guard !programIDs.isEmpty else { return 0 }
+    ) async throws -> (written: Int, deferred: [UUID]) {
+        guard !programIDs.isEmpty else { return (0, []) }
         try await connection.query(LegacyWriterLock.markWriter())
-        let written = try await connection.query("""
-            WITH written AS (
+        let row = try await connection.query("""
+            WITH locked AS (
+              SELECT id FROM programs WHERE id = ANY(\(programIDs)::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED
+            ), written AS (
               UPDATE programs p
                  SET program_json = w.legacy_json::jsonb,
                      updated_at = timestamptz 'epoch' + w.saved_micros * interval '1 microsecond'
                 FROM unnest(\(programIDs)::uuid[], \(revisions)::text[], \(versionIDs)::uuid[], \(documents)::text[],
                             \(savedAt)::int8[]) AS w(program_id, revision, program_version_id, legacy_json, saved_micros)
-               WHERE p.id = w.program_id AND p.xmin::text = w.revision
+               WHERE p.id = w.program_id AND p.xmin::text = w.revision AND p.id IN (SELECT id FROM locked)
               RETURNING p.id, p.xmin::text AS legacy_xmin, w.program_version_id
+            ), synced AS (
+              INSERT INTO legacy_syncs (program_id, program_version_id, legacy_xmin, run_id)
+              SELECT id, program_version_id, legacy_xmin, \(runID) FROM written
+              ON CONFLICT (program_id) DO UPDATE
+                 SET program_version_id = excluded.program_version_id, legacy_xmin = excluded.legacy_xmin,
+                     run_id = excluded.run_id, synced_at = now()
+              RETURNING 1
             )
-            INSERT INTO legacy_syncs (program_id, program_version_id, legacy_xmin, run_id)
-            SELECT id, program_version_id, legacy_xmin, \(runID) FROM written
-            ON CONFLICT (program_id) DO UPDATE
-               SET program_version_id = excluded.program_version_id, legacy_xmin = excluded.legacy_xmin,
-                   run_id = excluded.run_id, synced_at = now()
-            """)
-        return written.affectedRows
+            SELECT (SELECT count(*) FROM synced),
+                   (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM unnest(\(programIDs)::uuid[]) AS x(id)
+                     WHERE id NOT IN (SELECT id FROM locked))
+            """).single()
+        let (written, deferred) = try row.decode((Int, [UUID]).self)
+        return (written, deferred)
     }
 }

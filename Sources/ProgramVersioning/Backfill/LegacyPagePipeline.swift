@@ -18,7 +18,7 @@ struct LegacyPagePipeline {
     private let pool: PostgresPool
     private let depth: Int
     private let limit: Int?
-    private let batchSize: Int
+    private var batchSize: Int
     private var pending: [Pending] = []
     /// The page started last (still pending or not): the next one starts after its keys.
     private var newest: Pending?
@@ -42,6 +42,11 @@ struct LegacyPagePipeline {
         let current = pending.removeFirst()
         try await fillAhead()
         return try await current.prepared.value
+    }
+
+    /// The size of pages started from now on (those already read ahead keep theirs).
+    mutating func resize(_ size: Int) {
+        batchSize = max(1, size)
     }
 
     /// Stops every page still being read.

@@ -8,9 +8,11 @@ import ProgramDomain
 /// "Unchanged" is decided in SQL first (the latest version was written from this very row
 /// revision: `legacy_xmin = xmin`, or a row rewritten with the same content was recorded as
 /// holding it in `legacy_syncs`), so a re-run over migrated data ships no JSON. Only the
-/// other rows are locked (`FOR UPDATE`, in key order) and read again after the lock, so a
-/// save the app commits meanwhile is seen: its version is not duplicated, and no version is
-/// written from a row revision that is already old. New versions go in with COPY.
+/// other rows are locked (`FOR UPDATE SKIP LOCKED`, in key order) and read again after the
+/// lock, so a save the app commits meanwhile is seen: its version is not duplicated, and no
+/// version is written from a row revision that is already old. A row another transaction
+/// holds is not waited for but deferred (the run comes back for it). New versions go in
+/// with COPY.
 struct ProgramBackfillBatch {
     var runID: UUID
     var dryRun: Bool
@@ -45,17 +47,29 @@ struct ProgramBackfillBatch {
     func run(listed ids: ArraySlice<UUID>, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
         var outcome = BackfillBatchOutcome()
         outcome.scanned = ids.count
-        outcome.lastKey = ids.last
         try await migrate(Array(ids), into: &outcome, on: connection)
         return outcome
     }
 
     /// Locks `candidates`, reads them again and writes the next version of each that needs
     /// one (or reports it).
-    private func migrate(_ candidates: [UUID], into outcome: inout BackfillBatchOutcome, on connection: PostgresConnection) async throws {
-        guard !candidates.isEmpty else { return }
+    private func migrate(_ listed: [UUID], into outcome: inout BackfillBatchOutcome, on connection: PostgresConnection) async throws {
+        guard !listed.isEmpty else { return }
+        var candidates = listed
         if !dryRun {
-            try await connection.query("SELECT 1 FROM programs WHERE id = ANY(\(candidates)) ORDER BY id FOR UPDATE")
+            // Only rows no other transaction holds: the batch never waits on the app (nor
+            // makes the app wait behind a row it waits for); the rest are deferred.
+            candidates = try await connection.query("""
+                SELECT id FROM programs WHERE id = ANY(\(listed)) ORDER BY id FOR UPDATE SKIP LOCKED
+                """).map { try $0.decode(UUID.self, at: 0) }
+            if candidates.count < listed.count {
+                let locked = Set(candidates)
+                // Those still there (a deleted program is simply gone).
+                outcome.deferred += try await connection.query("""
+                    SELECT id FROM programs WHERE id = ANY(\(listed.filter { !locked.contains($0) })) ORDER BY id
+                    """).map { try $0.decode(UUID.self, at: 0) }
+            }
+            guard !candidates.isEmpty else { return }
         }
         // A new statement: its snapshot includes every save that committed before the lock.
         let rows = try await connection.query("""
@@ -112,7 +126,7 @@ struct ProgramBackfillBatch {
                            run_id = excluded.run_id, synced_at = now()
                     """)
             }
-            try await BackfillReport.storeProgramReports(outcome.reports, runID: runID, on: connection)
+            try await BackfillReport.store(outcome.reports, runID: runID, on: connection)
         }
     }
 

@@ -12,21 +12,46 @@ import PostgresDriver
 /// (migration 00014), so a position is never trusted for a program that had its own ids.
 /// Sets link the same way by exercise id or position. Only the new columns are written,
 /// and only where they are NULL: legacy columns and existing links are never changed.
+/// Sessions another transaction holds are skipped (`SKIP LOCKED`) and deferred: the run
+/// comes back for them, and never waits for the app while it holds this batch's rows.
 struct SessionBackfillBatch {
     var runID: UUID
     var dryRun: Bool
     var userID: UUID?
 
     func run(after cursor: UUID?, pageSize: Int, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
+        try await run(after: cursor, pageSize: pageSize, listed: nil, on: connection)
+    }
+
+    /// Sessions a batch deferred because another transaction held them, whatever their keys.
+    func run(listed ids: [UUID], on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
+        try await run(after: nil, pageSize: 0, listed: ids, on: connection)
+    }
+
+    private func run(after cursor: UUID?, pageSize: Int, listed: [UUID]?, on connection: PostgresConnection) async throws -> BackfillBatchOutcome {
         let write = !dryRun
         let row = try await connection.query("""
             WITH page AS (
-              SELECT s.id, s.program_id, s.workout_id, s.started_at, s.program_version_id, s.workout_version_id,
-                     s.workout_name_snapshot
-                FROM workout_sessions s
-               WHERE (\(cursor)::uuid IS NULL OR s.id > \(cursor)) AND (\(userID)::uuid IS NULL OR s.user_id = \(userID))
+              (SELECT s.id, s.program_id, s.workout_id, s.started_at, s.program_version_id, s.workout_version_id,
+                      s.workout_name_snapshot
+                 FROM workout_sessions s
+                WHERE \(listed)::uuid[] IS NULL
+                  AND (\(cursor)::uuid IS NULL OR s.id > \(cursor)) AND (\(userID)::uuid IS NULL OR s.user_id = \(userID))
+                ORDER BY s.id
+                LIMIT \(pageSize))
+              UNION ALL
+              (SELECT s.id, s.program_id, s.workout_id, s.started_at, s.program_version_id, s.workout_version_id,
+                      s.workout_name_snapshot
+                 FROM workout_sessions s
+                WHERE s.id = ANY(\(listed)::uuid[])
+                ORDER BY s.id)
+            ), locked AS (
+              -- The rows this batch may change: those no other transaction holds (the rest
+              -- are deferred, never waited for). A dry run locks nothing.
+              SELECT s.id FROM workout_sessions s
+               WHERE s.id IN (SELECT id FROM page) AND \(write)
                ORDER BY s.id
-               LIMIT \(pageSize)
+                 FOR UPDATE SKIP LOCKED
             ), judged AS (
               SELECT page.id, page.program_id, page.workout_id,
                      page.program_version_id IS NOT NULL AND page.workout_version_id IS NOT NULL
@@ -56,6 +81,7 @@ struct SessionBackfillBatch {
                     LIMIT 1)
                   LIMIT 1
                 ) m ON true
+               WHERE NOT \(write) OR page.id IN (SELECT id FROM locked)
             ), set_match AS (
               SELECT l.id AS set_id, j.id AS session_id, j.program_id, l.exercise_id, j.workout_row_id, x.id AS exercise_row_id
                 FROM judged j
@@ -106,6 +132,8 @@ struct SessionBackfillBatch {
               RETURNING 1
             )
             SELECT (SELECT count(*) FROM page), (SELECT id FROM page ORDER BY id DESC LIMIT 1),
+                   (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM page
+                     WHERE \(write) AND id NOT IN (SELECT id FROM locked)),
                    (SELECT count(*) FROM judged WHERE already),
                    (SELECT count(*) FROM judged WHERE NOT already AND workout_row_id IS NOT NULL),
                    (SELECT count(*) FROM judged WHERE NOT already AND workout_row_id IS NULL),
@@ -114,12 +142,13 @@ struct SessionBackfillBatch {
                    (SELECT count(*) FROM linked), (SELECT count(*) FROM sets_linked), (SELECT count(*) FROM stored),
                    (SELECT coalesce(json_agg(r), '[]') FROM (SELECT * FROM reports LIMIT 1000) r)::text
             """).single()
-        let (scanned, lastKey, already, linked, reported, setsLinked, setsReported, wroteSessions, wroteSets, storedReports, reportsJSON) =
-            try row.decode((Int, UUID?, Int, Int, Int, Int, Int, Int, Int, Int, String).self)
+        let (scanned, lastKey, deferred, already, linked, reported, setsLinked, setsReported, wroteSessions, wroteSets, storedReports, reportsJSON) =
+            try row.decode((Int, UUID?, [UUID], Int, Int, Int, Int, Int, Int, Int, Int, String).self)
         var outcome = BackfillBatchOutcome()
         outcome.scanned = scanned
-        outcome.lastKey = lastKey
-        outcome.counts.seen = scanned
+        outcome.lastKey = listed == nil ? lastKey : nil
+        outcome.deferred = deferred
+        outcome.counts.seen = scanned - deferred.count
         (outcome.counts.alreadyLinked, outcome.counts.linked, outcome.counts.reported) = (already, linked, reported)
         (outcome.counts.setsLinked, outcome.counts.setsReported) = (setsLinked, setsReported)
         // What was written must be what was planned, or the batch rolls back.

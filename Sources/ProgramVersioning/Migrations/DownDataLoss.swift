@@ -70,8 +70,9 @@ struct DownDataLoss: Sendable, Equatable {
 
     /// Tables whose rows a rollback may drop: `runtime_flags` holds the flags' current state,
     /// which the migrations themselves insert and whose every change is in
-    /// `runtime_flag_audit` (which is protected).
-    static let notAtRisk: Set<String> = ["runtime_flags"]
+    /// `runtime_flag_audit` (which is protected); `background_controls` holds whether
+    /// backfills and checks are paused, also rows the migration itself inserts.
+    static let notAtRisk: Set<String> = ["runtime_flags", "background_controls"]
 
     /// How many rows (or non-NULL values of a column) each target would destroy now; targets
     /// already gone count nothing. The names come from the migration files, never from data.

@@ -40,19 +40,35 @@ public enum RoleGrants {
                 Grant(privileges: "SELECT", tables: [
                     "programs", "workout_sessions", "logged_sets", "user_program_states", "runtime_flags", "runtime_flag_audit",
                     "check_runs", "backfill_runs", "backfill_reports", "legacy_syncs", "legacy_backups", "legacy_retirements",
-                    "goose_db_version", "program_versioning_migration_checksums",
+                    "goose_db_version", "program_versioning_migration_checksums", "background_controls",
                 ] + versionTables),
                 Grant(privileges: "INSERT", tables: versionTables + ["runtime_flag_audit", "check_runs", "backfill_reports", "legacy_backups"]),
-                Grant(privileges: "UPDATE", tables: ["runtime_flags", "programs", "workout_sessions", "logged_sets"]),
+                Grant(privileges: "UPDATE", tables: ["runtime_flags", "programs", "workout_sessions", "logged_sets", "background_controls"]),
                 Grant(privileges: "INSERT, UPDATE", tables: ["backfill_runs", "legacy_syncs"]),
+                Grant(privileges: "SELECT, INSERT, UPDATE, DELETE", tables: checkProgressTables),
             ]
         case .nightly:
             [
                 Grant(privileges: "SELECT", tables: [
                     "programs", "workout_sessions", "logged_sets", "runtime_flags", "check_runs", "legacy_syncs", "legacy_retirements",
+                    "background_controls",
                 ] + versionTables),
                 Grant(privileges: "INSERT", tables: ["check_runs"]),
+                Grant(privileges: "SELECT, INSERT, UPDATE, DELETE", tables: checkProgressTables),
             ]
+        }
+    }
+
+    /// Where an unfinished check keeps its place (scratch, not evidence: a check resumes
+    /// only progress its own login recorded).
+    static let checkProgressTables = ["check_progress", "check_progress_findings"]
+
+    /// Functions a role may call: the statistics refresh a backfill or a check runs first
+    /// (it analyzes a fixed list of tables as their owner).
+    static func functions(for kind: RoleKind) -> [String] {
+        switch kind {
+        case .app: []
+        case .operator, .nightly: ["program_versioning_refresh_statistics(double precision)"]
         }
     }
 
@@ -62,8 +78,11 @@ public enum RoleGrants {
         for grant in grants(for: kind) {
             statements.append("GRANT \(grant.privileges) ON \(grant.tables.joined(separator: ", ")) TO \(role)")
         }
-        if kind == .operator {
-            // The audit's and the reports' ids are identity columns.
+        for function in functions(for: kind) {
+            statements.append("GRANT EXECUTE ON FUNCTION \(function) TO \(role)")
+        }
+        if kind != .app {
+            // The audit's, the reports' and the check findings' ids are identity columns.
             statements.append("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(role)")
         }
         return statements
@@ -78,15 +97,20 @@ public enum RoleGrants {
             case .nightly: nightly
             }
             return "-- \(kind.rawValue): \(summary(kind))\n" + statements(for: kind, quotedRole: name).map { $0 + ";" }.joined(separator: "\n")
-        }.joined(separator: "\n\n") + "\n"
+        }.joined(separator: "\n\n") + "\n\n" + """
+            -- Not applied by roles apply (it takes a superuser): lets backfills and checks see replica lag and
+            -- autovacuum, which they wait for (without it they read only what the standbys report).
+            -- GRANT pg_monitor TO \(`operator`), \(nightly);
+
+            """
     }
 
     /// What each role may do, in one line.
     public static func summary(_ kind: RoleKind) -> String {
         switch kind {
         case .app: "programs, sessions, sets, enrollments and versions read and written; flags read; save receipts"
-        case .operator: "reads everything; flips flags (audited); backfills, checks, repairs, legacy backups"
-        case .nightly: "reads what the check reads; records its own check run; nothing else"
+        case .operator: "reads everything; flips flags (audited); backfills, checks, repairs, legacy backups; pauses and resumes them"
+        case .nightly: "reads what the check reads; records its own check run and its progress; nothing else"
         }
     }
 
