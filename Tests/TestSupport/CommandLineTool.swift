@@ -36,14 +36,26 @@ public enum CommandLineTool {
             binary, arguments, environment: env, workingDirectory: workingDirectory ?? TestDatabase.repositoryRoot)
     }
 
-    /// Starts the CLI and returns the running process (for kill tests).
-    public static func start(_ arguments: [String]) throws -> Process {
+    /// Starts the CLI and returns the running process (for kill tests); with `output`, its
+    /// stdout and stderr go to `output.stdout` and `output.stderr` files.
+    public static func start(_ arguments: [String], output: URL? = nil) throws -> Process {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
         process.currentDirectoryURL = TestDatabase.repositoryRoot
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "DATABASE_URL")
+        process.environment = env
+        if let output {
+            for suffix in ["stdout", "stderr"] {
+                FileManager.default.createFile(atPath: output.appendingPathExtension(suffix).path, contents: nil)
+            }
+            process.standardOutput = try FileHandle(forWritingTo: output.appendingPathExtension("stdout"))
+            process.standardError = try FileHandle(forWritingTo: output.appendingPathExtension("stderr"))
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         return process
     }

@@ -5,9 +5,10 @@ import Synchronization
 
 /// Everything that says a backfill or a check should wait before its next batch, in this
 /// order: the operator's pause (the control row), the throttle query, replica lag, and
-/// autovacuum on a table the run writes. Read between batches on the run's own connection
-/// (no connection of its own, nothing running in the background), at most every half
-/// second: the parallel walks of a check share one reading.
+/// autovacuum on a table the run writes. Read before every batch on the run's own
+/// connection (no connection of its own, nothing running in the background), so a pause
+/// holds a run at its next batch; the parallel walks of a check share a reading while one
+/// is under way.
 final class ThrottleSignals: Sendable {
     /// What the run's loop reads before each batch.
     struct Verdict: Sendable, Equatable {
@@ -16,8 +17,6 @@ final class ThrottleSignals: Sendable {
         /// The operator's live batch size, if set.
         var batchSize: Int?
     }
-
-    static let freshness: Duration = .milliseconds(500)
 
     private let control: BackgroundControl.Kind
     private let options: ThrottleOptions
@@ -28,7 +27,6 @@ final class ThrottleSignals: Sendable {
     private let logger: Logger
     private struct State {
         var verdict: Verdict?
-        var readAt: ContinuousClock.Instant?
         var reading = false
         var lag = ReplicaLag()
     }
@@ -66,12 +64,11 @@ final class ThrottleSignals: Sendable {
         }
     }
 
-    /// The verdict now: read on `connection` unless another reading is under half a second
-    /// old (or under way: the others use the last one).
+    /// The verdict now: read on `connection`, unless another walk is reading it right now
+    /// (then the last one).
     func verdict(on connection: PostgresConnection) async throws -> Verdict {
-        let now = ContinuousClock.now
         let claimed = state.withLock { state -> (verdict: Verdict?, lag: ReplicaLag?) in
-            if let verdict = state.verdict, let readAt = state.readAt, readAt.duration(to: now) < Self.freshness || state.reading {
+            if let verdict = state.verdict, state.reading {
                 return (verdict, nil)
             }
             state.reading = true
@@ -81,7 +78,7 @@ final class ThrottleSignals: Sendable {
         var lag = claimed.lag ?? ReplicaLag()
         do {
             let verdict = try await read(&lag, on: connection)
-            state.withLock { $0 = State(verdict: verdict, readAt: .now, reading: false, lag: lag) }
+            state.withLock { $0 = State(verdict: verdict, reading: false, lag: lag) }
             return verdict
         } catch {
             state.withLock { $0.reading = false }
