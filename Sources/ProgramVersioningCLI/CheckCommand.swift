@@ -3,86 +3,130 @@ import Foundation
 import ProgramVersioning
 import RuntimeFlags
 
-/// `check`: the consistency report, nightly and before flipping READS.
+/// `check`: the consistency report, nightly and before flipping READS; `check pause|resume|
+/// tune|status` control and show running checks.
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Compare every legacy program with its latest version and check session links.",
-        discussion: "Exit 0: no differences; 1: differences found; 2: the check could not run. Each run and its findings are stored."
+        discussion: "Exit 0: no differences; 1: differences found; 2: the check could not run. Each run and its findings are stored.",
+        subcommands: [Run.self, Pause.self, Resume.self, Tune.self, Status.self],
+        defaultSubcommand: Run.self
     )
+
+    typealias Pause = PauseCommand<CheckRuns>
+    typealias Resume = ResumeCommand<CheckRuns>
+    typealias Tune = TuneCommand<CheckRuns>
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case text, json, markdown
     }
+}
 
-    @OptionGroup var connection: ConnectionOptions
-    @Option(help: "Report format: text, json or markdown.") var format: Format = .text
-    @Option(help: "Write the report to this file instead of stdout.") var output: String?
-    @Option(help: "Only this user's programs and sessions.") var user: String?
-    @Option(parsing: .unconditional, help: "Programs or sessions per query.") var pageSize = 500
-    @Option(help: "JSON file of known, accepted differences (each with a reason); they are reported as ignored.")
-    var ignoreFile: String?
-    @Flag(help: "After the check, give programs found MISSING_VERSION or STALE_VERSION their next version from legacy (needs READS off).")
-    var repair = false
+extension CheckCommand {
+    /// The check itself (also what plain `check` runs).
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Run the consistency check (the default: `check` alone does this).",
+            discussion: """
+                Exit 0: no differences; 1: differences found; 2: the check could not run. Each run and its findings are \
+                stored. A check reads page by page and can read a hot standby: --record-url names the primary to record \
+                the run in (without it, on a read-only database, the report is printed and not stored). A check that is \
+                killed or interrupted (SIGINT/SIGTERM) resumes where it stopped at the next run of the same scope.
+                """)
 
-    func validate() throws {
-        if let user, UUID(uuidString: user) == nil { throw ValidationError("--user must be a UUID, got \"\(user)\"") }
-        guard (1...50_000).contains(pageSize) else { throw ValidationError("--page-size must be between 1 and 50000") }
-    }
+        @OptionGroup var connection: ConnectionOptions
+        @Option(help: "Report format: text, json or markdown.") var format: Format = .text
+        @Option(help: "Write the report to this file instead of stdout.") var output: String?
+        @Option(help: "Only this user's programs and sessions.") var user: String?
+        @Option(parsing: .unconditional, help: "Programs per page; without it each page is sized to --target-batch-duration.")
+        var pageSize: Int?
+        @Option(help: "JSON file of known, accepted differences (each with a reason); they are reported as ignored.")
+        var ignoreFile: String?
+        @Flag(help: "After the check, give programs found MISSING_VERSION or STALE_VERSION their next version from legacy (needs READS off).")
+        var repair = false
+        @Option(help: "Record the run (and its progress) in this database, the primary, while --database-url reads a hot standby.")
+        var recordURL: String?
+        @OptionGroup(title: "Throttling") var throttle: ThrottleArguments
 
-    func run() async throws {
-        // A report that cannot be written is known before the check runs, not after.
-        if let output {
-            try await reportingErrors {
-                let files = FileManager.default
-                var isFolder: ObjCBool = false
-                let folder = URL(fileURLWithPath: output).deletingLastPathComponent().path
-                let writable = files.fileExists(atPath: output, isDirectory: &isFolder)
-                    ? !isFolder.boolValue && files.isWritableFile(atPath: output)
-                    : files.isWritableFile(atPath: folder)
-                guard writable else {
-                    throw OperatorError("cannot write the report to \(output) (no such folder, a folder, or not writable); nothing was checked")
+        func validate() throws {
+            if let user, UUID(uuidString: user) == nil { throw ValidationError("--user must be a UUID, got \"\(user)\"") }
+            if let pageSize, !(1...50_000).contains(pageSize) { throw ValidationError("--page-size must be between 1 and 50000") }
+            if repair, recordURL != nil { throw ValidationError("--repair writes versions: run it against the primary, without --record-url") }
+        }
+
+        func run() async throws {
+            // A report that cannot be written is known before the check runs, not after.
+            if let output {
+                try await reportingErrors {
+                    let files = FileManager.default
+                    var isFolder: ObjCBool = false
+                    let folder = URL(fileURLWithPath: output).deletingLastPathComponent().path
+                    let writable = files.fileExists(atPath: output, isDirectory: &isFolder)
+                        ? !isFolder.boolValue && files.isWritableFile(atPath: output)
+                        : files.isWritableFile(atPath: folder)
+                    guard writable else {
+                        throw OperatorError("cannot write the report to \(output) (no such folder, a folder, or not writable); nothing was checked")
+                    }
                 }
             }
-        }
-        let report = try await reportingErrors(connection: connection) {
-            var ignoreList = CheckIgnoreList()
-            if let ignoreFile {
-                do throws(CheckIgnoreList.FileError) {
-                    ignoreList = try CheckIgnoreList(file: ignoreFile)
-                } catch {
-                    throw OperatorError("\(error.description); nothing was checked")
+            let progress = CheckProgressLine(toTerminal: isatty(STDERR_FILENO) == 1)
+            let signals = StopOnSignals("the check")
+            defer { signals.uninstall() }
+            var recordConnection = ConnectionOptions()
+            recordConnection.databaseURL = recordURL
+            let report = try await reportingErrors(connection: recordURL == nil ? connection : recordConnection) {
+                var ignoreList = CheckIgnoreList()
+                if let ignoreFile {
+                    do throws(CheckIgnoreList.FileError) {
+                        ignoreList = try CheckIgnoreList(file: ignoreFile)
+                    } catch {
+                        throw OperatorError("\(error.description); nothing was checked")
+                    }
+                }
+                var throttleOptions = throttle.options
+                throttleOptions.pauseDuringAutovacuum = false  // the check writes no table of the app
+                let options = CheckOptions(
+                    userID: user.flatMap(UUID.init(uuidString:)), pageSize: pageSize, ignoreList: ignoreList, throttle: throttleOptions)
+                // Three walks read at once (two over the programs, one over the sessions), and
+                // their progress is recorded as they go: four connections.
+                return try await withPool(connection, maxConnections: 4) { pool in
+                    if repair {
+                        // Refused before checking, not after: the operator learns it at once.
+                        if try await FlagStore(pool: pool).snapshot().reads { throw BackfillError.readsOn }
+                    }
+                    guard recordURL != nil else {
+                        return try await ConsistencyCheck(pool: pool).run(options, stop: signals.stop) { progress.update($0) }
+                    }
+                    return try await withPool(recordConnection, maxConnections: 2) { recordPool in
+                        try await ConsistencyCheck(pool: pool, recordPool: recordPool).run(options, stop: signals.stop) { progress.update($0) }
+                    }
                 }
             }
-            let options = CheckOptions(userID: user.flatMap(UUID.init(uuidString:)), pageSize: pageSize, ignoreList: ignoreList)
-            // Three walks read at once: two over the programs, one over the sessions.
-            return try await withPool(connection, maxConnections: 3) { pool in
-                if repair {
-                    // Refused before checking, not after: the operator learns it at once.
-                    if try await FlagStore(pool: pool).snapshot().reads { throw BackfillError.readsOn }
-                }
-                return try await ConsistencyCheck(pool: pool).run(options)
+            progress.finish()
+            let text: String = switch format {
+            case .text: CheckReportOutput.text(report)
+            case .json: try CheckReportOutput.json(report)
+            case .markdown: CheckReportOutput.markdown(report)
             }
-        }
-        let text: String = switch format {
-        case .text: CheckReportOutput.text(report)
-        case .json: try CheckReportOutput.json(report)
-        case .markdown: CheckReportOutput.markdown(report)
-        }
-        if let output {
-            try await reportingErrors {
-                do {
-                    try Data(text.utf8).write(to: URL(fileURLWithPath: output))
-                } catch {
-                    throw OperatorError("cannot write the report to \(output): \(error.localizedDescription); the run is stored as \(report.runID.uuidString.lowercased())")
+            if let output {
+                try await reportingErrors {
+                    do {
+                        try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+                    } catch {
+                        throw OperatorError("cannot write the report to \(output): \(error.localizedDescription); the run is stored as \(report.runID.uuidString.lowercased())")
+                    }
                 }
+            } else {
+                print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
             }
-        } else {
-            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            if let why = report.notStoredBecause {
+                FileHandle.standardError.write(Data("program-versioning: the run was not stored: \(why)\n".utf8))
+            }
+            if repair { try await repairVersions(found: report) }
+            if !report.isClean { throw ExitCode(1) }
         }
-        if repair { try await repairVersions(found: report) }
-        if !report.isClean { throw ExitCode(1) }
-    }
 
     /// The explicit repair: never automatic, recorded as a backfill run naming the check run.
     private func repairVersions(found report: CheckReport) async throws {
@@ -104,6 +148,7 @@ struct CheckCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data(line.utf8))
     }
 }
+}
 
 /// How a check report is written: text (summary first), JSON (DESIGN.md §5), Markdown.
 enum CheckReportOutput {
@@ -117,6 +162,8 @@ enum CheckReportOutput {
                 "PROGRAM_VERSIONING_LEGACY_READONLY": ["enabled": report.legacyReadOnly],
             ],
             "phase": phase(report),
+            "readFrom": report.readFrom, "dataAsOf": report.dataAsOf.map(iso8601) ?? NSNull(), "resumed": report.resumed,
+            "stored": report.stored,
             "legacyBehind": report.legacyBehind,
             "legacyRetired": report.legacyRetired,
             "user": report.userID.map { $0.uuidString.lowercased() } ?? NSNull(),
@@ -148,7 +195,9 @@ enum CheckReportOutput {
         var out = summaryLine(report) + "\n"
         out += "  flags: " + flagsLine(report) + "\n"
         if let line = phaseFiveLine(report) { out += "  \(line)\n" }
-        out += "  run \(report.runID.uuidString.lowercased()), \(iso8601(report.startedAt)) to \(iso8601(report.finishedAt))\n"
+        out += "  run \(report.runID.uuidString.lowercased()), \(iso8601(report.startedAt)) to \(iso8601(report.finishedAt))"
+            + (report.resumed ? " (resumed where an earlier run stopped)" : "") + "\n"
+        if let line = sourceLine(report) { out += "  \(line)\n" }
         out += "  " + comparisonLine(report) + "\n"
         for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "  \(kind.rawValue): \(count)\n" }
         if report.ignoredCount > 0 { out += "  ignored (known, accepted): \(report.ignoredCount)\n" }
@@ -206,6 +255,16 @@ enum CheckReportOutput {
         if report.legacyRetired { return "legacy retired: programs checked against their versions' own checksums, no legacy JSON compared" }
         guard report.legacyBehind > 0 else { return nil }
         return "legacy behind: \(report.legacyBehind) programs; run backfill legacy before rolling back"
+    }
+
+    /// Where the data came from when not the primary, and whether the run was recorded.
+    static func sourceLine(_ report: CheckReport) -> String? {
+        var parts: [String] = []
+        if report.readFrom != "primary" {
+            parts.append("read from \(report.readFrom)" + (report.dataAsOf.map { ", data as of \(iso8601($0))" } ?? ""))
+        }
+        if !report.stored { parts.append("NOT STORED: \(report.notStoredBecause ?? "read-only database")") }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 
     static func comparisonLine(_ report: CheckReport) -> String {

@@ -59,3 +59,51 @@ final class ProgressLine: Sendable {
         return "backfill " + parts.joined(separator: "  ")
     }
 }
+
+/// The check's progress on stderr, like the backfill's: programs and sessions checked of
+/// all, rate and ETA, and why it waits when it does.
+final class CheckProgressLine: Sendable {
+    private let toTerminal: Bool
+    private let state = Mutex<(lastDraw: ContinuousClock.Instant?, drew: Bool, throttled: String?)>((nil, false, nil))
+
+    init(toTerminal: Bool) {
+        self.toTerminal = toTerminal
+    }
+
+    func update(_ progress: CheckRunProgress) {
+        let now = ContinuousClock.now
+        let interval: Duration = toTerminal ? .milliseconds(100) : .seconds(5)
+        let draw = state.withLock { state -> Bool in
+            let changed = progress.throttled != state.throttled
+            state.throttled = progress.throttled
+            if !changed, let last = state.lastDraw, last.duration(to: now) < interval { return false }
+            (state.lastDraw, state.drew) = (now, true)
+            return true
+        }
+        guard draw else { return }
+        let line = Self.describe(progress, bar: toTerminal)
+        FileHandle.standardError.write(Data((toTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
+    }
+
+    func finish() {
+        if toTerminal, state.withLock({ $0.drew }) { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    static func describe(_ progress: CheckRunProgress, bar: Bool) -> String {
+        let done = progress.programsChecked + progress.sessionsChecked
+        let total = progress.programsTotal + progress.sessionsTotal
+        let seconds = Double(progress.elapsed.components.seconds) + Double(progress.elapsed.components.attoseconds) / 1e18
+        let rate = seconds > 0 ? Double(done) / seconds : 0
+        var parts: [String] = []
+        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
+        if bar {
+            let filled = Int(fraction * 30)
+            parts.append("[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "]")
+        }
+        parts.append("\(Int(fraction * 100))% programs \(progress.programsChecked)/\(progress.programsTotal)")
+        parts.append("sessions \(progress.sessionsChecked)/\(progress.sessionsTotal)")
+        if rate > 0, total > done { parts.append("ETA \(Int((Double(total - done) / rate).rounded(.up)))s") }
+        if let throttled = progress.throttled { parts.append("throttled: \(throttled)") }
+        return "check " + parts.joined(separator: "  ")
+    }
+}

@@ -247,9 +247,12 @@ struct CheckTests {
             """
             GRANT SELECT ON programs, workout_sessions, logged_sets, program_versions, program_version_workouts,
                             program_version_exercises, program_version_schedule, runtime_flags, check_runs, legacy_syncs,
-                            legacy_retirements TO \(role)
+                            legacy_retirements, background_controls TO \(role)
             """,
             "GRANT INSERT ON check_runs TO \(role)",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON check_progress, check_progress_findings TO \(role)",
+            "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(role)",
+            "GRANT EXECUTE ON FUNCTION program_versioning_refresh_statistics(double precision) TO \(role)",
             "ALTER ROLE \(role) SET lock_timeout = '2s'",
         ] {
             try await db.pool.query(PostgresQuery(unsafeSQL: statement))

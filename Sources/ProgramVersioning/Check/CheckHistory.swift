@@ -41,7 +41,7 @@ struct CheckHistory {
         try await connection.query("""
             INSERT INTO check_runs
               (id, started_at, finished_at, status, flags, user_filter, programs_checked, sessions_checked, difference_count,
-               counts_by_kind, findings, findings_stored, ignored_count, legacy_behind)
+               counts_by_kind, findings, findings_stored, ignored_count, legacy_behind, data_as_of, read_from, resumed)
             SELECT \(report.runID), \(report.startedAt), \(report.finishedAt), \(status),
                    jsonb_build_object('PROGRAM_VERSIONING_WRITES', jsonb_build_object('enabled', \(report.writes)),
                                       'PROGRAM_VERSIONING_READS', jsonb_build_object('enabled', \(report.reads), 'percent', \(report.readPercent)),
@@ -56,7 +56,8 @@ struct CheckHistory {
                                            \(findings.map(\.path))::text[], \(findings.map(\.legacy))::text[],
                                            \(findings.map(\.versioned))::text[], \(findings.map(\.ignoredBecause))::text[])
                                     WITH ORDINALITY AS f(program_id, kind, path, legacy, versioned, ignore_reason, n)), '[]'::jsonb),
-                   \(findings.count), \(report.ignoredCount), \(report.legacyBehind)
+                   \(findings.count), \(report.ignoredCount), \(report.legacyBehind), \(report.dataAsOf), \(report.readFrom),
+                   \(report.resumed)
             """)
     }
 }

@@ -97,22 +97,53 @@ public struct CheckReport: Sendable {
     /// The latest finished runs of the same scope, oldest first, this one last.
     public var trend: [CheckTrendPoint]
 
+    /// "primary", or "standby HOST:PORT" when the check read a hot standby.
+    public var readFrom = "primary"
+    /// Reading a standby: the time of the last transaction it had replayed when the run started.
+    public var dataAsOf: Date?
+    /// The run went on from where an earlier, unfinished one stopped.
+    public var resumed = false
+    /// The run is recorded in `check_runs` (false: the database was read-only and no
+    /// `recordPool` was given; `notStoredBecause` says so).
+    public var stored = true
+    public var notStoredBecause: String?
+
     public var isClean: Bool { differenceCount == 0 }
+}
+
+/// Where a check is, after each page and while it waits.
+public struct CheckRunProgress: Sendable {
+    public var programsChecked: Int
+    public var sessionsChecked: Int
+    public var programsTotal: Int
+    public var sessionsTotal: Int
+    public var elapsed: Duration
+    /// Why the check waits now, nil while it works.
+    public var throttled: String?
 }
 
 /// How a check runs.
 public struct CheckOptions: Sendable {
     public var userID: UUID?
-    /// Programs (and sessions) per page: one short read-only query each, never a long lock.
-    public var pageSize: Int
-    /// Differences kept in memory for the report (all are stored); memory stays flat.
+    /// Programs per page: one short read-only query each, never a long lock. Nil: each
+    /// page sized to take about `throttle.targetBatchDuration`.
+    public var pageSize: Int?
+    /// Differences kept in memory for the report (all are counted); memory stays flat.
     public var keepInMemory: Int
     public var ignoreList: CheckIgnoreList
+    /// What holds the check between pages (an operator's pause, a throttle query, replica
+    /// lag) and how long a page should take. The check writes no table of the app, so
+    /// autovacuum does not hold it.
+    public var throttle: ThrottleOptions
 
-    public init(userID: UUID? = nil, pageSize: Int = 500, keepInMemory: Int = 100_000, ignoreList: CheckIgnoreList = CheckIgnoreList()) {
+    public init(
+        userID: UUID? = nil, pageSize: Int? = 500, keepInMemory: Int = 100_000, ignoreList: CheckIgnoreList = CheckIgnoreList(),
+        throttle: ThrottleOptions = ThrottleOptions(pauseDuringAutovacuum: false)
+    ) {
         self.userID = userID
         self.pageSize = pageSize
         self.keepInMemory = keepInMemory
         self.ignoreList = ignoreList
+        self.throttle = throttle
     }
 }
