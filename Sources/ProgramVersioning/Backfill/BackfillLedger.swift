@@ -115,10 +115,13 @@ struct BackfillLedger {
     }
 
     /// Ends the run and returns the counts as stored.
-    func finish(status: String, countsAfter: BackfillAudit.Counts?, error: String?, on connection: PostgresConnection) async throws -> BackfillCounts {
+    func finish(
+        status: String, countsAfter: BackfillAudit.Counts?, error: String?, throttledFor: Duration? = nil, on connection: PostgresConnection
+    ) async throws -> BackfillCounts {
         let row = try await connection.query("""
             UPDATE backfill_runs SET status = \(status), finished_at = now(), counts_after = \(countsAfter?.json)::jsonb, error = \(error),
-                   heartbeat_at = now(), throttled = NULL, throttled_since = NULL
+                   heartbeat_at = now(), throttled = NULL, throttled_since = NULL,
+                   throttled_seconds = coalesce(\(throttledFor?.seconds)::float8, throttled_seconds)
              WHERE id = \(runID)
             RETURNING seen, migrated, unchanged, linked, already_linked, reported, sets_linked, sets_reported, written
             """).single()

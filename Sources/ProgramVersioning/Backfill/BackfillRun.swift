@@ -328,7 +328,8 @@ struct BackfillRun {
         let audit = BackfillAudit(
             before: before, after: after, invalidLinks: try await BackfillAudit.invalidLinks(userID: options.userID, on: connection))
         if let ledger {
-            counts = try await ledger.finish(status: "SUCCEEDED", countsAfter: after, error: nil, on: connection)
+            counts = try await ledger.finish(
+                status: "SUCCEEDED", countsAfter: after, error: nil, throttledFor: pacer.throttled, on: connection)
             guard counts.addsUp(for: kind), try await Backfill.reportsMatch(counts, kind: kind, runID: runID, on: connection) else {
                 throw BackfillError.countsDoNotAddUp(runID: runID, counts)
             }
@@ -343,7 +344,8 @@ struct BackfillRun {
         let audit = BackfillAudit(before: before, after: after, invalidLinks: 0)
         if let ledger {
             counts = try await ledger.finish(
-                status: "INTERRUPTED", countsAfter: after, error: "\(why); run the same command again to resume", on: connection)
+                status: "INTERRUPTED", countsAfter: after, error: "\(why); run the same command again to resume",
+                throttledFor: pacer.throttled, on: connection)
             try await loadStoredReasons()
         }
         logger.notice("backfill interrupted after its last committed batch", metadata: ["run": "\(runID)", "why": "\(why)"])
