@@ -71,7 +71,9 @@ func trim(_ connection: PostgresConnection, toPrograms count: Int) async throws 
 func check(_ url: String) async throws -> MeasuredProcess {
     let output = FileManager.default.temporaryDirectory.appendingPathComponent("pv-bench-check-\(UUID().uuidString).json")
     defer { try? FileManager.default.removeItem(at: output) }
-    let run = try await MeasuredProcess.run(cli(), ["check", "--format", "json", "--output", output.path, "--database-url", url])
+    // As fast as the database allows (fixed pages, no throttle): the defaults are measured in GentleBackfillBenchmarks.
+    let run = try await MeasuredProcess.run(
+        cli(), ["check", "--format", "json", "--output", output.path, "--page-size", "500", "--no-throttle", "--database-url", url])
     let json = (try? Data(contentsOf: output)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
     guard run.status == 1, let json, json["differenceCount"] as? Int == plantedStale + plantedMismatch else {
         fatalError("check did not find what was planted: status \(run.status), \(run.stderr.prefix(300)) \(String(describing: json?["countsByKind"]))")

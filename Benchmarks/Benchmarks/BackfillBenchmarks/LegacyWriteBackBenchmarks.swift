@@ -56,7 +56,7 @@ func phaseFiveTemplate(programs: Int) async throws -> String {
 
 /// Runs the CLI's `backfill legacy --json` and checks it did what it says.
 func writeBack(_ url: String, expectWritten: Int) async throws -> MeasuredProcess {
-    let run = try await MeasuredProcess.run(cli(), ["backfill", "legacy", "--json", "--batch-size", "1000", "--database-url", url])
+    let run = try await MeasuredProcess.run(cli(), ["backfill", "legacy", "--json", "--batch-size", "1000", "--no-throttle", "--database-url", url])
     let json = try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
     guard run.status == 0, let json, json["written"] as? Int == expectWritten, json["reported"] as? Int == 0,
           json["seen"] as? Int == (json["written"] as? Int ?? -1) + (json["unchanged"] as? Int ?? -1)
