@@ -122,9 +122,11 @@ final class CopyFile: Sendable {
 }
 
 func legacyWriteBackBenchmarks() {
-    let template = Task { try await phaseFiveTemplate(programs: 100_000) }
+    // Made on first use, so other benchmarks (run with a filter, or before these) never
+    // share the machine with this preparation.
+    let template = StartedOnFirstUse { try await phaseFiveTemplate(programs: 100_000) }
     /// The texts, from an unmeasured run on a copy of its own (also the runs' warm-up).
-    let texts = Task<URL, any Error> {
+    let texts = StartedOnFirstUse<URL> {
         let url = try await freshCopy(of: try await template.value, as: "pv_bench_phase5_texts")
         _ = try await writeBack(url, expectWritten: 100_000)
         let connection = try await PostgresConnection.connect(to: url)

@@ -136,9 +136,10 @@ final class ThrottleSignals: Sendable {
         try await connection.transaction { connection in
             try await connection.executeScript(unsafeSQL: "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = '5s'")
             let result = try await connection.query(PostgresQuery(unsafeSQL: query))
-            guard let row = result.first, let wait = try? row.decode(Bool?.self, at: 0) else {
-                throw ThrottleQueryError.notBoolean
-            }
+            guard let row = result.first else { throw ThrottleQueryError.notBoolean }
+            // NULL (a CASE with no ELSE, a lookup that found nothing) means go on.
+            let wait: Bool?
+            do { wait = try row.decode(Bool?.self, at: 0) } catch { throw ThrottleQueryError.notBoolean }
             return wait ?? false
         }
     }
