@@ -79,6 +79,25 @@ func appSaves(url: String, programIDs: [UUID], latencies: SaveLatencies, stop: S
     await pool.close()
 }
 
+/// Runs `backfill programs` with `arguments` on `url` and times it; with `ids`, 8 app
+/// clients save edits of those programs the whole time and their latencies come back.
+func timedBackfill(_ url: String, _ arguments: [String], savingTo ids: [UUID]?) async throws -> (Duration, SaveLatencies) {
+    let latencies = SaveLatencies()
+    let stop = StopFlag()
+    let saves = Task {
+        if let ids { try await appSaves(url: url, programIDs: ids, latencies: latencies, stop: stop, duration: nil) }
+    }
+    let started = ContinuousClock.now
+    let run = try await MeasuredProcess.run(cli(), ["backfill", "programs", "--json"] + arguments + ["--database-url", url])
+    let took = started.duration(to: .now)
+    stop.set()
+    try await saves.value
+    guard run.status == 0, run.stdout.contains("\"status\" : \"SUCCEEDED\"") else {
+        fatalError("backfill programs \(arguments) failed: \(run.stdout.prefix(300)) \(run.stderr.prefix(300))")
+    }
+    return (took, latencies)
+}
+
 func milliseconds(_ duration: Duration) -> Int {
     Int(duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000)
 }
@@ -154,17 +173,7 @@ func gentleBackfillBenchmarks() {
         try await appSaves(url: url, programIDs: ids, latencies: alone, stop: StopFlag(), duration: .seconds(20))
 
         // 2. The same saves while the backfill runs with the default throttle.
-        let during = SaveLatencies()
-        let stop = StopFlag()
-        let saves = Task { try await appSaves(url: url, programIDs: ids, latencies: during, stop: stop, duration: nil) }
-        let throttledStart = ContinuousClock.now
-        let run = try await MeasuredProcess.run(cli(), ["backfill", "programs", "--json", "--database-url", url])
-        let throttledTime = throttledStart.duration(to: .now)
-        stop.set()
-        try await saves.value
-        guard run.status == 0, run.stdout.contains("\"status\" : \"SUCCEEDED\"") else {
-            fatalError("the throttled backfill failed: \(run.stdout.prefix(300)) \(run.stderr.prefix(300))")
-        }
+        let (throttledTime, during) = try await timedBackfill(url, [], savingTo: ids)
 
         // Checks on what it migrated: the first after the backfill, the second, one resumed at 90 %.
         let first = try await timedCheck(url)
@@ -172,24 +181,14 @@ func gentleBackfillBenchmarks() {
         let resumed = try await checkResumedAfterKillAt90(url)
 
         // 3. The same saves while the backfill runs unthrottled, on a fresh copy.
+        let unthrottled = ["--no-throttle", "--batch-size", "1000"]
         let copy3 = try await freshCopy(of: template, as: "pv_bench_backfill_unthrottled_load")
-        let duringUnthrottled = SaveLatencies()
-        let stop3 = StopFlag()
-        let saves3 = Task { try await appSaves(url: copy3, programIDs: ids, latencies: duringUnthrottled, stop: stop3, duration: nil) }
-        let underLoadStart = ContinuousClock.now
-        let run3 = try await MeasuredProcess.run(cli(), ["backfill", "programs", "--no-throttle", "--batch-size", "1000", "--database-url", copy3])
-        let unthrottledUnderLoadTime = underLoadStart.duration(to: .now)
-        stop3.set()
-        try await saves3.value
-        guard run3.status == 0 else { fatalError("the unthrottled backfill under load failed: \(run3.stderr.prefix(300))") }
+        let (unthrottledUnderLoadTime, duringUnthrottled) = try await timedBackfill(copy3, unthrottled, savingTo: ids)
         try await admin("DROP DATABASE IF EXISTS pv_bench_backfill_unthrottled_load WITH (FORCE)")
 
         // 4. The backfill alone, unthrottled, on a fresh copy.
         let copy4 = try await freshCopy(of: template, as: "pv_bench_backfill_unthrottled")
-        let unthrottledStart = ContinuousClock.now
-        let run4 = try await MeasuredProcess.run(cli(), ["backfill", "programs", "--no-throttle", "--batch-size", "1000", "--database-url", copy4])
-        let unthrottledTime = unthrottledStart.duration(to: .now)
-        guard run4.status == 0 else { fatalError("the unthrottled backfill failed: \(run4.stderr.prefix(300))") }
+        let (unthrottledTime, _) = try await timedBackfill(copy4, unthrottled, savingTo: nil)
         benchmark.stopMeasurement()
 
         benchmark.measurement(saveP99Alone, alone.percentile(0.99))
