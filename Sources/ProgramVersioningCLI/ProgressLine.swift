@@ -90,19 +90,15 @@ final class CheckProgressLine: Sendable {
     }
 
     static func describe(_ progress: CheckRunProgress, bar: Bool) -> String {
-        let done = progress.programsChecked + progress.sessionsChecked
-        let total = progress.programsTotal + progress.sessionsTotal
-        let seconds = Double(progress.elapsed.components.seconds) + Double(progress.elapsed.components.attoseconds) / 1e18
-        let rate = seconds > 0 ? Double(done) / seconds : 0
+        let fraction = progress.fractionDone
         var parts: [String] = []
-        let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
         if bar {
             let filled = Int(fraction * 30)
             parts.append("[" + String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled) + "]")
         }
         parts.append("\(Int(fraction * 100))% programs \(progress.programsChecked)/\(progress.programsTotal)")
         parts.append("sessions \(progress.sessionsChecked)/\(progress.sessionsTotal)")
-        if rate > 0, total > done { parts.append("ETA \(Int((Double(total - done) / rate).rounded(.up)))s") }
+        if fraction < 1, let left = progress.estimatedRemaining { parts.append("ETA \(left.components.seconds + 1)s") }
         if let throttled = progress.throttled { parts.append("throttled: \(throttled)") }
         return "check " + parts.joined(separator: "  ")
     }

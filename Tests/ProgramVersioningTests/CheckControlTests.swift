@@ -101,3 +101,29 @@ struct CheckControlTests {
         }
     }
 }
+
+@Suite("How far a check is: its slower part, not a count of records")
+struct CheckRunProgressTests {
+    @Test func theRunIsAsFarAsItsSlowerPart() {
+        // Sessions are cheap and nearly done; programs are not: 90 % of the records is 81 % of the run.
+        let progress = CheckRunProgress(
+            programsChecked: 810, sessionsChecked: 990, programsTotal: 1_000, sessionsTotal: 1_000,
+            programsAtStart: 0, sessionsAtStart: 0, elapsed: .seconds(81))
+        #expect(progress.fractionDone == 0.81)
+        // 190 programs left at 10 a second decide the time left, not the 10 sessions.
+        #expect(progress.estimatedRemaining == .seconds(19))
+    }
+
+    @Test func aResumedRunPacesOnlyWhatThisProcessChecked() {
+        let progress = CheckRunProgress(
+            programsChecked: 950, sessionsChecked: 1_000, programsTotal: 1_000, sessionsTotal: 1_000,
+            programsAtStart: 900, sessionsAtStart: 1_000, elapsed: .seconds(5))
+        #expect(progress.fractionDone == 0.95)
+        #expect(progress.estimatedRemaining == .seconds(5))
+        // No sessions: that part counts as done.
+        let noSessions = CheckRunProgress(
+            programsChecked: 500, sessionsChecked: 0, programsTotal: 1_000, sessionsTotal: 0,
+            programsAtStart: 500, sessionsAtStart: 0, elapsed: .seconds(1))
+        #expect(noSessions.fractionDone == 0.5 && noSessions.estimatedRemaining == nil)
+    }
+}

@@ -124,7 +124,7 @@ func timedCheck(_ url: String) async throws -> Duration {
     return started.duration(to: .now)
 }
 
-/// Starts `check`, kills it (SIGKILL) once 90 % of the records are checked, and returns
+/// Starts `check`, kills it (SIGKILL) once it is 90 % done, and returns
 /// how long the next `check` takes to finish the run.
 func checkResumedAfterKillAt90(_ url: String) async throws -> Duration {
     let process = Process()
@@ -134,10 +134,15 @@ func checkResumedAfterKillAt90(_ url: String) async throws -> Duration {
     process.standardError = FileHandle.nullDevice
     try process.run()
     let connection = try await PostgresConnection.connect(to: url)
+    // As the check's progress line counts it: each part (programs, sessions) at least 90 % done.
+    let (programs, sessions) = try await connection.query("""
+        SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM workout_sessions)
+        """).single().decode((Int, Int).self)
     while process.isRunning {
-        let done = try await connection.query("""
-            SELECT coalesce(max((programs_checked + sessions_checked)::float8 / nullif(total, 0)), 0) FROM check_progress
-            """).single().decode(Double.self, at: 0)
+        let checked = try await connection.query(
+            "SELECT programs_checked, sessions_checked FROM check_progress ORDER BY started_at DESC LIMIT 1"
+        ).map { try $0.decode((Int, Int).self) }.first ?? (0, 0)
+        let done = min(programs > 0 ? Double(checked.0) / Double(programs) : 1, sessions > 0 ? Double(checked.1) / Double(sessions) : 1)
         if done >= 0.9 { break }
         try await Task.sleep(for: .milliseconds(20))
     }

@@ -117,9 +117,46 @@ public struct CheckRunProgress: Sendable {
     public var sessionsChecked: Int
     public var programsTotal: Int
     public var sessionsTotal: Int
+    /// Records this process had checked when it started (a resumed run's earlier part), so
+    /// rates count only what it checked itself.
+    public var programsAtStart: Int
+    public var sessionsAtStart: Int
     public var elapsed: Duration
     /// Why the check waits now, nil while it works.
     public var throttled: String?
+
+    public init(
+        programsChecked: Int, sessionsChecked: Int, programsTotal: Int, sessionsTotal: Int, programsAtStart: Int, sessionsAtStart: Int,
+        elapsed: Duration, throttled: String? = nil
+    ) {
+        (self.programsChecked, self.sessionsChecked, self.programsTotal, self.sessionsTotal) = (programsChecked, sessionsChecked, programsTotal, sessionsTotal)
+        (self.programsAtStart, self.sessionsAtStart, self.elapsed, self.throttled) = (programsAtStart, sessionsAtStart, elapsed, throttled)
+    }
+
+    /// How far the run is, 0...1. Programs and sessions are walked at the same time and a
+    /// program costs several times a session, so a count of records overstates it (at 90 %
+    /// of the records, 81 % of the programs were done): the run is as far as its slower part.
+    public var fractionDone: Double {
+        min(Self.fraction(programsChecked, of: programsTotal), Self.fraction(sessionsChecked, of: sessionsTotal))
+    }
+
+    /// Time left at this process's pace: the part that needs longest decides it (the parts
+    /// run side by side). Nil until there is a pace to go by.
+    public var estimatedRemaining: Duration? {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        guard seconds > 0 else { return nil }
+        var longest = 0.0
+        for (checked, atStart, total) in [(programsChecked, programsAtStart, programsTotal), (sessionsChecked, sessionsAtStart, sessionsTotal)]
+        where total > checked {
+            guard checked > atStart else { return nil }
+            longest = max(longest, Double(total - checked) * seconds / Double(checked - atStart))
+        }
+        return .milliseconds(Int64((longest * 1000).rounded(.up)))
+    }
+
+    private static func fraction(_ checked: Int, of total: Int) -> Double {
+        total > 0 ? min(1, Double(checked) / Double(total)) : 1
+    }
 }
 
 /// How a check runs.

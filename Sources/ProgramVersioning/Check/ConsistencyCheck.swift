@@ -330,9 +330,11 @@ private final class CheckTally: Sendable {
 /// Records checked so far, for the progress line and the report.
 private final class CheckCounter: Sendable {
     private let state: Mutex<(programs: Int, sessions: Int)>
+    private let atStart: (programs: Int, sessions: Int)
 
     init(programs: Int, sessions: Int) {
         state = Mutex((programs, sessions))
+        atStart = (programs, sessions)
     }
 
     var counts: (programs: Int, sessions: Int) { state.withLock { ($0.programs, $0.sessions) } }
@@ -344,7 +346,7 @@ private final class CheckCounter: Sendable {
     func progress(totals: (Int, Int), elapsed: Duration, throttled: String?) -> CheckRunProgress {
         let (programs, sessions) = counts
         return CheckRunProgress(
-            programsChecked: programs, sessionsChecked: sessions, programsTotal: totals.0, sessionsTotal: totals.1, elapsed: elapsed,
-            throttled: throttled)
+            programsChecked: programs, sessionsChecked: sessions, programsTotal: totals.0, sessionsTotal: totals.1,
+            programsAtStart: atStart.programs, sessionsAtStart: atStart.sessions, elapsed: elapsed, throttled: throttled)
     }
 }
