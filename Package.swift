@@ -11,10 +11,17 @@ let package = Package(
     name: "ProgramVersioning",
     platforms: [.macOS(.v15)],
     products: [
+        // What app services link: the repository, sessions and flag reading, with the
+        // driver, the domain and the flag sources it is built on.
         .library(name: "ProgramVersioning", targets: ["ProgramVersioning"]),
         .library(name: "PostgresDriver", targets: ["PostgresDriver"]),
         .library(name: "ProgramDomain", targets: ["ProgramDomain"]),
         .library(name: "RuntimeFlags", targets: ["RuntimeFlags"]),
+        // Ops tooling, for the CLI and for tools of one's own: migrator, backfill, check,
+        // repair, flag writer and audit, roles. Apps do not need it.
+        .library(name: "ProgramVersioningOps", targets: ["ProgramVersioningOps"]),
+        // Synthetic legacy data for demos, tests and benchmarks.
+        .library(name: "ProgramSeeding", targets: ["ProgramSeeding"]),
         .executable(name: "program-versioning", targets: ["ProgramVersioningCLI"]),
     ],
     dependencies: [
@@ -58,7 +65,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The library app services link: repository, migrator, seeding, backfill, checker.
+        // The app runtime: repository, sessions, shadow reads. Nothing of the ops side.
         .target(
             name: "ProgramVersioning",
             dependencies: [
@@ -70,11 +77,33 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The ops side: migrator (the SQL files ship as resources, so it runs from any
+        // directory), backfill, check, repair, pacing, flag store writer and audit, roles.
+        .target(
+            name: "ProgramVersioningOps",
+            dependencies: [
+                "PostgresDriver",
+                "ProgramDomain",
+                "RuntimeFlags",
+                "ProgramVersioning",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Migrations/SQL")],
+            swiftSettings: swiftSettings
+        ),
+        // The seeder: synthetic legacy programs, messy ones included.
+        .target(
+            name: "ProgramSeeding",
+            dependencies: ["PostgresDriver", "ProgramDomain", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         // The ops CLI: thin, parses arguments and maps errors to exit codes.
         .executableTarget(
             name: "ProgramVersioningCLI",
             dependencies: [
                 "ProgramVersioning",
+                "ProgramVersioningOps",
+                "ProgramSeeding",
                 "RuntimeFlags",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +113,7 @@ let package = Package(
         // Shared helpers for integration tests: a fresh database per test, cloned from a template.
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresDriver", "ProgramVersioning", "ProgramDomain", "RuntimeFlags"],
+            dependencies: ["PostgresDriver", "ProgramVersioning", "ProgramVersioningOps", "ProgramSeeding", "ProgramDomain", "RuntimeFlags"],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -104,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "ProgramVersioningTests",
             dependencies: [
-                "ProgramVersioning", "PostgresDriver", "ProgramDomain", "RuntimeFlags", "TestSupport",
+                "ProgramVersioning", "ProgramVersioningOps", "ProgramSeeding", "PostgresDriver", "ProgramDomain", "RuntimeFlags", "TestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],

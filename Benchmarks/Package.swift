@@ -43,6 +43,8 @@ let package = Package(
             name: "RepositoryBenchmarks",
             dependencies: [
                 .product(name: "ProgramVersioning", package: rootIdentity),
+                .product(name: "ProgramVersioningOps", package: rootIdentity),
+                .product(name: "ProgramSeeding", package: rootIdentity),
                 .product(name: "PostgresDriver", package: rootIdentity),
                 .product(name: "ProgramDomain", package: rootIdentity),
                 .product(name: "RuntimeFlags", package: rootIdentity),
@@ -56,6 +58,8 @@ let package = Package(
             name: "BackfillBenchmarks",
             dependencies: [
                 .product(name: "ProgramVersioning", package: rootIdentity),
+                .product(name: "ProgramVersioningOps", package: rootIdentity),
+                .product(name: "ProgramSeeding", package: rootIdentity),
                 .product(name: "PostgresDriver", package: rootIdentity),
                 .product(name: "ProgramDomain", package: rootIdentity),
                 .product(name: "RuntimeFlags", package: rootIdentity),

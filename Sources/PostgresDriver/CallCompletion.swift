@@ -16,18 +16,18 @@ final class CallCompletion<T: Sendable>: @unchecked Sendable {
     }
 
     private let stage = Atomic<Int>(Stage.running.rawValue)
-    private var result: Result<T, PostgresError>?
+    private var result: Result<T, PGError>?
     private var continuation: UnsafeContinuation<Void, Never>?
 
     /// Called once, by the connection thread.
-    func finish(_ result: Result<T, PostgresError>) {
+    func finish(_ result: Result<T, PGError>) {
         self.result = result
         let previous = stage.exchange(Stage.finished.rawValue, ordering: .acquiringAndReleasing)
         if previous == Stage.suspended.rawValue { continuation?.resume() }
     }
 
     /// Called once, by the waiting task. Yields while `yieldBudget` lasts, then suspends.
-    func value(yieldingFor yieldBudget: Duration) async -> Result<T, PostgresError> {
+    func value(yieldingFor yieldBudget: Duration) async -> Result<T, PGError> {
         if yieldBudget > .zero {
             let clock = ContinuousClock()
             let deadline = clock.now + yieldBudget

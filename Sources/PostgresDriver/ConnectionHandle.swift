@@ -2,9 +2,9 @@ import CLibPQ
 
 /// The libpq `PGconn`, touched only on its connection's thread.
 ///
-/// Each method is a blocking libpq sequence; `PostgresConnection` calls them through
+/// Each method is a blocking libpq sequence; `PGConnection` calls them through
 /// `ConnectionThread.run`. Every `PGresult` obtained here is either wrapped in a
-/// `PostgresResult` (which clears it once) or cleared before the method returns.
+/// `PGResult` (which clears it once) or cleared before the method returns.
 final class ConnectionHandle: @unchecked Sendable {
     // @unchecked: `connection` and `prepared` are read and written only on the owning ConnectionThread.
     private var connection: OpaquePointer?
@@ -21,8 +21,8 @@ final class ConnectionHandle: @unchecked Sendable {
         connection = nil
     }
 
-    func live() throws(PostgresError) -> OpaquePointer {
-        guard let connection else { throw PostgresError(code: .connectionClosed, message: "the connection was closed") }
+    func live() throws(PGError) -> OpaquePointer {
+        guard let connection else { throw PGError(code: .connectionClosed, message: "the connection was closed") }
         return connection
     }
 
@@ -37,7 +37,7 @@ final class ConnectionHandle: @unchecked Sendable {
     }
 
     /// One statement through the extended protocol: parse, bind, execute in one round trip.
-    func execute(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
+    func execute(_ query: PGQuery) throws(PGError) -> PGResult {
         let connection = try live()
         let binds = query.binds
         let count = binds.count
@@ -81,10 +81,10 @@ final class ConnectionHandle: @unchecked Sendable {
     }
 
     /// Prepares `sql` under `name` unless this connection already has it.
-    private func prepare(_ name: String, _ sql: String, types: [Oid], on connection: OpaquePointer) throws(PostgresError) {
+    private func prepare(_ name: String, _ sql: String, types: [Oid], on connection: OpaquePointer) throws(PGError) {
         if let known = prepared[name] {
             guard known == sql else {
-                throw PostgresError(code: .unexpectedResponse, message: "the prepared statement name \(name) stands for another statement", query: sql)
+                throw PGError(code: .unexpectedResponse, message: "the prepared statement name \(name) stands for another statement", query: sql)
             }
             return
         }
@@ -101,15 +101,15 @@ final class ConnectionHandle: @unchecked Sendable {
 
     /// Several statements through the simple protocol. Reads every result so the
     /// connection is ready for the next call, and reports the first error.
-    func executeScript(_ sql: String) throws(PostgresError) {
+    func executeScript(_ sql: String) throws(PGError) {
         let connection = try live()
         guard PQsendQuery(connection, sql) == 1 else {
             throw connectionError(connection, sql: sql)
         }
-        var firstError: PostgresError?
+        var firstError: PGError?
         while let result = PQgetResult(connection) {
             if firstError == nil {
-                do throws(PostgresError) { _ = try checked(result, connection: connection, sql: sql) }
+                do throws(PGError) { _ = try checked(result, connection: connection, sql: sql) }
                 catch { firstError = error }
             } else {
                 PQclear(result)
@@ -118,12 +118,12 @@ final class ConnectionHandle: @unchecked Sendable {
         if let firstError { throw firstError }
     }
 
-    /// Turns a libpq result into a `PostgresResult` or a `PostgresError` (clearing it).
-    func checked(_ raw: OpaquePointer?, connection: OpaquePointer, sql: String) throws(PostgresError) -> PostgresResult {
+    /// Turns a libpq result into a `PGResult` or a `PGError` (clearing it).
+    func checked(_ raw: OpaquePointer?, connection: OpaquePointer, sql: String) throws(PGError) -> PGResult {
         guard let raw else { throw connectionError(connection, sql: sql) }
         switch PQresultStatus(raw) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_COPY_IN, PGRES_COPY_OUT:
-            return PostgresResult(taking: raw)
+            return PGResult(taking: raw)
         default:
             let error = serverError(raw, connection: connection, sql: sql)
             PQclear(raw)
@@ -131,7 +131,7 @@ final class ConnectionHandle: @unchecked Sendable {
         }
     }
 
-    func serverError(_ result: OpaquePointer, connection: OpaquePointer, sql: String) -> PostgresError {
+    func serverError(_ result: OpaquePointer, connection: OpaquePointer, sql: String) -> PGError {
         func field(_ code: Character) -> String? {
             guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
             return String(cString: value)
@@ -139,29 +139,29 @@ final class ConnectionHandle: @unchecked Sendable {
         let sqlState = field("C")
         let primary = field("M") ?? String(cString: PQresultErrorMessage(result)).trimmingWhitespace
         let lost = PQstatus(connection) != CONNECTION_OK
-        return PostgresError(
+        return PGError(
             code: lost && (sqlState == nil || sqlState!.hasPrefix("57P")) ? .connectionClosed : .server,
             message: primary.isEmpty ? "the statement failed" : primary,
             sqlState: sqlState, serverMessage: primary, detail: field("D"), hint: field("H"), query: sql)
     }
 
-    func connectionError(_ connection: OpaquePointer, sql: String?) -> PostgresError {
+    func connectionError(_ connection: OpaquePointer, sql: String?) -> PGError {
         let message = String(cString: PQerrorMessage(connection)).trimmingWhitespace
-        return PostgresError(
+        return PGError(
             code: PQstatus(connection) == CONNECTION_OK ? .unexpectedResponse : .connectionClosed,
             message: message.isEmpty ? "the connection to the server was lost" : message, query: sql)
     }
 
     // MARK: COPY FROM STDIN
 
-    func beginCopy(_ query: PostgresQuery) throws(PostgresError) {
+    func beginCopy(_ query: PGQuery) throws(PGError) {
         let result = try execute(query)
         guard PQresultStatus(result.handle) == PGRES_COPY_IN else {
-            throw PostgresError(code: .unexpectedResponse, message: "the statement is not COPY ... FROM STDIN", query: query.sql)
+            throw PGError(code: .unexpectedResponse, message: "the statement is not COPY ... FROM STDIN", query: query.sql)
         }
     }
 
-    func putCopyData(_ bytes: [UInt8]) throws(PostgresError) {
+    func putCopyData(_ bytes: [UInt8]) throws(PGError) {
         let connection = try live()
         let status = bytes.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
@@ -175,11 +175,11 @@ final class ConnectionHandle: @unchecked Sendable {
     /// arrives (on this thread); returns the number of rows and the consumer's error, if it
     /// threw (the rest of the data is then read and dropped, so the connection stays usable).
     func copyOut(
-        _ query: PostgresQuery, consume: ([UInt8]) throws -> Void
-    ) throws(PostgresError) -> (rows: Int, consumerError: (any Error)?) {
+        _ query: PGQuery, consume: ([UInt8]) throws -> Void
+    ) throws(PGError) -> (rows: Int, consumerError: (any Error)?) {
         let result = try execute(query)
         guard PQresultStatus(result.handle) == PGRES_COPY_OUT else {
-            throw PostgresError(code: .unexpectedResponse, message: "the statement is not COPY ... TO STDOUT", query: query.sql)
+            throw PGError(code: .unexpectedResponse, message: "the statement is not COPY ... TO STDOUT", query: query.sql)
         }
         let connection = try live()
         var consumerError: (any Error)?
@@ -202,9 +202,9 @@ final class ConnectionHandle: @unchecked Sendable {
             }
         }
         var rows = 0
-        var firstError: PostgresError?
+        var firstError: PGError?
         while let raw = PQgetResult(connection) {
-            do throws(PostgresError) {
+            do throws(PGError) {
                 rows = try checked(raw, connection: connection, sql: query.sql).affectedRows
             } catch {
                 if firstError == nil { firstError = error }
@@ -215,13 +215,13 @@ final class ConnectionHandle: @unchecked Sendable {
     }
 
     /// Ends the COPY; with `abortReason` the server rolls the COPY back.
-    func endCopy(abortReason: String?, sql: String) throws(PostgresError) -> Int {
+    func endCopy(abortReason: String?, sql: String) throws(PGError) -> Int {
         let connection = try live()
         guard PQputCopyEnd(connection, abortReason) == 1 else { throw connectionError(connection, sql: sql) }
         var rows = 0
-        var firstError: PostgresError?
+        var firstError: PGError?
         while let raw = PQgetResult(connection) {
-            do throws(PostgresError) {
+            do throws(PGError) {
                 let result = try checked(raw, connection: connection, sql: sql)
                 rows = result.affectedRows
             } catch {
@@ -236,11 +236,11 @@ final class ConnectionHandle: @unchecked Sendable {
 
     /// Reads what arrived on the socket and hands each notification to `deliver`.
     /// Returns false when the connection is gone.
-    func drainNotifications(_ deliver: (PostgresNotification) -> Void) -> Bool {
+    func drainNotifications(_ deliver: (PGNotification) -> Void) -> Bool {
         guard let connection else { return false }
         if PQconsumeInput(connection) == 0 { return false }
         while let notify = PQnotifies(connection) {
-            deliver(PostgresNotification(
+            deliver(PGNotification(
                 channel: String(cString: notify.pointee.relname),
                 payload: String(cString: notify.pointee.extra),
                 backendPID: notify.pointee.be_pid))
@@ -250,10 +250,10 @@ final class ConnectionHandle: @unchecked Sendable {
     }
 
     /// Quotes an identifier with libpq (LISTEN takes no bind parameters).
-    func escapeIdentifier(_ name: String) throws(PostgresError) -> String {
+    func escapeIdentifier(_ name: String) throws(PGError) -> String {
         let connection = try live()
         guard let escaped = PQescapeIdentifier(connection, name, name.utf8.count) else {
-            throw PostgresError(code: .unexpectedResponse, message: String(cString: PQerrorMessage(connection)).trimmingWhitespace)
+            throw PGError(code: .unexpectedResponse, message: String(cString: PQerrorMessage(connection)).trimmingWhitespace)
         }
         defer { PQfreemem(escaped) }
         return String(cString: escaped)

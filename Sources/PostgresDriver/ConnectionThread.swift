@@ -34,7 +34,7 @@ final class ConnectionThread: Sendable {
     /// Thread-confined state: read and written only on the worker thread.
     private let confined: Confined
 
-    init(name: String) throws(PostgresError) {
+    init(name: String) throws(PGError) {
         wake = try WakeDescriptor()
         confined = Confined()
         let thread = Thread { [self] in self.runLoop() }
@@ -44,15 +44,15 @@ final class ConnectionThread: Sendable {
 
     /// Runs `body` on the connection's thread; the caller waits without blocking a
     /// cooperative thread (see `CallCompletion`).
-    func run<T: Sendable>(_ body: @escaping @Sendable () throws(PostgresError) -> T) async throws(PostgresError) -> T {
-        // A task pinned to this thread (see `PostgresConnection.executor`) is already here:
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws(PGError) -> T) async throws(PGError) -> T {
+        // A task pinned to this thread (see `PGConnection.executor`) is already here:
         // run inline, with no hop and no wake-up in either direction.
         if isCurrentThread { return try body() }
         let completion = CallCompletion<T>()
         let accepted = submit { [self] in
             let started = ContinuousClock.now
-            let result: Result<T, PostgresError>
-            do throws(PostgresError) {
+            let result: Result<T, PGError>
+            do throws(PGError) {
                 result = .success(try body())
             } catch {
                 result = .failure(error)
@@ -61,7 +61,7 @@ final class ConnectionThread: Sendable {
             completion.finish(result)
         }
         guard accepted else {
-            throw PostgresError(code: .connectionClosed, message: "the connection was closed")
+            throw PGError(code: .connectionClosed, message: "the connection was closed")
         }
         return try await completion.value(yieldingFor: yieldBudget).get()
     }
@@ -193,10 +193,10 @@ private struct WakeDescriptor: Sendable {
     let fd: Int32
     private let writeFD: Int32
 
-    init() throws(PostgresError) {
+    init() throws(PGError) {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else {
-            throw PostgresError(code: .connectionFailed, message: "cannot create a pipe: \(String(cString: strerror(errno)))")
+            throw PGError(code: .connectionFailed, message: "cannot create a pipe: \(String(cString: strerror(errno)))")
         }
         for descriptor in fds {
             _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)

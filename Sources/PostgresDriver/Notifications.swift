@@ -1,5 +1,5 @@
 /// A NOTIFY received on a channel this connection listens to.
-public struct PostgresNotification: Sendable, Hashable {
+public struct PGNotification: Sendable, Hashable {
     /// The channel name.
     public var channel: String
     /// The payload (empty when none was sent).
@@ -8,23 +8,23 @@ public struct PostgresNotification: Sendable, Hashable {
     public var backendPID: Int32
 }
 
-extension PostgresConnection {
+extension PGConnection {
     /// Starts listening on `channel`.
     ///
     /// Call `notifications()` to receive them. Use a dedicated connection (not one from a pool)
     /// for listening: the server only delivers to the connection that listens.
-    public func listen(_ channel: String) async throws(PostgresError) {
+    public func listen(_ channel: String) async throws(PGError) {
         let handle = self.handle
-        try await runTracked { () throws(PostgresError) in
-            _ = try handle.execute(PostgresQuery(unsafeSQL: "LISTEN " + (try handle.escapeIdentifier(channel))))
+        try await runTracked { () throws(PGError) in
+            _ = try handle.execute(PGQuery(unsafeSQL: "LISTEN " + (try handle.escapeIdentifier(channel))))
         }
     }
 
     /// Stops listening on `channel`.
-    public func unlisten(_ channel: String) async throws(PostgresError) {
+    public func unlisten(_ channel: String) async throws(PGError) {
         let handle = self.handle
-        try await runTracked { () throws(PostgresError) in
-            _ = try handle.execute(PostgresQuery(unsafeSQL: "UNLISTEN " + (try handle.escapeIdentifier(channel))))
+        try await runTracked { () throws(PGError) in
+            _ = try handle.execute(PGQuery(unsafeSQL: "UNLISTEN " + (try handle.escapeIdentifier(channel))))
         }
     }
 
@@ -34,8 +34,8 @@ extension PostgresConnection {
     /// delivered as soon as it arrives, without polling. The stream finishes when the
     /// connection is closed or lost. One stream per connection; a second call returns an
     /// already finished stream.
-    public func notifications() -> AsyncStream<PostgresNotification> {
-        let (stream, continuation) = AsyncStream.makeStream(of: PostgresNotification.self, bufferingPolicy: .bufferingNewest(10_000))
+    public func notifications() -> AsyncStream<PGNotification> {
+        let (stream, continuation) = AsyncStream.makeStream(of: PGNotification.self, bufferingPolicy: .bufferingNewest(10_000))
         guard setNotificationContinuation(continuation) else {
             continuation.finish()
             return stream

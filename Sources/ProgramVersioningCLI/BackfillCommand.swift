@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// `backfill programs|sessions`: phase 3 of the rollout; `backfill legacy`: the way back
 /// from phase 5.
@@ -133,7 +134,7 @@ private func runBackfill(_ kind: BackfillKind, _ run: BackfillCommand.RunOptions
     } else {
         print(BackfillSummaryOutput.text(summary), terminator: "")
     }
-    if summary.status == "INTERRUPTED" {
+    if summary.status == .interrupted {
         let line = "program-versioning: run \(summary.runID.uuidString.lowercased()) INTERRUPTED after its last committed batch "
             + "(\(signals.stop.requested ?? "asked to stop")); run the same command again to resume\n"
         FileHandle.standardError.write(Data(line.utf8))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 extension BackfillCommand {
     typealias Pause = PauseCommand<BackfillRuns>
@@ -34,7 +35,7 @@ extension BackfillCommand {
                 ],
                 "runs": status.runs.map { run in
                     [
-                        "runId": run.id.uuidString.lowercased(), "kind": run.kind, "state": run.state,
+                        "runId": run.id.uuidString.lowercased(), "kind": run.kind.rawValue, "state": run.state.rawValue,
                         "startedAt": iso8601(run.startedAt), "finishedAt": run.finishedAt.map(iso8601) ?? NSNull(),
                         "heartbeatAt": run.heartbeatAt.map(iso8601) ?? NSNull(),
                         "secondsSinceHeartbeat": run.secondsSinceHeartbeat ?? NSNull(), "client": run.client ?? NSNull(),
@@ -56,11 +57,11 @@ extension BackfillCommand {
             if status.runs.isEmpty { out += "no backfill has run yet\n" }
             for run in status.runs {
                 let progress = run.total.map { total in "\(run.seen)/\(total)" } ?? "\(run.seen)"
-                out += "\(run.state) \(run.kind) run \(run.id.uuidString.lowercased()): \(progress) seen, \(run.reported) reported"
+                out += "\(run.state.rawValue) \(run.kind.rawValue) run \(run.id.uuidString.lowercased()): \(progress) seen, \(run.reported) reported"
                 out += ", started \(iso8601(run.startedAt))"
                 if let finished = run.finishedAt { out += ", ended \(iso8601(finished))" }
                 out += "\n"
-                if run.state == "RUNNING" || run.state == "STALE" {
+                if run.state == .running || run.state == .stale {
                     var line = "  "
                     if let client = run.client { line += "by \(client), " }
                     if let since = run.secondsSinceHeartbeat { line += "last heartbeat \(Int(since.rounded())) s ago" }
@@ -69,9 +70,9 @@ extension BackfillCommand {
                     out += line + "\n"
                 }
                 if let throttled = run.throttled { out += "  waiting: \(throttled)\n" }
-                if run.state == "STALE" {
-                    out += "  its process is gone (no session holds the backfill lock); the next backfill \(run.kind) resumes it\n"
-                } else if let error = run.error, run.state != "SUCCEEDED" {
+                if run.state == .stale {
+                    out += "  its process is gone (no session holds the backfill lock); the next backfill \(run.kind.rawValue) resumes it\n"
+                } else if let error = run.error, run.state != .succeeded {
                     out += "  \(error)\n"
                 }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// How a backfill run is printed: text for an operator, JSON (DESIGN.md §5 keys first) for
 /// machines.
@@ -8,7 +9,7 @@ enum BackfillSummaryOutput {
         let counts = summary.counts
         var object: [String: Any] = [
             "runId": summary.runID.uuidString.lowercased(), "dryRun": summary.dryRun, "seen": counts.seen,
-            "reported": counts.reported, "status": summary.status, "kind": summary.kind.rawValue, "resumed": summary.resumed,
+            "reported": counts.reported, "status": summary.status.rawValue, "kind": summary.kind.rawValue, "resumed": summary.resumed,
             "startedAt": iso8601(summary.startedAt), "finishedAt": iso8601(summary.finishedAt),
             "throttledSeconds": summary.throttledSeconds,
             "reportsByReason": summary.reportsByReason,
@@ -61,7 +62,7 @@ enum BackfillSummaryOutput {
         let audit = summary.audit
         var out = "backfill \(summary.kind.rawValue): run \(summary.runID.uuidString.lowercased())"
         if summary.resumed { out += " (resumed)" }
-        out += summary.dryRun ? " - DRY RUN: nothing was written\n" : " - \(summary.status)\n"
+        out += summary.dryRun ? " - DRY RUN: nothing was written\n" : " - \(summary.status.rawValue)\n"
         switch summary.kind {
         case .programs:
             out += "  seen \(c.seen) = \(summary.dryRun ? "would migrate" : "migrated") \(c.migrated) + unchanged \(c.unchanged) + reported \(c.reported)\n"

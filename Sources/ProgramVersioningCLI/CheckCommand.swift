@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 
 /// `check`: the consistency report, nightly and before flipping READS; `check pause|resume|

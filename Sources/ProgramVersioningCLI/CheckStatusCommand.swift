@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 extension CheckCommand {
     /// `check status`: whether checks are paused, the unfinished ones, the latest finished.
@@ -20,7 +21,7 @@ extension CheckCommand {
                                 "reason": status.control.reason ?? NSNull(), "changedBy": status.control.changedBy],
                     "unfinished": status.unfinished.map { run in
                         [
-                            "runId": run.runID.uuidString.lowercased(), "state": run.state, "startedAt": iso8601(run.startedAt),
+                            "runId": run.runID.uuidString.lowercased(), "state": run.state.rawValue, "startedAt": iso8601(run.startedAt),
                             "readFrom": run.readFrom ?? NSNull(), "recordedBy": run.recordedBy, "programsChecked": run.programsChecked,
                             "sessionsChecked": run.sessionsChecked, "total": run.total ?? NSNull(),
                             "secondsSinceHeartbeat": run.secondsSinceHeartbeat, "throttled": run.throttled ?? NSNull(),
@@ -29,7 +30,7 @@ extension CheckCommand {
                     },
                     "finished": status.finished.map { run in
                         [
-                            "runId": run.runID.uuidString.lowercased(), "status": run.status,
+                            "runId": run.runID.uuidString.lowercased(), "status": run.status.rawValue,
                             "finishedAt": run.finishedAt.map(iso8601) ?? NSNull(), "differenceCount": run.differenceCount,
                             "readFrom": run.readFrom ?? NSNull(), "recordedBy": run.recordedBy ?? NSNull(),
                         ] as [String: Any]
@@ -45,14 +46,14 @@ extension CheckCommand {
             if let size = control.batchSize { out += "page size set by \(control.changedBy): \(size)\n" }
             for run in status.unfinished {
                 let done = run.programsChecked + run.sessionsChecked
-                out += "\(run.state) check \(run.runID.uuidString.lowercased()) by \(run.recordedBy): \(done)/\(run.total.map(String.init) ?? "?") "
+                out += "\(run.state.rawValue) check \(run.runID.uuidString.lowercased()) by \(run.recordedBy): \(done)/\(run.total.map(String.init) ?? "?") "
                     + "records checked, started \(iso8601(run.startedAt))\(run.readFrom.map { ", reading \($0)" } ?? "")"
                     + ", last heartbeat \(Int(run.secondsSinceHeartbeat.rounded())) s ago\n"
                 if let throttled = run.throttled { out += "  waiting: \(throttled)\n" }
-                if run.state != "RUNNING" { out += "  the next check of this scope by \(run.recordedBy) resumes it\n" }
+                if run.state != .running { out += "  the next check of this scope by \(run.recordedBy) resumes it\n" }
             }
             for run in status.finished {
-                out += "\(run.status) check \(run.runID.uuidString.lowercased()), finished \(run.finishedAt.map(iso8601) ?? "-"), "
+                out += "\(run.status.rawValue) check \(run.runID.uuidString.lowercased()), finished \(run.finishedAt.map(iso8601) ?? "-"), "
                     + "\(run.differenceCount) differences\(run.readFrom.map { ", read from \($0)" } ?? "")\n"
             }
             print(out, terminator: "")

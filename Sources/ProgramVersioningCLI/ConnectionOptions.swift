@@ -14,20 +14,20 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     /// A pool for one CLI run, after checking the string parses, so a typo gets a clear error.
-    func makePool(maxConnections: Int = 2) throws -> PostgresPool {
+    func makePool(maxConnections: Int = 2) throws -> PGPool {
         let connectionString = self.connectionString
         if let problem = ConnectionString.parseError(of: connectionString) {
             throw OperatorError(
                 "invalid database URL: \(problem). Expected postgresql://USER@HOST:PORT/DBNAME or key=value pairs (see --help)")
         }
-        return PostgresPool(
+        return PGPool(
             .init(connectionString: connectionString, maxConnections: maxConnections, acquireTimeout: .seconds(60)),
             logger: Logger(label: "program-versioning"))
     }
 }
 
 /// Runs `body` with a pool and closes the pool on every path.
-func withPool<T: Sendable>(_ options: ConnectionOptions, maxConnections: Int = 2, _ body: (PostgresPool) async throws -> T) async throws -> T {
+func withPool<T: Sendable>(_ options: ConnectionOptions, maxConnections: Int = 2, _ body: (PGPool) async throws -> T) async throws -> T {
     let pool = try options.makePool(maxConnections: maxConnections)
     do {
         let value = try await body(pool)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// `backfill|check pause|resume|tune`: the control row every running process of that kind
 /// reads between batches, from any shell or machine.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ProgramVersioningOps
 import RuntimeFlags
 
 /// `flags show|set|history`: the runtime rollout flags, their rules and their audit trail.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PostgresDriver
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// `legacy backup|retire|restore`: the end of phase 5, after the rollback window.
 struct LegacyCommand: AsyncParsableCommand {
@@ -83,7 +84,7 @@ struct LegacyCommand: AsyncParsableCommand {
 /// Runs `body` with a pool; a `LegacyRetirementRefused` is one line on stderr and exit 1,
 /// anything else goes the usual way (exit 2).
 private func refusingWithExitOne<T: Sendable>(
-    _ connection: ConnectionOptions, _ body: @escaping (PostgresPool) async throws -> T
+    _ connection: ConnectionOptions, _ body: @escaping (PGPool) async throws -> T
 ) async throws -> T {
     do {
         return try await reportingErrors(connection: connection, passing: LegacyRetirementRefused.self) {

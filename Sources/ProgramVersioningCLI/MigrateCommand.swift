@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// `migrate up|down|status`: goose-format migrations.
 struct MigrateCommand: AsyncParsableCommand {
@@ -13,11 +14,12 @@ struct MigrateCommand: AsyncParsableCommand {
     struct Options: ParsableArguments {
         @OptionGroup var connection: ConnectionOptions
 
-        @Option(help: "The migrations folder (default: $PROGRAM_VERSIONING_MIGRATIONS, else ./migrations).")
+        @Option(help: "A migrations folder (default: $PROGRAM_VERSIONING_MIGRATIONS, else the migrations this program ships).")
         var migrations: String?
 
-        var migrationsPath: String {
-            migrations ?? ProcessInfo.processInfo.environment["PROGRAM_VERSIONING_MIGRATIONS"] ?? "migrations"
+        /// The folder asked for, if any; nil means the shipped migrations.
+        var migrationsPath: String? {
+            migrations ?? ProcessInfo.processInfo.environment["PROGRAM_VERSIONING_MIGRATIONS"]
         }
 
         /// Runs `body` with a migrator; errors become one line and exit 2, or exit 1 for a
@@ -25,7 +27,7 @@ struct MigrateCommand: AsyncParsableCommand {
         func run<T: Sendable>(refusalsExitOne: Bool = false, _ body: @Sendable (Migrator) async throws -> T) async throws -> T {
             do {
                 return try await reportingErrors(connection: connection, passing: MigrationError.self) {
-                    let files = try Migration.load(from: migrationsPath)
+                    let files = try migrationsPath.map(Migration.load(from:)) ?? Migration.shipped()
                     return try await withPool(connection) { pool in
                         try await body(Migrator(migrations: files, pool: pool))
                     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PostgresDriver
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// An error already phrased for the operator: what failed, why, what to do.
 struct OperatorError: Error {
@@ -46,14 +47,14 @@ func operatorMessage(for error: any Error) -> String {
         case .database(nil, let cause): return message(for: cause)  // e.g. cannot connect: say so plainly
         default: return error.description
         }
-    case let error as PostgresError:
+    case let error as PGError:
         return message(for: error)
     default:
         return "unexpected error: \(String(describing: error).oneLine)"
     }
 }
 
-private func message(for error: PostgresError) -> String {
+private func message(for error: PGError) -> String {
     switch error.code {
     case .connectionFailed:
         var why = error.message.oneLine

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ProgramVersioningOps
 
 /// `program-versioning`: the ops CLI.
 @main

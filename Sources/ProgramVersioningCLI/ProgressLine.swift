@@ -1,5 +1,6 @@
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 import Synchronization
 
 /// Backfill progress on stderr: a bar redrawn in place with rate and ETA on a terminal,

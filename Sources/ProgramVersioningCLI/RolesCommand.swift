@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// `roles show|apply`: least-privilege GRANTs for the app, the operator and the nightly job.
 struct RolesCommand: AsyncParsableCommand {

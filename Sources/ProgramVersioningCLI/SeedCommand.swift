@@ -1,5 +1,6 @@
 import ArgumentParser
 import PostgresDriver
+import ProgramSeeding
 import ProgramVersioning
 
 /// `seed`: synthetic legacy data for demos and benchmarks.
@@ -28,9 +29,9 @@ struct SeedCommand: AsyncParsableCommand {
             try await withPool(connection) { pool in
                 do {
                     return try await LegacySeeder(pool: pool).seed(options)
-                } catch let error as PostgresError where error.sqlState == "23505" {
+                } catch let error as PGError where error.sqlState == "23505" {
                     throw OperatorError("seed \(seed) was already written to this database (duplicate ids): use another --seed or a fresh database; nothing was written")
-                } catch let error as PostgresError where error.sqlState == "42P01" {
+                } catch let error as PGError where error.sqlState == "42P01" {
                     throw OperatorError("the legacy tables do not exist: run `program-versioning migrate up` first; nothing was written")
                 }
             }

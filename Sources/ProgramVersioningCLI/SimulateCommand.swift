@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 
 /// `simulate-app`: app traffic through the library, for demos and rehearsals: reads a

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// SIGINT and SIGTERM for a long run: the first asks it to finish the batch in hand and
 /// stop (its run row says INTERRUPTED and the next invocation resumes it); the second exits

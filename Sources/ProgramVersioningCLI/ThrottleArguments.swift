@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// A duration on the command line: "500ms", "1.5s", "2m", or a plain number of seconds.
 struct DurationArgument: ExpressibleByArgument, Sendable {

@@ -61,7 +61,7 @@ public final class DatabaseFlagSource: FlagSource {
         var pause: Duration = .milliseconds(100)
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(to: connectionString)
+                let connection = try await PGConnection.connect(to: connectionString)
                 do {
                     try await followChanges(on: connection, failing: &failing, pause: &pause)
                 } catch {
@@ -83,7 +83,7 @@ public final class DatabaseFlagSource: FlagSource {
     }
 
     /// Returns only by throwing (connection lost, cancelled).
-    private func followChanges(on connection: PostgresConnection, failing: inout Bool, pause: inout Duration) async throws {
+    private func followChanges(on connection: PGConnection, failing: inout Bool, pause: inout Duration) async throws {
         try await connection.listen("program_versioning_flags")
         let notifications = connection.notifications()
         // Read after LISTEN: a flip committed in between is then either read here or notified.
@@ -95,7 +95,7 @@ public final class DatabaseFlagSource: FlagSource {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in notifications { try await self.reload(connection) }
-                throw PostgresError(code: .connectionClosed, message: "the flag store connection closed")
+                throw PGError(code: .connectionClosed, message: "the flag store connection closed")
             }
             group.addTask {
                 while true {
@@ -108,7 +108,7 @@ public final class DatabaseFlagSource: FlagSource {
         }
     }
 
-    private func reload(_ connection: PostgresConnection) async throws {
+    private func reload(_ connection: PGConnection) async throws {
         let rows = try await connection.query("SELECT name, enabled, percent FROM runtime_flags")
         var writes = false, reads = false, percent = 0, legacyReadOnly = false
         for row in rows {

@@ -10,13 +10,13 @@ struct BindRoundTripTests {
             let id = UUID()
             let date = Date(timeIntervalSince1970: 1_767_225_600.123456)
             let decimal = Decimal(string: "-12345678901234567890.000123")!
-            let json = PostgresJSONB(#"{"name": "Übung 🏋️", "n": [1, 2.5, null]}"#)
+            let json = PGJSONB(#"{"name": "Übung 🏋️", "n": [1, 2.5, null]}"#)
             let row = try await db.pool.query("""
                 SELECT \(42)::int8, \(Int64.max), \(Int32(-7)), \("héllo ✓ 中文"), \(true), \(3.25),
                        \(decimal), \(id), \(date), \(json), \(Data([0, 1, 2, 255]))
                 """).single()
             let (i, i64, i32, s, b, d, dec, u, t, j, bytes) =
-                try row.decode((Int, Int64, Int32, String, Bool, Double, Decimal, UUID, Date, PostgresJSONB, Data).self)
+                try row.decode((Int, Int64, Int32, String, Bool, Double, Decimal, UUID, Date, PGJSONB, Data).self)
             #expect(i == 42)
             #expect(i64 == .max)
             #expect(i32 == -7)
@@ -39,7 +39,7 @@ struct BindRoundTripTests {
             let row = try await db.pool.query("SELECT \(none)::text, NULL::int, NULL::uuid, NULL::timestamptz").single()
             let (s, i, u, t) = try row.decode((String?, Int?, UUID?, Date?).self)
             #expect(s == nil && i == nil && u == nil && t == nil)
-            #expect(throws: PostgresError.self) { try row.decode(String.self, at: 0) }
+            #expect(throws: PGError.self) { try row.decode(String.self, at: 0) }
         }
     }
 
@@ -62,8 +62,8 @@ struct BindRoundTripTests {
             let text = #"{"name": "big", "workouts": [\#(items.joined(separator: ", "))]}"#
             #expect(text.utf8.count > 1_000_000)
             let id = UUID(), user = UUID()
-            try await db.pool.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(user), \(PostgresJSONB(text)))")
-            let stored = try await db.pool.query("SELECT program_json FROM programs WHERE id = \(id)").single().decode(PostgresJSONB.self, at: 0)
+            try await db.pool.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(user), \(PGJSONB(text)))")
+            let stored = try await db.pool.query("SELECT program_json FROM programs WHERE id = \(id)").single().decode(PGJSONB.self, at: 0)
             let original = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! NSDictionary
             let back = try JSONSerialization.jsonObject(with: Data(stored.bytes)) as! NSDictionary
             #expect(original == back)
@@ -80,7 +80,7 @@ struct BindRoundTripTests {
     func injectionStringsAreStoredVerbatim(payload: String) async throws {
         try await TestDatabase.withFresh { db in
             let id = UUID()
-            let json = PostgresJSON(["name": payload])
+            let json = PGJSON(["name": payload])
             try await db.pool.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), \(json))")
             try await db.pool.query("INSERT INTO logged_sets (id, session_id, user_id, exercise_id, set_index, reps) VALUES (\(UUID()), \(UUID()), \(UUID()), \(payload), 0, 1)")
             let name = try await db.pool.query("SELECT program_json->>'name' FROM programs WHERE id = \(id)").single().decode(String.self, at: 0)
@@ -93,7 +93,7 @@ struct BindRoundTripTests {
 
     @Test func anEmbeddedNULIsRefusedNotTruncated() async throws {
         try await TestDatabase.withFresh(migrated: false) { db in
-            await #expect(throws: PostgresError.self) {
+            await #expect(throws: PGError.self) {
                 try await db.pool.query("SELECT \("before\u{0}after")::text")
             }
         }
@@ -154,10 +154,10 @@ struct BindRoundTripTests {
             #expect(numbers == [1, -2, 3])
             #expect(none == nil)
             // A NULL element of a non-optional type and a 2-dimensional array are decoding errors.
-            await #expect(throws: PostgresError.self) {
+            await #expect(throws: PGError.self) {
                 try await db.pool.query("SELECT ARRAY[NULL]::uuid[]").single().decode([UUID].self, at: 0)
             }
-            await #expect(throws: PostgresError.self) {
+            await #expect(throws: PGError.self) {
                 try await db.pool.query("SELECT ARRAY[[1, 2], [3, 4]]::int8[]").single().decode([Int].self, at: 0)
             }
         }

@@ -8,7 +8,7 @@ import TestSupport
 struct ConnectionTests {
     @Test func notificationsArrivingDuringAQueryAreDelivered() async throws {
         try await TestDatabase.withFresh(migrated: false) { db in
-            let listener = try await PostgresConnection.connect(to: db.url)
+            let listener = try await PGConnection.connect(to: db.url)
             try await listener.listen("c")
             let stream = listener.notifications()
             try await listener.query("SELECT pg_notify('c', 'self')")
@@ -22,7 +22,7 @@ struct ConnectionTests {
 
     @Test func aTaskPinnedToTheConnectionThreadRunsStatementsInline() async throws {
         try await TestDatabase.withFresh(migrated: false) { db in
-            let connection = try await PostgresConnection.connect(to: db.url)
+            let connection = try await PGConnection.connect(to: db.url)
             let sum = try await withTaskExecutorPreference(connection.executor) {
                 var sum = 0
                 for index in 1...100 {
@@ -40,7 +40,7 @@ struct ConnectionTests {
 
     @Test func aSlowCallAfterManyFastOnesOutlastsTheYieldBudgetAndStillReturns() async throws {
         try await TestDatabase.withFresh(migrated: false) { db in
-            let connection = try await PostgresConnection.connect(to: db.url)
+            let connection = try await PGConnection.connect(to: db.url)
             // Fast calls make the caller wait by yielding; the slow one must then fall back
             // to suspending, and both kinds must deliver their own result and errors.
             for index in 1...200 {
@@ -48,7 +48,7 @@ struct ConnectionTests {
             }
             let slow = try await connection.query("SELECT 7::int8 FROM pg_sleep(0.05)").single().decode(Int.self, at: 0)
             #expect(slow == 7)
-            await #expect(throws: PostgresError.self) { try await connection.query("SELECT 1/0") }
+            await #expect(throws: PGError.self) { try await connection.query("SELECT 1/0") }
             let afterError = try await connection.query("SELECT 8::int8").single().decode(Int.self, at: 0)
             #expect(afterError == 8)
             await connection.close()
@@ -139,7 +139,7 @@ struct ConnectionTests {
         parameters.removeAll()
         let url = "postgresql://pv_secret:Wr0ngPassw0rd@\(host):\(port)/postgres"
         do {
-            _ = try await PostgresConnection.connect(to: url)
+            _ = try await PGConnection.connect(to: url)
             Issue.record("expected an authentication failure")
         } catch {
             #expect(error.code == .connectionFailed)
@@ -167,10 +167,10 @@ struct ConnectionTests {
 
     @Test func aPreparedStatementIsPreparedOncePerConnectionAndAgainWhenTheServerForgetsIt() async throws {
         try await TestDatabase.withFresh(migrated: false) { db in
-            let connection = try await PostgresConnection.connect(to: db.url)
+            let connection = try await PGConnection.connect(to: db.url)
             try await connection.query("CREATE TABLE t (id int8 PRIMARY KEY, name text)")
-            func named(_ id: Int) -> PostgresQuery {
-                let query: PostgresQuery = "SELECT * FROM t WHERE id = \(id)"
+            func named(_ id: Int) -> PGQuery {
+                let query: PGQuery = "SELECT * FROM t WHERE id = \(id)"
                 return query.prepared(as: "test_by_id")
             }
             try await connection.query("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
@@ -181,15 +181,15 @@ struct ConnectionTests {
             // The server cannot reuse its plan once the table's columns changed: one clear
             // error, then the statement is prepared again.
             try await connection.query("ALTER TABLE t ADD COLUMN extra int")
-            await #expect(throws: PostgresError.self) { try await connection.query(named(1)) }
+            await #expect(throws: PGError.self) { try await connection.query(named(1)) }
             #expect(try await connection.query(named(2)).single().decode(String.self, at: 1) == "b")
             // Forgotten by the server (DISCARD ALL): prepared again after one error.
             try await connection.query("DEALLOCATE ALL")
-            await #expect(throws: PostgresError.self) { try await connection.query(named(1)) }
+            await #expect(throws: PGError.self) { try await connection.query(named(1)) }
             #expect(try await connection.query(named(1)).single().decode(String.self, at: 1) == "a")
             // One name, one statement.
-            let other: PostgresQuery = "SELECT \(1)::int8"
-            await #expect(throws: PostgresError.self) { try await connection.query(other.prepared(as: "test_by_id")) }
+            let other: PGQuery = "SELECT \(1)::int8"
+            await #expect(throws: PGError.self) { try await connection.query(other.prepared(as: "test_by_id")) }
             await connection.close()
         }
     }

@@ -25,7 +25,7 @@ struct PoolTests {
 
     @Test func aConnectionLostMidQueryIsDiscarded() async throws {
         try await TestDatabase.withFresh(migrated: false, maxConnections: 1) { db in
-            await #expect(throws: PostgresError.self) {
+            await #expect(throws: PGError.self) {
                 try await db.pool.withConnection { connection in
                     try await TestDatabase.admin { admin in
                         try await admin.query("SELECT pg_terminate_backend(\(connection.backendPID))")
@@ -40,12 +40,12 @@ struct PoolTests {
     }
 
     @Test func aWaiterTimesOutWithAClearError() async throws {
-        let pool = PostgresPool(.init(connectionString: TestDatabase.adminURL, maxConnections: 1, acquireTimeout: .milliseconds(200)))
+        let pool = PGPool(.init(connectionString: TestDatabase.adminURL, maxConnections: 1, acquireTimeout: .milliseconds(200)))
         try await pool.withConnection { _ in
             do {
                 try await pool.query("SELECT 1")
                 Issue.record("expected a timeout")
-            } catch let error as PostgresError {
+            } catch let error as PGError {
                 #expect(error.code == .poolTimeout)
                 #expect(error.message.contains("no database connection became free"))
             }
@@ -54,7 +54,7 @@ struct PoolTests {
     }
 
     @Test func closeWaitsForConnectionsInUseAndRefusesNewWork() async throws {
-        let pool = PostgresPool(.init(connectionString: TestDatabase.adminURL, maxConnections: 2))
+        let pool = PGPool(.init(connectionString: TestDatabase.adminURL, maxConnections: 2))
         let inUse = Task {
             try await pool.withConnection { connection in
                 try await connection.query("SELECT pg_sleep(0.3)")
@@ -67,6 +67,6 @@ struct PoolTests {
         #expect(ContinuousClock.now - started >= .milliseconds(100), "close waited for the connection in use")
         #expect(try await inUse.value)
         #expect(await pool.openConnectionCount == 0)
-        await #expect(throws: PostgresError.self) { try await pool.query("SELECT 1") }
+        await #expect(throws: PGError.self) { try await pool.query("SELECT 1") }
     }
 }

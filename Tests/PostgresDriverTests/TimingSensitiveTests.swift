@@ -53,11 +53,11 @@ struct TimingSensitiveTests {
 
     @Test func listenReceivesANotifyFromAnotherConnectionWithin100ms() async throws {
         try await TestDatabase.withFresh(migrated: false) { db in
-            let listener = try await PostgresConnection.connect(to: db.url)
+            let listener = try await PGConnection.connect(to: db.url)
             defer { Task { await listener.close() } }
             try await listener.listen("flags changed")  // a name that needs quoting
             let stream = listener.notifications()
-            let receiver = Task { () -> (PostgresNotification, ContinuousClock.Instant)? in
+            let receiver = Task { () -> (PGNotification, ContinuousClock.Instant)? in
                 for await notification in stream { return (notification, ContinuousClock.now) }
                 return nil
             }
@@ -72,4 +72,23 @@ struct TimingSensitiveTests {
         }
     }
 
+    @Test func aCancelledTaskGetsItsErrorWithin100msAndTheBackendIsIdleAfter() async throws {
+        try await TestDatabase.withFresh(migrated: false) { db in
+            let connection = try await PGConnection.connect(to: db.url)
+            // Best of three, so one scheduling hiccup of a loaded machine does not decide it.
+            var fastest = Duration.seconds(60)
+            for _ in 0..<3 {
+                let sleeper = Task { try await connection.query("SELECT pg_sleep(5)") }
+                try await CancellationTests.waitUntilActive(connection.backendPID)
+                let cancelled = ContinuousClock.now
+                sleeper.cancel()
+                let error = await #expect(throws: PGError.self) { try await sleeper.value }
+                fastest = min(fastest, cancelled.duration(to: .now))
+                #expect(error?.code == .cancelled)
+                #expect(try await CancellationTests.backendState(connection.backendPID) == "idle")
+            }
+            #expect(fastest < .milliseconds(100), "the cancelled statement took \(fastest) to return")
+            await connection.close()
+        }
+    }
 }

@@ -10,7 +10,7 @@ struct TransactionTests {
     @Test func aFailingStatementRollsBackEverything() async throws {
         try await TestDatabase.withFresh { db in
             let id = UUID()
-            await #expect(throws: PostgresError.self) {
+            await #expect(throws: PGError.self) {
                 try await db.pool.transaction { connection in
                     try await connection.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), '{}')")
                     try await connection.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), '{}')")
@@ -34,7 +34,7 @@ struct TransactionTests {
             // The pool's only connection is reused: a row it writes now is committed at once,
             // visible to another connection, so it is not stuck in the rolled-back transaction.
             try await db.pool.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(UUID()), \(UUID()), '{}')")
-            let other = try await PostgresConnection.connect(to: db.url)
+            let other = try await PGConnection.connect(to: db.url)
             let seen = try await other.query("SELECT count(*) FROM programs").single().decode(Int.self, at: 0)
             await other.close()
             #expect(seen == 1)
@@ -72,7 +72,7 @@ struct TransactionTests {
             do {
                 try await db.pool.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), '{}')")
                 Issue.record("expected a unique violation")
-            } catch let error as PostgresError {
+            } catch let error as PGError {
                 #expect(error.code == .server)
                 #expect(error.sqlState == "23505")
                 #expect(error.query?.contains("INSERT INTO programs") == true)

@@ -2,6 +2,7 @@ import Foundation
 import PostgresDriver
 import ProgramDomain
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 import TestSupport
 
@@ -22,7 +23,7 @@ enum BackfillFixtures {
         var digests: [String: String] = [:]
         for table in tables {
             // Table names come from the constant lists above, never from data.
-            digests[table] = try await db.pool.query(PostgresQuery(unsafeSQL: """
+            digests[table] = try await db.pool.query(PGQuery(unsafeSQL: """
                 SELECT coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), 'empty') FROM \(table) t
                 """)).single().decode(String.self, at: 0)
         }
@@ -47,7 +48,7 @@ enum BackfillFixtures {
         return versions + ["--"] + reports
     }
 
-    static func count(_ db: TestDatabase.Fresh, _ query: PostgresQuery) async throws -> Int {
+    static func count(_ db: TestDatabase.Fresh, _ query: PGQuery) async throws -> Int {
         try await db.pool.query(query).single().decode(Int.self, at: 0)
     }
 
@@ -63,7 +64,7 @@ enum BackfillFixtures {
             """)
         var stale: [UUID] = []
         for row in rows {
-            let (id, json, checksum) = try row.decode((UUID, PostgresJSONB, String?).self)
+            let (id, json, checksum) = try row.decode((UUID, PGJSONB, String?).self)
             guard let program = try? Program(legacyJSON: json.bytes), program.violations.isEmpty else { continue }
             if checksum != program.canonicalChecksum { stale.append(id) }
         }

@@ -2,9 +2,11 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
-import Testing
+import ProgramVersioningOps
 import TestSupport
+import Testing
 
 @Suite("Backfill under kill and concurrent app writes; its CLI")
 struct BackfillRobustnessTests {

@@ -1,8 +1,9 @@
 import Foundation
 import PostgresDriver
 import ProgramVersioning
-import Testing
+import ProgramVersioningOps
 import TestSupport
+import Testing
 
 @Suite("The check under control: pause and resume from another process, interrupted and killed runs resumed")
 struct CheckControlTests {
@@ -86,7 +87,7 @@ struct CheckControlTests {
             // Its heartbeat stops; a minute later it counts as gone (here: aged by hand).
             try await db.pool.query("UPDATE check_progress SET heartbeat_at = now() - interval '2 minutes'")
             let status = try await CheckStatus.load(pool: db.pool)
-            #expect(status.unfinished.first?.state == "STALE")
+            #expect(status.unfinished.first?.state == .stale)
 
             // Another login does not take over (nor trust) someone else's progress.
             let role = "pv_checker_" + UUID().uuidString.prefix(8).lowercased()

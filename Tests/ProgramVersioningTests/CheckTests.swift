@@ -2,10 +2,12 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
-import Testing
 import TestSupport
+import Testing
 
 @Suite("check: every difference between legacy and versioned data found, nothing on clean data")
 struct CheckTests {
@@ -82,7 +84,7 @@ struct CheckTests {
             // 3. Versions deleted: the only one of `once`, the first of `twice`.
             try await db.pool.withConnection { connection in
                 for table in ["program_version_schedule", "program_version_exercises", "program_version_workouts", "program_versions"] {
-                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) DISABLE TRIGGER USER"))
+                    try await connection.query(PGQuery(unsafeSQL: "ALTER TABLE \(table) DISABLE TRIGGER USER"))
                 }
                 for (program, version) in [(once.id, 1), (twice.id, 1)] {
                     let versionID = try await connection.query(
@@ -94,7 +96,7 @@ struct CheckTests {
                     try await connection.query("DELETE FROM program_versions WHERE id = \(versionID)")
                 }
                 for table in ["program_version_schedule", "program_version_exercises", "program_version_workouts", "program_versions"] {
-                    try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER USER"))
+                    try await connection.query(PGQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER USER"))
                 }
             }
             // 4. A session pointed at another program's workout.
@@ -255,7 +257,7 @@ struct CheckTests {
             "GRANT EXECUTE ON FUNCTION program_versioning_refresh_statistics(double precision) TO \(role)",
             "ALTER ROLE \(role) SET lock_timeout = '2s'",
         ] {
-            try await db.pool.query(PostgresQuery(unsafeSQL: statement))
+            try await db.pool.query(PGQuery(unsafeSQL: statement))
         }
     }
 
@@ -270,8 +272,8 @@ struct CheckTests {
             let run = try await db.pool.query("SELECT status, programs_checked FROM check_runs").single().decode((String, Int).self)
             #expect(run.0 == "CLEAN" && run.1 == 60)
             // The role really is read-only elsewhere: the same statements the library would need fail.
-            let connection = try await PostgresConnection.connect(to: url)
-            for statement: PostgresQuery in [
+            let connection = try await PGConnection.connect(to: url)
+            for statement: PGQuery in [
                 "UPDATE programs SET updated_at = now()", "DELETE FROM check_runs", "INSERT INTO backfill_runs (id, kind) VALUES (gen_random_uuid(), 'programs')",
                 "UPDATE runtime_flags SET percent = 5",
             ] {
@@ -279,15 +281,15 @@ struct CheckTests {
                     try await connection.query(statement)
                     Issue.record("\(statement.sql) should be refused")
                 } catch {
-                    #expect((error as? PostgresError)?.sqlState == "42501", "\(statement.sql): \(error)")
+                    #expect((error as? PGError)?.sqlState == "42501", "\(statement.sql): \(error)")
                 }
             }
             await connection.close()
             try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '\"x\"') WHERE id = (SELECT min(id::text)::uuid FROM programs)")
             let dirty = try await CommandLineTool.run(["check", "--database-url", url])
             #expect(dirty.status == 1)
-            try await db.pool.query(PostgresQuery(unsafeSQL: "DROP OWNED BY \(role)"))
-            try await TestDatabase.admin { try await $0.query(PostgresQuery(unsafeSQL: "DROP ROLE \(role)")) }
+            try await db.pool.query(PGQuery(unsafeSQL: "DROP OWNED BY \(role)"))
+            try await TestDatabase.admin { try await $0.query(PGQuery(unsafeSQL: "DROP ROLE \(role)")) }
         }
     }
 
@@ -298,7 +300,7 @@ struct CheckTests {
             try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '\"Edited by SQL\"') WHERE id = ANY(\(stale))")
             let missing = UUID()
             try await db.pool.query("""
-                INSERT INTO programs (id, user_id, program_json) VALUES (\(missing), \(UUID()), \(PostgresJSONB(Fixtures.program().legacyJSONText)))
+                INSERT INTO programs (id, user_id, program_json) VALUES (\(missing), \(UUID()), \(PGJSONB(Fixtures.program().legacyJSONText)))
                 """)
             // With READS on, nothing is repaired and nothing is checked.
             let flags = FlagStore(pool: db.pool)

@@ -3,10 +3,11 @@ import Logging
 import PostgresDriver
 import ProgramDomain
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// A flag source that records every snapshot handed out, to prove no operation ever saw
 /// READS on with WRITES off.

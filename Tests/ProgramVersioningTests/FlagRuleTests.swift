@@ -1,11 +1,13 @@
 import Foundation
 import Logging
 import PostgresDriver
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Runtime flags: rules in the store, audit, CLI")
 struct FlagRuleTests {
@@ -73,11 +75,11 @@ struct FlagRuleTests {
 
     @Test func aHandWrittenUpdateIsHeldToTheRulesAndAudited() async throws {
         try await TestDatabase.withFresh { db in
-            await #expect(throws: PostgresError.self) {
+            await #expect(throws: PGError.self) {
                 try await db.pool.query("UPDATE runtime_flags SET enabled = true WHERE name = 'PROGRAM_VERSIONING_READS'")
             }
             try await db.pool.query("UPDATE runtime_flags SET enabled = true WHERE name = 'PROGRAM_VERSIONING_WRITES'")
-            await #expect(throws: PostgresError.self) { try await db.pool.query("DELETE FROM runtime_flags") }
+            await #expect(throws: PGError.self) { try await db.pool.query("DELETE FROM runtime_flags") }
             let audit = try await Self.store(db).history()
             #expect(audit.count == 1 && audit[0].name == "PROGRAM_VERSIONING_WRITES" && audit[0].actor == "postgres")
         }
@@ -91,14 +93,14 @@ struct FlagRuleTests {
             let entry = try #require(try await store.history().first)
             #expect(entry.actor == "alice (spoofed)" && entry.login == "postgres")
             // Nobody changes or removes the trail, not even a superuser.
-            for statement: PostgresQuery in [
+            for statement: PGQuery in [
                 "UPDATE runtime_flag_audit SET actor = 'someone else'", "DELETE FROM runtime_flag_audit", "TRUNCATE runtime_flag_audit",
             ] {
                 do {
                     try await db.pool.query(statement)
                     Issue.record("\(statement.sql) should be refused")
                 } catch {
-                    #expect((error as? PostgresError)?.sqlState == "23001", "\(statement.sql): \(error)")
+                    #expect((error as? PGError)?.sqlState == "23001", "\(statement.sql): \(error)")
                 }
             }
             #expect(try await store.history().count == 1)
@@ -120,11 +122,11 @@ struct FlagRuleTests {
             try await store.set(.writes, enabled: true, actor: "test", reason: nil, force: false)
             _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
             let nightly = "pv_nightly_" + UUID().uuidString.prefix(8).lowercased()
-            try await db.pool.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(nightly) LOGIN"))
-            defer { Task { try? await TestDatabase.admin { try await $0.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(nightly)")) } } }
-            try await db.pool.query(PostgresQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \(db.name) TO \(nightly)"))
+            try await db.pool.query(PGQuery(unsafeSQL: "CREATE ROLE \(nightly) LOGIN"))
+            defer { Task { try? await TestDatabase.admin { try await $0.query(PGQuery(unsafeSQL: "DROP ROLE IF EXISTS \(nightly)")) } } }
+            try await db.pool.query(PGQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \(db.name) TO \(nightly)"))
             try await RoleGrants.apply(app: nightly, operator: "postgres", nightly: nightly, pool: db.pool)
-            let asNightly = PostgresPool(.init(connectionString: TestDatabase.url(for: db.name) + " user=\(nightly)", maxConnections: 3))
+            let asNightly = PGPool(.init(connectionString: TestDatabase.url(for: db.name) + " user=\(nightly)", maxConnections: 3))
             // The forgery: a CLEAN row, even one claiming another recorder; and a real check run as the nightly role.
             try await asNightly.query("""
                 INSERT INTO check_runs (id, status, started_at, finished_at, recorded_by)
@@ -142,8 +144,8 @@ struct FlagRuleTests {
                 #expect(refused.rule == .readsNeedsCleanCheck && refused.message.contains("recorded by a role that may flip flags"))
             }
             // The run history is evidence too: nobody edits it.
-            await #expect(throws: PostgresError.self) { try await db.pool.query("UPDATE check_runs SET status = 'CLEAN'") }
-            await #expect(throws: PostgresError.self) { try await db.pool.query("DELETE FROM check_runs") }
+            await #expect(throws: PGError.self) { try await db.pool.query("UPDATE check_runs SET status = 'CLEAN'") }
+            await #expect(throws: PGError.self) { try await db.pool.query("DELETE FROM check_runs") }
 
             // An operator's clean run counts, but the store checks the data itself too: a
             // program changed behind the library's back after the check keeps READS off.
@@ -274,16 +276,16 @@ struct FlagPropagationTimingSensitiveTests {
             try await Self.waitUntil(.seconds(2)) { source.current().writes }
             // The database goes away: no new connections, existing ones killed.
             try await TestDatabase.admin { admin in
-                try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS false"))
+                try await admin.query(PGQuery(unsafeSQL: "ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS false"))
                 try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name) AND pid <> pg_backend_pid()")
             }
             try await Task.sleep(for: .seconds(1))
             #expect(source.current() == FlagSnapshot(writes: true, reads: false, readPercent: 0), "last values kept")
             // Back, and a flip made meanwhile is picked up.
             try await TestDatabase.admin { admin in
-                try await admin.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS true"))
+                try await admin.query(PGQuery(unsafeSQL: "ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS true"))
             }
-            let pool = PostgresPool(.init(connectionString: db.url, maxConnections: 1))
+            let pool = PGPool(.init(connectionString: db.url, maxConnections: 1))
             try await FlagStore(pool: pool).set(.writes, enabled: false, actor: "test", reason: nil, force: false)
             await pool.close()
             try await Self.waitUntil(.seconds(5)) { !source.current().writes }

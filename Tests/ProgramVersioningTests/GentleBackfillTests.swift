@@ -1,9 +1,11 @@
 import Foundation
 import PostgresDriver
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Backfills that never hurt the app: held rows skipped, pause and resume, honest run states")
 struct GentleBackfillTests {
@@ -11,10 +13,10 @@ struct GentleBackfillTests {
 
     /// A transaction of its own holding one program's row `FOR UPDATE` until `release`.
     final class HeldRow: Sendable {
-        let connection: PostgresConnection
+        let connection: PGConnection
 
         init(_ db: TestDatabase.Fresh, programID: UUID) async throws {
-            connection = try await PostgresConnection.connect(to: db.url)
+            connection = try await PGConnection.connect(to: db.url)
             try await connection.query("BEGIN")
             try await connection.query("SELECT 1 FROM programs WHERE id = \(programID) FOR UPDATE")
         }
@@ -42,7 +44,7 @@ struct GentleBackfillTests {
     static func appUpdates(
         _ db: TestDatabase.Fresh, programID: UUID, lockWait: Duration, until done: Flag
     ) async throws -> (slowest: Duration, count: Int, lockWaitsTooLong: Int) {
-        let app = try await PostgresConnection.connect(to: db.url)
+        let app = try await PGConnection.connect(to: db.url)
         try await app.query("SET statement_timeout = '5s'")
         let milliseconds: Int64 = lockWait.components.seconds * 1000
         let lockTimeout: String = String(milliseconds) + "ms"
@@ -81,7 +83,7 @@ struct GentleBackfillTests {
             let held = try await HeldRow(db, programID: ids[7])
             let summary = try await Backfill(pool: db.pool).run(
                 .programs, options: .init(batchSize: 50, lockedRowPatience: .seconds(1)))
-            #expect(summary.status == "SUCCEEDED")
+            #expect(summary.status == .succeeded)
             #expect(summary.counts.seen == 300 && summary.counts.reported == 1 && summary.reportsByReason == ["ROW_LOCKED": 1])
             #expect(summary.reports.first?.programID == ids[7] && summary.reports.first?.detail.contains("another transaction held") == true)
             try await held.release()
@@ -98,7 +100,7 @@ struct GentleBackfillTests {
             try await BackfillFixtures.turnWritesOn(db)
             _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
             let session = try await db.pool.query("SELECT id FROM workout_sessions ORDER BY id OFFSET 5 LIMIT 1").single().decode(UUID.self, at: 0)
-            let holder = try await PostgresConnection.connect(to: db.url)
+            let holder = try await PGConnection.connect(to: db.url)
             try await holder.query("BEGIN")
             try await holder.query("SELECT 1 FROM workout_sessions WHERE id = \(session) FOR UPDATE")
             let release = Task {
@@ -108,7 +110,7 @@ struct GentleBackfillTests {
             }
             let sessions = try await Backfill(pool: db.pool).run(.sessions, options: .init(batchSize: 40))
             try await release.value
-            #expect(sessions.status == "SUCCEEDED" && sessions.counts.reported == 0)
+            #expect(sessions.status == .succeeded && sessions.counts.reported == 0)
             #expect(sessions.counts.seen == sessions.counts.linked + sessions.counts.alreadyLinked)
             #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM workout_sessions WHERE id = \(session) AND program_version_id IS NOT NULL") == 1)
         }
@@ -125,7 +127,7 @@ struct GentleBackfillTests {
             }
             let legacy = try await Backfill(pool: db.pool).run(.legacy, options: .init(batchSize: 10))
             try await release.value
-            #expect(legacy.status == "SUCCEEDED" && legacy.counts.written == 30 && legacy.counts.reported == 0)
+            #expect(legacy.status == .succeeded && legacy.counts.written == 30 && legacy.counts.reported == 0)
             #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM program_versioning_legacy_behind()") == 0)
         }
     }
@@ -208,7 +210,7 @@ struct GentleBackfillTests {
             // Its row still says RUNNING; status knows better once the backend has gone.
             #expect(try await Self.run(db, "programs").status == "RUNNING")
             #expect(try await Wait.waitUntil {
-                try await BackfillStatus.load(pool: db.pool).runs.first?.state == "STALE"
+                try await BackfillStatus.load(pool: db.pool).runs.first?.state == .stale
             })
             let status = try await CommandLineTool.run(["backfill", "status", "--database-url", db.url])
             #expect(status.stdout.contains("STALE programs run") && status.stdout.contains("its process is gone"), "\(status.stdout)")
@@ -219,7 +221,7 @@ struct GentleBackfillTests {
 
     @Test func aBackfillOnAReadOnlyDatabaseIsRefusedBeforeItStarts() async throws {
         try await TestDatabase.withFresh { db in
-            try await db.pool.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(db.name) SET default_transaction_read_only = on"))
+            try await db.pool.query(PGQuery(unsafeSQL: "ALTER DATABASE \(db.name) SET default_transaction_read_only = on"))
             let out = try await CommandLineTool.run(["backfill", "programs", "--database-url", db.url])
             #expect(out.status == 2)
             #expect(out.stderr.contains("read-only") && out.stderr.contains("point --database-url at the primary"), "\(out.stderr)")
@@ -286,7 +288,7 @@ struct AppBesideBackfillTimingSensitiveTests {
             #expect(app.lockWaitsTooLong == 0, "\(app.lockWaitsTooLong) app updates waited over 2 s for a lock")
             #expect(app.slowest < .seconds(1), "the app's slowest update took \(app.slowest)")
             #expect(app.count > 10)
-            #expect(summary.status == "SUCCEEDED")
+            #expect(summary.status == .succeeded)
             #expect(summary.counts.seen == 600 && summary.counts.reported == 0)
             #expect(summary.counts.seen == summary.counts.migrated + summary.counts.unchanged + summary.counts.reported)
             // The held program was migrated once its lock went: the run came back for it.

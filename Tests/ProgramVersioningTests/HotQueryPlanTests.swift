@@ -4,6 +4,7 @@ import ProgramDomain
 @testable import ProgramVersioning
 import Testing
 import TestSupport
+import ProgramSeeding
 
 /// The queries every app screen runs must be served by indexes at scale: seeded with 100k
 /// programs (200k sessions, ~1M sets) and a version per program, EXPLAIN shows no
@@ -39,14 +40,14 @@ struct HotQueryPlanTests {
                 SELECT s.program_id, s.user_id, l.exercise_id FROM workout_sessions s JOIN logged_sets l ON l.session_id = s.id LIMIT 1
                 """).single()
             let (programID, userID, exerciseID) = try sample.decode((UUID, UUID, String).self)
-            let queries: [(String, PostgresQuery)] = [
+            let queries: [(String, PGQuery)] = [
                 ("current version", HotQueries.currentVersion(of: programID)),
                 ("history", HotQueries.history(of: userID, limit: 50)),
                 ("last performance", HotQueries.lastPerformance(of: userID, exerciseID: exerciseID)),
                 ("program sessions", HotQueries.sessions(of: programID, limit: 50)),
             ]
             for (name, query) in queries {
-                let explain = PostgresQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + query.sql, binds: query.binds)
+                let explain = PGQuery(unsafeSQL: "EXPLAIN (FORMAT JSON) " + query.sql, binds: query.binds)
                 let planText = try await db.pool.query(explain).single().decode(String.self, at: 0)
                 let plan = try JSONValue.parse(planText)
                 let reads = Self.scans(plan).filter { Self.bigTables.contains($0.relation) }

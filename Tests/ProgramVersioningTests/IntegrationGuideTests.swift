@@ -16,7 +16,7 @@ struct IntegrationGuideTests {
         try await TestDatabase.withFresh { db in
             let databaseURL = db.url
             // snippet: set-up
-            let pool = PostgresPool(.init(connectionString: databaseURL, maxConnections: 8))
+            let pool = PGPool(.init(connectionString: databaseURL, maxConnections: 8))
             let flags = FixedFlagSource(FlagSnapshot(writes: true, reads: false))  // phase 2: dual write
             let logger = Logger(label: "fitness.programs")
             let programs = ProgramRepository(pool: pool, flags: flags, logger: logger)

@@ -2,10 +2,12 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
-import Testing
 import TestSupport
+import Testing
 
 @Suite("legacy retire and legacy restore: the end of phase 5, and its undo")
 struct LegacyRetirementTests {

@@ -1,4 +1,5 @@
 import ProgramVersioning
+import ProgramVersioningOps
 import Testing
 
 @Suite("Goose migration files are parsed as goose parses them")

@@ -1,8 +1,10 @@
 import Foundation
 import PostgresDriver
+import ProgramSeeding
 import ProgramVersioning
-import Testing
+import ProgramVersioningOps
 import TestSupport
+import Testing
 
 @Suite("The migrator applies the schema as goose would")
 struct MigratorTests {
@@ -77,6 +79,21 @@ struct MigratorTests {
             try await migrator.down()
             let latest = try await db.pool.query("SELECT max(version_id) FROM goose_db_version").single().decode(Int64.self, at: 0)
             #expect(latest == migrator.migrations[migrator.migrations.count - 2].version, "down deletes the row, as goose does")
+        }
+    }
+
+    @Test func theShippedMigrationsRunFromAnyDirectoryAndMatchTheRepositorysFolder() async throws {
+        let shipped = try Migration.shipped()
+        let folder = try Migration.load(from: TestDatabase.migrationsPath)
+        #expect(shipped.map(\.fileName) == folder.map(\.fileName) && shipped.map(\.checksum) == folder.map(\.checksum))
+        try await TestDatabase.withFresh(migrated: false) { db in
+            // A working directory with no migrations folder, as an operator's shell would be.
+            let elsewhere = FileManager.default.temporaryDirectory
+            let outcome = try await CommandLineTool.run(
+                ["migrate", "up", "--database-url", db.url], environment: ["PROGRAM_VERSIONING_MIGRATIONS": nil], workingDirectory: elsewhere)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let applied = try await db.pool.query("SELECT count(*) FROM goose_db_version WHERE version_id > 0").single().decode(Int.self, at: 0)
+            #expect(applied == shipped.count)
         }
     }
 
@@ -221,7 +238,7 @@ struct MigratorTests {
                     for file in files {
                         let table = try #require(file["table"] as? String), name = try #require(file["file"] as? String)
                         let bytes = try Data(contentsOf: folder.appendingPathComponent(name))
-                        try await connection.copyFrom(PostgresQuery(unsafeSQL: "COPY \(table) FROM STDIN")) { writer in
+                        try await connection.copyFrom(PGQuery(unsafeSQL: "COPY \(table) FROM STDIN")) { writer in
                             try await writer.write(encodedRows: bytes)
                         }
                     }
@@ -239,17 +256,17 @@ struct MigratorTests {
             let program = UUID()
             try await db.pool.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(program), \(UUID()), '{}')")
             try await db.pool.query("INSERT INTO program_versions (program_id, version, name, source_checksum, content_checksum) VALUES (\(program), 1, 'v1', 'a', 'b')")
-            await #expect(throws: PostgresError.self) {
+            await #expect(throws: PGError.self) {
                 try await db.pool.query("INSERT INTO program_versions (program_id, version, name, source_checksum, content_checksum) VALUES (\(program), 3, 'gap', 'a', 'b')")
             }
             do {
                 try await db.pool.query("UPDATE program_versions SET name = 'changed'")
                 Issue.record("expected the update to be refused")
-            } catch let error as PostgresError {
+            } catch let error as PGError {
                 #expect(error.message.contains("immutable"))
             }
-            await #expect(throws: PostgresError.self) { try await db.pool.query("DELETE FROM program_versions") }
-            await #expect(throws: PostgresError.self) { try await db.pool.query("TRUNCATE program_versions CASCADE") }
+            await #expect(throws: PGError.self) { try await db.pool.query("DELETE FROM program_versions") }
+            await #expect(throws: PGError.self) { try await db.pool.query("TRUNCATE program_versions CASCADE") }
             let name = try await db.pool.query("SELECT name FROM program_versions").single().decode(String.self, at: 0)
             #expect(name == "v1")
         }

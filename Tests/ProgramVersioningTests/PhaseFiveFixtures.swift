@@ -2,9 +2,10 @@ import Foundation
 import PostgresDriver
 import ProgramDomain
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
-import Testing
 import TestSupport
+import Testing
 
 /// Helpers for the phase-5 tests: the rollout taken to phase 5 by its own rules, edits that
 /// leave legacy behind, and what a database holds, in forms two runs can compare.

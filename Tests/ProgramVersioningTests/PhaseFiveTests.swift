@@ -1,11 +1,13 @@
 import Foundation
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Phase 5: versions are the source of truth, legacy read-only, a way back that loses nothing")
 struct PhaseFiveTests {
@@ -73,11 +75,11 @@ struct PhaseFiveTests {
             try await LegacySeeder(pool: db.pool).seed(.init(programs: 5, seed: 72))
             let id = try await db.pool.query("SELECT id FROM programs LIMIT 1").single().decode(UUID.self, at: 0)
             try await F.enterPhaseFive(db)
-            func refusal(_ query: PostgresQuery) async -> String? {
+            func refusal(_ query: PGQuery) async -> String? {
                 do {
                     try await db.pool.query(query)
                     return nil
-                } catch let error as PostgresError {
+                } catch let error as PGError {
                     return error.sqlState
                 } catch {
                     return "\(error)"
@@ -90,7 +92,7 @@ struct PhaseFiveTests {
             // The message says why and what to do.
             do {
                 try await db.pool.query("UPDATE programs SET program_json = '{}' WHERE id = \(id)")
-            } catch let error as PostgresError {
+            } catch let error as PGError {
                 #expect(error.message.contains("PROGRAM_VERSIONING_LEGACY_READONLY is on"))
                 #expect(error.hint?.contains("backfill legacy") == true)
             }
@@ -379,7 +381,7 @@ struct PhaseFiveTests {
             let repository = Fixtures.repository(db, F.phaseFive)
             let read = try await repository.program(created.id)
             // Hold the program's row, so the save waits where it locks it, and look at what it sends.
-            let holder = try await PostgresConnection.connect(to: db.url)
+            let holder = try await PGConnection.connect(to: db.url)
             try await holder.query("BEGIN")
             try await holder.query("SELECT 1 FROM programs WHERE id = \(created.id) FOR UPDATE")
             var edited = read.program

@@ -2,10 +2,12 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
-import Testing
 import TestSupport
+import Testing
 
 @Suite("backfill programs: every legacy program migrated or reported, idempotent, resumable")
 struct ProgramBackfillTests {
@@ -16,7 +18,7 @@ struct ProgramBackfillTests {
             let summary = try await Backfill(pool: db.pool).run(.programs, options: .init(batchSize: 70))
             let counts = summary.counts
             #expect(counts.seen == 600 && counts.seen == counts.migrated + counts.unchanged + counts.reported)
-            #expect(summary.status == "SUCCEEDED" && !summary.dryRun && counts.unchanged == 0)
+            #expect(summary.status == .succeeded && !summary.dryRun && counts.unchanged == 0)
             // Exactly the kinds validation refuses are reported; the others migrate.
             let refused = (seeded.messByKind[.repeatedIds] ?? 0) + (seeded.messByKind[.scheduleIndexPastEnd] ?? 0)
             #expect(counts.reported == refused && counts.migrated == 600 - refused)
@@ -44,7 +46,7 @@ struct ProgramBackfillTests {
             let repository = Fixtures.repository(db, Fixtures.bothOn)
             let migrated = try await db.pool.query("""
                 SELECT p.id, p.program_json FROM programs p JOIN program_versions v ON v.program_id = p.id
-                """).map { try $0.decode((UUID, PostgresJSONB).self) }
+                """).map { try $0.decode((UUID, PGJSONB).self) }
             #expect(migrated.count == counts.migrated)
             for (id, json) in migrated {
                 let legacy = try Program(legacyJSON: json.bytes)
@@ -114,7 +116,7 @@ struct ProgramBackfillTests {
             let json = try #require(String(data: Data(Fixtures.program().legacyJSONText.utf8), encoding: .utf8))
             let (backfilled, saved) = (UUID(), UUID())
             for id in [backfilled, saved] {
-                try await db.pool.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), \(PostgresJSONB(json)))")
+                try await db.pool.query("INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), \(PGJSONB(json)))")
             }
             try await BackfillFixtures.turnWritesOn(db)
             // `saved` gets its first version from a dual-write save of the unchanged program.
@@ -224,15 +226,15 @@ struct ProgramBackfillTests {
                     // the table held before the run (the run writes no legacy column).
                     let restored = "restored_" + file.table
                     try await db.pool.withConnection { connection in
-                        try await connection.query(PostgresQuery(unsafeSQL: "CREATE TABLE \(restored) (LIKE \(file.table))"))
-                        try await connection.copyFrom(PostgresQuery(unsafeSQL: "COPY \(restored) FROM STDIN")) { try await $0.write(encodedRows: bytes) }
+                        try await connection.query(PGQuery(unsafeSQL: "CREATE TABLE \(restored) (LIKE \(file.table))"))
+                        try await connection.copyFrom(PGQuery(unsafeSQL: "COPY \(restored) FROM STDIN")) { try await $0.write(encodedRows: bytes) }
                     }
                     let legacyColumns = switch file.table {
                     case "workout_sessions": "id, user_id, program_id, workout_id, status, started_at, completed_at"
                     case "logged_sets": "id, session_id, user_id, exercise_id, set_index, reps, weight_kg, logged_at"
                     default: "*"
                     }
-                    let difference = try await BackfillFixtures.count(db, PostgresQuery(unsafeSQL: """
+                    let difference = try await BackfillFixtures.count(db, PGQuery(unsafeSQL: """
                         SELECT count(*) FROM ((SELECT \(legacyColumns) FROM \(restored) EXCEPT SELECT \(legacyColumns) FROM \(file.table))
                                         UNION ALL (SELECT \(legacyColumns) FROM \(file.table) EXCEPT SELECT \(legacyColumns) FROM \(restored))) d
                         """))
@@ -256,7 +258,7 @@ struct ProgramBackfillTests {
         try await TestDatabase.withFresh { db in
             let id = UUID()
             try await db.pool.query("""
-                INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), \(PostgresJSONB(Fixtures.program().legacyJSONText)))
+                INSERT INTO programs (id, user_id, program_json) VALUES (\(id), \(UUID()), \(PGJSONB(Fixtures.program().legacyJSONText)))
                 """)
             let repository = Fixtures.repository(db, Fixtures.writesOn)
             let read = try await repository.program(id)

@@ -3,9 +3,10 @@ import Logging
 import PostgresDriver
 import ProgramDomain
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
-import Testing
 import TestSupport
+import Testing
 
 /// A program with unknown keys at every level, as an app would store it.
 enum Fixtures {
@@ -42,7 +43,7 @@ enum Fixtures {
     static let bothOn = FlagSnapshot(writes: true, reads: true, readPercent: 100)
 
     static func count(_ db: TestDatabase.Fresh, _ table: String) async throws -> Int {
-        try await db.pool.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)")).single().decode(Int.self, at: 0)
+        try await db.pool.query(PGQuery(unsafeSQL: "SELECT count(*) FROM \(table)")).single().decode(Int.self, at: 0)
     }
 
     /// Sixteen concurrent writers, each adding its own exercise `e-writer-N` to the third
@@ -152,7 +153,7 @@ struct RepositoryTests {
             try await db.pool.withConnection { connection in
                 try await connection.executeScript(unsafeSQL: "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET enable_indexscan = off', current_database()); END $$")
             }
-            let scanning = PostgresPool(.init(connectionString: db.url, maxConnections: 1))
+            let scanning = PGPool(.init(connectionString: db.url, maxConnections: 1))
             let read = try await ProgramRepository(
                 pool: scanning, flags: FixedFlagSource(Fixtures.bothOn), logger: Logger(label: "test"), versionCacheCapacity: 0
             ).program(created.id)

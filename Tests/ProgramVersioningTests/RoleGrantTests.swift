@@ -2,10 +2,12 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Three roles, least privilege: what each may and may not do")
 struct RoleGrantTests {
@@ -29,8 +31,8 @@ struct RoleGrantTests {
             try await body()
             return .allowed
         } catch {
-            let cause: PostgresError? = switch error {
-            case let error as PostgresError: error
+            let cause: PGError? = switch error {
+            case let error as PGError: error
             case RepositoryError.database(let error): error
             case BackfillError.database(_, let error): error
             case CheckError.database(_, let error): error
@@ -50,14 +52,14 @@ struct RoleGrantTests {
             let suffix = UUID().uuidString.prefix(8).lowercased()
             let roles = (app: "pv_app_\(suffix)", operator: "pv_operator_\(suffix)", nightly: "pv_nightly_\(suffix)")
             for role in [roles.app, roles.operator, roles.nightly] {
-                try await db.pool.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(role) LOGIN"))
-                try await db.pool.query(PostgresQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \(db.name) TO \(role)"))
+                try await db.pool.query(PGQuery(unsafeSQL: "CREATE ROLE \(role) LOGIN"))
+                try await db.pool.query(PGQuery(unsafeSQL: "GRANT CONNECT ON DATABASE \(db.name) TO \(role)"))
             }
             defer {
                 Task {
                     try? await TestDatabase.admin { connection in
                         for role in [roles.app, roles.operator, roles.nightly] {
-                            _ = try? await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"))
+                            _ = try? await connection.query(PGQuery(unsafeSQL: "DROP ROLE IF EXISTS \(role)"))
                         }
                     }
                 }
@@ -67,7 +69,7 @@ struct RoleGrantTests {
             ])
             #expect(applied.status == 0, "\(applied.stderr)")
 
-            typealias Operation = (name: String, run: (PostgresPool) async throws -> Void)
+            typealias Operation = (name: String, run: (PGPool) async throws -> Void)
             let operations: [Operation] = [
                 ("read a program", { pool in
                     _ = try await ProgramRepository(pool: pool, flags: FixedFlagSource(Fixtures.writesOn), logger: Logger(label: "t")).program(programID)
@@ -127,7 +129,7 @@ struct RoleGrantTests {
                 "pause backfills": [.refused, .allowed, .refused],
             ]
             for (index, role) in [roles.app, roles.operator, roles.nightly].enumerated() {
-                let pool = PostgresPool(.init(connectionString: TestDatabase.url(for: db.name) + " user=\(role)", maxConnections: 3))
+                let pool = PGPool(.init(connectionString: TestDatabase.url(for: db.name) + " user=\(role)", maxConnections: 3))
                 for operation in operations {
                     let got = await Self.outcome { try await operation.run(pool) }
                     if let want = expected[operation.name]?[index] {
@@ -154,8 +156,8 @@ struct RoleGrantTests {
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let (owner, database) = ("pv_owner_\(suffix)", "pv_owned_\(suffix)")
         try await TestDatabase.admin { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE ROLE \(owner) LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"))
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database) OWNER \(owner) TEMPLATE template0"))
+            try await connection.query(PGQuery(unsafeSQL: "CREATE ROLE \(owner) LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"))
+            try await connection.query(PGQuery(unsafeSQL: "CREATE DATABASE \(database) OWNER \(owner) TEMPLATE template0"))
         }
         let url = TestDatabase.url(for: database) + " user=\(owner)"
         let up = try await CommandLineTool.run(["migrate", "up", "--database-url", url])
@@ -165,8 +167,8 @@ struct RoleGrantTests {
         let down = try await CommandLineTool.run(["migrate", "down", "--to", "1", "--database-url", url])
         #expect(down.status == 1 && down.stderr.contains("runtime_flag_audit"), "\(down.stderr)")
         try await TestDatabase.admin { connection in
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"))
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "DROP ROLE IF EXISTS \(owner)"))
+            _ = try await connection.query(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"))
+            _ = try await connection.query(PGQuery(unsafeSQL: "DROP ROLE IF EXISTS \(owner)"))
         }
     }
 }

@@ -2,11 +2,13 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// The rollout as the app's team runs it (DESIGN.md §1, docs/runbook.md), on seeded messy
 /// data, with app traffic running the whole time, every operator step through the CLI:

@@ -2,11 +2,13 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Saves whose outcome is known: idempotency keys")
 struct SaveOutcomeTests {
@@ -66,14 +68,14 @@ struct SaveFaultTimingSensitiveTests {
                     """)
             }
             let versionsBefore = try await BackfillFixtures.count(db, "SELECT count(*) FROM program_versions")
-            let appPool = PostgresPool(.init(connectionString: db.url + " application_name=pv_fault_app", maxConnections: 3))
+            let appPool = PGPool(.init(connectionString: db.url + " application_name=pv_fault_app", maxConnections: 3))
             let flags = phaseFive ? PhaseFiveFixtures.phaseFive : Fixtures.writesOn
             let repository = ProgramRepository(pool: appPool, flags: FixedFlagSource(flags), logger: Logger(label: "app"))
             let ledger = SaveLedger()
             let done = StopSignal()
 
             let killer = Task {
-                let connection = try await PostgresConnection.connect(to: db.url)
+                let connection = try await PGConnection.connect(to: db.url)
                 var kills = 0
                 var round = 0
                 while !done.isSet {

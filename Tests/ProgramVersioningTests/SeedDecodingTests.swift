@@ -1,5 +1,5 @@
 import ProgramDomain
-@testable import ProgramVersioning
+@testable import ProgramSeeding
 import Testing
 
 /// The seed's messy programs are the domain's test data: each kind of mess must decode (or

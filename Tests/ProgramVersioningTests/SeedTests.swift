@@ -1,13 +1,14 @@
 import Foundation
 import PostgresDriver
+import ProgramSeeding
 import ProgramVersioning
-import Testing
 import TestSupport
+import Testing
 
 @Suite("Seeded legacy data is realistic, messy on request and reproducible")
 struct SeedTests {
     /// A digest of every legacy table's rows, in key order.
-    static func legacyDigest(_ pool: PostgresPool) async throws -> String {
+    static func legacyDigest(_ pool: PGPool) async throws -> String {
         try await pool.query("""
             SELECT md5(string_agg(t, '|' ORDER BY t)) FROM (
               SELECT 'p' || id || user_id || program_json::text || created_at AS t FROM programs
@@ -40,7 +41,7 @@ struct SeedTests {
             let summary = try await LegacySeeder(pool: db.pool).seed(.init(programs: 600, messyPercent: 60, seed: 3))
             #expect(summary.programs == 600)
             for kind in LegacyMess.allCases { #expect((summary.messByKind[kind] ?? 0) > 10, "\(kind)") }
-            func count(_ query: PostgresQuery) async throws -> Int {
+            func count(_ query: PGQuery) async throws -> Int {
                 try await db.pool.query(query).single().decode(Int.self, at: 0)
             }
             // Each kind is really in the stored JSON / rows, found by SQL that knows nothing of the generator.

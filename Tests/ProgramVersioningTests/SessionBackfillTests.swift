@@ -2,9 +2,11 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
-import Testing
+import ProgramVersioningOps
 import TestSupport
+import Testing
 
 @Suite("backfill sessions: old sessions and sets linked to version rows or reported, legacy data untouched")
 struct SessionBackfillTests {

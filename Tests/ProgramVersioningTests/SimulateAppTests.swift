@@ -1,8 +1,9 @@
 import Foundation
 import PostgresDriver
+import ProgramSeeding
 import ProgramVersioning
-import Testing
 import TestSupport
+import Testing
 
 @Suite("simulate-app drives the library like the app")
 struct SimulateAppTests {

@@ -1,9 +1,11 @@
 import Foundation
 import PostgresDriver
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
-import Testing
 import TestSupport
+import Testing
 
 /// Against a real hot standby of a primary (`scripts/replica`): the check reads it, a
 /// backfill is refused there, and a backfill on the primary waits while the standby lags.

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresDriver
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// A primary and its hot standby (`scripts/replica`, started once per test process), for
 /// the tests that read a standby or throttle on replica lag. Each test gets a database of
@@ -12,7 +13,7 @@ public enum ReplicaPair {
         let started = try await ExternalTool.run("bash", [script, "start"])
         let urls = started.stdout.split(whereSeparator: \.isWhitespace).map(String.init)
         guard started.status == 0, urls.count == 2 else {
-            throw PostgresError(code: .connectionFailed, message: "scripts/replica start failed: \(started.stderr)")
+            throw PGError(code: .connectionFailed, message: "scripts/replica start failed: \(started.stderr)")
         }
         return (urls[0], urls[1])
     }
@@ -23,9 +24,9 @@ public enum ReplicaPair {
         public let primaryURL: String
         public let standbyURL: String
         /// On the primary.
-        public let pool: PostgresPool
+        public let pool: PGPool
         /// On the standby (read-only).
-        public let standbyPool: PostgresPool
+        public let standbyPool: PGPool
 
         /// Waits (bounded) until the standby has replayed everything the primary wrote so far.
         public func standbyCaughtUp(timeout: Duration = .seconds(30)) async throws {
@@ -38,7 +39,7 @@ public enum ReplicaPair {
                 if replayed { return }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            throw PostgresError(code: .poolTimeout, message: "the standby did not replay up to \(target) within \(timeout)")
+            throw PGError(code: .poolTimeout, message: "the standby did not replay up to \(target) within \(timeout)")
         }
     }
 
@@ -53,17 +54,17 @@ public enum ReplicaPair {
     public static func withFresh<T: Sendable>(_ body: (Fresh) async throws -> T) async throws -> T {
         let (primary, standby) = try await clusters.value
         let name = "pv_replica_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        let admin = try await PostgresConnection.connect(to: primary)
+        let admin = try await PGConnection.connect(to: primary)
         // A generated name, not data.
-        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"))
-        let pool = PostgresPool(.init(connectionString: url(primary, database: name), maxConnections: 8))
+        try await admin.query(PGQuery(unsafeSQL: "CREATE DATABASE \(name)"))
+        let pool = PGPool(.init(connectionString: url(primary, database: name), maxConnections: 8))
         let fresh = Fresh(
             name: name, primaryURL: url(primary, database: name), standbyURL: url(standby, database: name), pool: pool,
-            standbyPool: PostgresPool(.init(connectionString: url(standby, database: name), maxConnections: 4)))
+            standbyPool: PGPool(.init(connectionString: url(standby, database: name), maxConnections: 4)))
         func drop() async {
             await fresh.pool.close()
             await fresh.standbyPool.close()
-            _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
+            _ = try? await admin.query(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
             await admin.close()
         }
         do {

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresDriver
 import ProgramVersioning
+import ProgramVersioningOps
 
 /// Integration tests run against a real PostgreSQL (started by `scripts/test`), each in a
 /// fresh database cloned from a migrated template: cloning takes milliseconds, migrating
@@ -18,7 +19,7 @@ public enum TestDatabase {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The repository's migrations folder.
-    public static var migrationsPath: String { repositoryRoot.appendingPathComponent("migrations").path }
+    public static var migrationsPath: String { repositoryRoot.appendingPathComponent("migrations").resolvingSymlinksInPath().path }
 
     /// A connection string for `database` on the test server, keeping every other setting.
     public static func url(for database: String) -> String {
@@ -38,7 +39,7 @@ public enum TestDatabase {
         /// Its connection string.
         public let url: String
         /// A pool on it (closed when the test ends).
-        public let pool: PostgresPool
+        public let pool: PGPool
     }
 
     /// Runs `body` with a new database (migrated unless `migrated` is false) and drops it after.
@@ -50,9 +51,9 @@ public enum TestDatabase {
         let template = migrated ? try await migratedTemplate.value : "template0"
         try await admin { connection in
             // Generated names, not data: safe to place in SQL text.
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template)"))
+            try await connection.query(PGQuery(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template)"))
         }
-        let fresh = Fresh(name: name, url: url(for: name), pool: PostgresPool(.init(connectionString: url(for: name), maxConnections: maxConnections)))
+        let fresh = Fresh(name: name, url: url(for: name), pool: PGPool(.init(connectionString: url(for: name), maxConnections: maxConnections)))
         do {
             let value = try await body(fresh)
             await drop(fresh)
@@ -66,14 +67,14 @@ public enum TestDatabase {
     private static func drop(_ fresh: Fresh) async {
         await fresh.pool.close()
         _ = try? await admin { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(fresh.name) WITH (FORCE)"))
+            try await connection.query(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(fresh.name) WITH (FORCE)"))
         }
     }
 
     /// Runs `body` on a connection to the admin database.
     @discardableResult
-    public static func admin<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let connection = try await PostgresConnection.connect(to: adminURL)
+    public static func admin<T: Sendable>(_ body: (PGConnection) async throws -> T) async throws -> T {
+        let connection = try await PGConnection.connect(to: adminURL)
         do {
             let value = try await body(connection)
             await connection.close()
@@ -96,9 +97,9 @@ public enum TestDatabase {
             let exists = try await connection.query("SELECT count(*) FROM pg_database WHERE datname = \(name)").single().decode(Int.self, at: 0) > 0
             if exists { return }
             let building = name + "_building"
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(building) WITH (FORCE)"))
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(building) TEMPLATE template0"))
-            let pool = PostgresPool(.init(connectionString: url(for: building), maxConnections: 1))
+            try await connection.query(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(building) WITH (FORCE)"))
+            try await connection.query(PGQuery(unsafeSQL: "CREATE DATABASE \(building) TEMPLATE template0"))
+            let pool = PGPool(.init(connectionString: url(for: building), maxConnections: 1))
             do {
                 try await Migrator(migrations: migrations, pool: pool).up()
                 await pool.close()
@@ -106,7 +107,7 @@ public enum TestDatabase {
                 await pool.close()
                 throw error
             }
-            try await connection.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(building) RENAME TO \(name)"))
+            try await connection.query(PGQuery(unsafeSQL: "ALTER DATABASE \(building) RENAME TO \(name)"))
         }
         return name
     }

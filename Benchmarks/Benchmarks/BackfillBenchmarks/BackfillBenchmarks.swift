@@ -2,7 +2,9 @@ import Benchmark
 import Foundation
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 
 // `backfill programs` on 100k and 400k seeded programs (mean 4 workouts x 6 exercises), run
@@ -35,9 +37,9 @@ func cli() -> String {
 
 /// Names below are constants of this file, never data.
 func admin(_ sql: String) async throws {
-    let connection = try await PostgresConnection.connect(to: adminURL)
+    let connection = try await PGConnection.connect(to: adminURL)
     defer { Task { await connection.close() } }
-    try await connection.query(PostgresQuery(unsafeSQL: sql))
+    try await connection.query(PGQuery(unsafeSQL: sql))
 }
 
 /// Programs that already have a version when the measured backfill starts.
@@ -57,7 +59,7 @@ func legacyTemplate(programs: Int, empty: Bool = false) async throws -> String {
     _ = try await FlagStore(pool: pool).set(.writes, enabled: true, actor: "bench", reason: "backfill benchmark", force: false)
     if versioned > 0 { _ = try await Backfill(pool: pool).run(.programs, options: .init(limit: versioned)) }
     try await pool.query("VACUUM ANALYZE")
-    try await pool.query(PostgresQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
+    try await pool.query(PGQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
     await pool.close()
     return name
 }
@@ -65,7 +67,7 @@ func legacyTemplate(programs: Int, empty: Bool = false) async throws -> String {
 /// Whether `name` was made by an earlier run with this `marker` (the table comment on
 /// `programs`); if so, brought up to the current migrations.
 func kept(_ name: String, marker: String) async throws -> Bool {
-    guard let existing = try? await PostgresConnection.connect(to: databaseURL(name)) else { return false }
+    guard let existing = try? await PGConnection.connect(to: databaseURL(name)) else { return false }
     let found = try? await existing.query("SELECT obj_description('programs'::regclass)").single().decode(String?.self, at: 0)
     await existing.close()
     guard found == marker else { return false }
@@ -78,10 +80,10 @@ func kept(_ name: String, marker: String) async throws -> Bool {
 }
 
 /// A new, migrated database `name` (dropped first if it exists) and a pool on it.
-func newMigratedDatabase(_ name: String, maxConnections: Int) async throws -> PostgresPool {
+func newMigratedDatabase(_ name: String, maxConnections: Int) async throws -> PGPool {
     try await admin("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     try await admin("CREATE DATABASE \(name)")
-    let pool = PostgresPool(.init(connectionString: databaseURL(name), maxConnections: maxConnections))
+    let pool = PGPool(.init(connectionString: databaseURL(name), maxConnections: maxConnections))
     let migrations = try Migration.load(from: repositoryRoot.appendingPathComponent("migrations").path)
     _ = try await Migrator(migrations: migrations, pool: pool).up()
     return pool
@@ -89,7 +91,7 @@ func newMigratedDatabase(_ name: String, maxConnections: Int) async throws -> Po
 
 /// Applies any migration newer than a kept database (its data stays valid across them).
 func migrated(_ name: String) async throws -> String {
-    let pool = PostgresPool(.init(connectionString: databaseURL(name), maxConnections: 1))
+    let pool = PGPool(.init(connectionString: databaseURL(name), maxConnections: 1))
     let migrations = try Migration.load(from: repositoryRoot.appendingPathComponent("migrations").path)
     _ = try await Migrator(migrations: migrations, pool: pool).up()
     await pool.close()
@@ -129,7 +131,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("backfill: limit, plain COPY of the same version rows, 100k programs") { benchmark in
         let template = try await legacyTemplate(programs: 100_000)
         let rows = try await LimitRows.build(from: databaseURL(template))
-        let connection = try await PostgresConnection.connect(to: try await freshCopy(of: template, as: "pv_bench_backfill_limit"))
+        let connection = try await PGConnection.connect(to: try await freshCopy(of: template, as: "pv_bench_backfill_limit"))
         benchmark.startMeasurement()
         try await rows.copy(on: connection)
         benchmark.stopMeasurement()
@@ -147,7 +149,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("backfill: programs re-run over unchanged data, 100k programs") { benchmark in
         // The database the first run migrated; migrated here, unmeasured, if that benchmark was filtered out.
         let url = databaseURL("pv_bench_backfill_100k")
-        let connection = try? await PostgresConnection.connect(to: url)
+        let connection = try? await PGConnection.connect(to: url)
         let versions = try? await connection?.query("SELECT count(*) FROM program_versions").single().decode(Int.self, at: 0)
         await connection?.close()
         if versions != 100_000 {

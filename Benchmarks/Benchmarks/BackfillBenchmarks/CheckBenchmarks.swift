@@ -2,6 +2,7 @@ import Benchmark
 import Foundation
 import PostgresDriver
 import ProgramVersioning
+import ProgramVersioningOps
 
 // `check` on migrated databases of exactly 100k and 400k programs (every session linked) with
 // 150 differences planted behind the library's back, run as the operator runs it (the
@@ -17,7 +18,7 @@ func checkTemplate(programs: Int) async throws -> String {
     let marker = "pv bench check: from \(try await legacyTemplate(programs: programs)), \(plantedStale) stale + \(plantedMismatch) mismatched, \(programs) programs, v2"
     if try await kept(name, marker: marker) { return name }
     let url = try await freshCopy(of: try await legacyTemplate(programs: programs), as: name)
-    let pool = PostgresPool(.init(connectionString: url, maxConnections: 2))
+    let pool = PGPool(.init(connectionString: url, maxConnections: 2))
     _ = try await Backfill(pool: pool).run(.programs, options: .init())
     _ = try await Backfill(pool: pool).run(.sessions, options: .init())
     try await pool.withConnection { try await trim($0, toPrograms: programs) }
@@ -36,7 +37,7 @@ func checkTemplate(programs: Int) async throws -> String {
         try await connection.query("ALTER TABLE program_version_exercises ENABLE TRIGGER program_version_exercises_immutable")
     }
     try await pool.query("VACUUM ANALYZE")
-    try await pool.query(PostgresQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
+    try await pool.query(PGQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
     await pool.close()
     return name
 }
@@ -44,7 +45,7 @@ func checkTemplate(programs: Int) async throws -> String {
 /// Deletes programs (with their versions, sessions and sets) from the middle of the key
 /// range until `count` are left: the legacy template also holds the 20k programs versioned
 /// before the backfill, and the scaling goal compares exactly 100k with 400k programs.
-func trim(_ connection: PostgresConnection, toPrograms count: Int) async throws {
+func trim(_ connection: PGConnection, toPrograms count: Int) async throws {
     // In one transaction; as a replica, so neither the immutability triggers nor the
     // foreign-key checks (unindexed on the referencing side) run: what refers to a deleted
     // row is deleted first.
@@ -83,7 +84,7 @@ func check(_ url: String) async throws -> MeasuredProcess {
 
 /// The limit: the rows the check reads, streamed page by page and dropped, on one
 /// connection.
-func streamCheckRows(_ connection: PostgresConnection) async throws -> Int {
+func streamCheckRows(_ connection: PGConnection) async throws -> Int {
     try await streamPrograms(connection, from: nil, to: nil) + streamSessions(connection)
 }
 
@@ -92,8 +93,8 @@ func streamCheckRows(_ connection: PostgresConnection) async throws -> Int {
 func streamCheckRowsConcurrently(_ url: String) async throws -> Int {
     let middle = UUID(uuid: (0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
     let connections = [
-        try await PostgresConnection.connect(to: url), try await PostgresConnection.connect(to: url),
-        try await PostgresConnection.connect(to: url),
+        try await PGConnection.connect(to: url), try await PGConnection.connect(to: url),
+        try await PGConnection.connect(to: url),
     ]
     async let first = streamPrograms(connections[0], from: nil, to: middle)
     async let second = streamPrograms(connections[1], from: middle, to: nil)
@@ -105,7 +106,7 @@ func streamCheckRowsConcurrently(_ url: String) async throws -> Int {
 
 /// Programs with `from <= id < to`, their legacy JSON and every column of their latest
 /// version's rows.
-func streamPrograms(_ connection: PostgresConnection, from: UUID?, to: UUID?) async throws -> Int {
+func streamPrograms(_ connection: PGConnection, from: UUID?, to: UUID?) async throws -> Int {
     // Without JIT, as the check reads: compiling these short statements costs more than it saves.
     try await connection.query("SET jit = off")
     var bytes = 0
@@ -123,7 +124,7 @@ func streamPrograms(_ connection: PostgresConnection, from: UUID?, to: UUID?) as
         guard !page.isEmpty else { break }
         var versions: [UUID] = []
         for row in page {
-            let (id, json, version) = try row.decode((UUID, PostgresJSONB, UUID?).self)
+            let (id, json, version) = try row.decode((UUID, PGJSONB, UUID?).self)
             bytes += json.bytes.count
             if let version { versions.append(version) }
             cursor = id
@@ -147,7 +148,7 @@ func streamPrograms(_ connection: PostgresConnection, from: UUID?, to: UUID?) as
 }
 
 /// Every session's link columns, then its sets'.
-func streamSessions(_ connection: PostgresConnection) async throws -> Int {
+func streamSessions(_ connection: PGConnection) async throws -> Int {
     try await connection.query("SET jit = off")
     var bytes = 0
     var cursor: UUID?
@@ -182,7 +183,7 @@ func checkBenchmarks() {
         let size = "\(programs / 1000)k programs"
 
         Benchmark("check: limit, streaming the same rows without comparing, \(size)", configuration: warm) { benchmark in
-            let connection = try await PostgresConnection.connect(to: databaseURL(try await checkTemplate(programs: programs)))
+            let connection = try await PGConnection.connect(to: databaseURL(try await checkTemplate(programs: programs)))
             benchmark.startMeasurement()
             blackHole(try await streamCheckRows(connection))
             benchmark.stopMeasurement()

@@ -4,6 +4,7 @@ import Logging
 import PostgresDriver
 import ProgramDomain
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 import Synchronization
 
@@ -52,7 +53,7 @@ final class StopFlag: Sendable {
 
 /// 8 app clients saving edits of random programs (dual write) until `stop` or `duration`.
 func appSaves(url: String, programIDs: [UUID], latencies: SaveLatencies, stop: StopFlag, duration: Duration?) async throws {
-    let pool = PostgresPool(.init(connectionString: url, maxConnections: 8))
+    let pool = PGPool(.init(connectionString: url, maxConnections: 8))
     let flags = FlagSnapshot(writes: true, reads: false, readPercent: 0, legacyReadOnly: false)
     let repository = ProgramRepository(pool: pool, flags: FixedFlagSource(flags), logger: Logger(label: "bench"))
     let deadline = duration.map { ContinuousClock.now + $0 }
@@ -133,7 +134,7 @@ func checkResumedAfterKillAt90(_ url: String) async throws -> Duration {
     process.standardOutput = FileHandle.nullDevice
     process.standardError = FileHandle.nullDevice
     try process.run()
-    let connection = try await PostgresConnection.connect(to: url)
+    let connection = try await PGConnection.connect(to: url)
     // As the check's progress line counts it: each part (programs, sessions) at least 90 % done.
     let (programs, sessions) = try await connection.query("""
         SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM workout_sessions)
@@ -167,7 +168,7 @@ func gentleBackfillBenchmarks() {
         let template = try await legacyTemplate(programs: 100_000)
         let url = try await freshCopy(of: template, as: "pv_bench_backfill_under_load")
         let ids = try await {
-            let connection = try await PostgresConnection.connect(to: url)
+            let connection = try await PGConnection.connect(to: url)
             defer { Task { await connection.close() } }
             return try await connection.query("SELECT id FROM programs").map { try $0.decode(UUID.self, at: 0) }
         }()

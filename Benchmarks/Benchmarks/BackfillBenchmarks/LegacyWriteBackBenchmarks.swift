@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import PostgresDriver
 import ProgramDomain
+import ProgramSeeding
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 import Synchronization
 
@@ -49,7 +51,7 @@ func phaseFiveTemplate(programs: Int) async throws -> String {
         try await group.waitForAll()
     }
     try await pool.query("VACUUM ANALYZE")
-    try await pool.query(PostgresQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
+    try await pool.query(PGQuery(unsafeSQL: "COMMENT ON TABLE programs IS '\(marker)'"))
     await pool.close()
     return name
 }
@@ -68,9 +70,9 @@ func writeBack(_ url: String, expectWritten: Int) async throws -> MeasuredProces
 
 /// A copy of the template with the texts the write-back writes in an unlogged table
 /// `legacy_texts (id, json)`, analyzed, so the limit's clock covers only its UPDATE.
-func limitCopy(of template: String, texts: URL, as name: String) async throws -> PostgresConnection {
+func limitCopy(of template: String, texts: URL, as name: String) async throws -> PGConnection {
     let url = try await freshCopy(of: template, as: name)
-    let connection = try await PostgresConnection.connect(to: url)
+    let connection = try await PGConnection.connect(to: url)
     try await connection.query("CREATE UNLOGGED TABLE legacy_texts (id uuid PRIMARY KEY, json text NOT NULL)")
     let handle = try FileHandle(forReadingFrom: texts)
     try await connection.copyFrom("COPY legacy_texts (id, json) FROM STDIN") { writer in
@@ -89,7 +91,7 @@ func limitCopy(of template: String, texts: URL, as name: String) async throws ->
 
 /// The statement the limit times: the JSON texts into programs, as plain as it gets (no JIT,
 /// the read-only trigger skipped by the mark the write-back sets too).
-func limitUpdate(_ connection: PostgresConnection, half: Int?) async throws {
+func limitUpdate(_ connection: PGConnection, half: Int?) async throws {
     try await connection.transaction { connection in
         try await connection.query("SELECT set_config('program_versioning.legacy_writer', 'on', true), set_config('jit', 'off', true)")
         let middle = UUID(uuid: (0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
@@ -129,7 +131,7 @@ func legacyWriteBackBenchmarks() {
     let texts = StartedOnFirstUse<URL> {
         let url = try await freshCopy(of: try await template.value, as: "pv_bench_phase5_texts")
         _ = try await writeBack(url, expectWritten: 100_000)
-        let connection = try await PostgresConnection.connect(to: url)
+        let connection = try await PGConnection.connect(to: url)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("pv-bench-legacy-texts.copy")
         let sink = try CopyFile(file)
         _ = try await connection.copyTo("COPY (SELECT id, program_json::text FROM programs) TO STDOUT", sink.write)
@@ -149,7 +151,7 @@ func legacyWriteBackBenchmarks() {
 
     Benchmark("backfill: legacy limit, two plain UPDATEs at once over halves, 100k programs") { benchmark in
         let first = try await limitCopy(of: try await template.value, texts: try await texts.value, as: "pv_bench_phase5_limit")
-        let second = try await PostgresConnection.connect(to: databaseURL("pv_bench_phase5_limit"))
+        let second = try await PGConnection.connect(to: databaseURL("pv_bench_phase5_limit"))
         benchmark.startMeasurement()
         async let one: Void = limitUpdate(first, half: 0)
         async let other: Void = limitUpdate(second, half: 1)
@@ -162,7 +164,7 @@ func legacyWriteBackBenchmarks() {
     Benchmark("backfill: legacy, 100k programs", configuration: .init(metrics: [.wallClock, peakMemory])) { benchmark in
         _ = try await texts.value  // the warm-up run first, never during this one
         let url = try await freshCopy(of: try await template.value, as: "pv_bench_phase5_run")
-        let connection = try await PostgresConnection.connect(to: url)
+        let connection = try await PGConnection.connect(to: url)
         try await connection.query("VACUUM ANALYZE programs")
         try await connection.query("CHECKPOINT")
         await connection.close()

@@ -11,7 +11,7 @@ struct LimitRows: Sendable {
     var versions: [UInt8] = [], workouts: [UInt8] = [], exercises: [UInt8] = [], schedule: [UInt8] = []
 
     static func build(from url: String) async throws -> LimitRows {
-        let connection = try await PostgresConnection.connect(to: url)
+        let connection = try await PGConnection.connect(to: url)
         defer { Task { await connection.close() } }
         var rows = LimitRows()
         var cursor: UUID?
@@ -24,7 +24,7 @@ struct LimitRows: Sendable {
                 """)
             if page.isEmpty { break }
             for row in page {
-                let (id, revision, json) = try row.decode((UUID, String, PostgresJSONB).self)
+                let (id, revision, json) = try row.decode((UUID, String, PGJSONB).self)
                 rows.append(programID: id, revision: revision, program: try Program(legacyJSON: json.bytes))
                 cursor = id
             }
@@ -75,7 +75,7 @@ struct LimitRows: Sendable {
         buffer.append(0x0A)
     }
 
-    func copy(on connection: PostgresConnection) async throws {
+    func copy(on connection: PGConnection) async throws {
         try await connection.transaction { connection in
             for (statement, bytes) in [
                 ("COPY program_versions (id, program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin) FROM STDIN", versions),
@@ -86,7 +86,7 @@ struct LimitRows: Sendable {
                  """, exercises),
                 ("COPY program_version_schedule (program_id, program_version_id, position, day_index, workout_id, extra) FROM STDIN", schedule),
             ] {
-                try await connection.copyFrom(PostgresQuery(unsafeSQL: statement)) { writer in
+                try await connection.copyFrom(PGQuery(unsafeSQL: statement)) { writer in
                     var start = 0
                     while start < bytes.count {
                         let end = min(bytes.count, start + 256 * 1024)

@@ -10,8 +10,8 @@ final class Connections: @unchecked Sendable {
     // touched concurrently.
     let url = ProcessInfo.processInfo.environment["PV_BENCH_DATABASE_URL"] ?? "postgresql://postgres@127.0.0.1:54329/postgres"
     private var rawConnection: RawConnection?
-    private var driverConnection: PostgresConnection?
-    private var driverPool: PostgresPool?
+    private var driverConnection: PGConnection?
+    private var driverPool: PGPool?
 
     func raw() -> RawConnection {
         if let rawConnection { return rawConnection }
@@ -20,26 +20,26 @@ final class Connections: @unchecked Sendable {
         return connection
     }
 
-    func driver() async throws -> PostgresConnection {
+    func driver() async throws -> PGConnection {
         if let driverConnection { return driverConnection }
-        let connection = try await PostgresConnection.connect(to: url)
+        let connection = try await PGConnection.connect(to: url)
         driverConnection = connection
         return connection
     }
 
-    func pool() -> PostgresPool {
+    func pool() -> PGPool {
         if let driverPool { return driverPool }
-        let pool = PostgresPool(.init(connectionString: url, maxConnections: 1))
+        let pool = PGPool(.init(connectionString: url, maxConnections: 1))
         driverPool = pool
         return pool
     }
 }
 
 let connections = Connections()
-let fetchSQL: PostgresQuery = "SELECT g::int8, 'exercise ' || g FROM generate_series(1, 1000) g"
+let fetchSQL: PGQuery = "SELECT g::int8, 'exercise ' || g FROM generate_series(1, 1000) g"
 
 /// Fetches the 1000 rows and reads every value, as `RawConnection.fetch` does.
-func fetchAndDecode(_ connection: PostgresConnection) async throws -> Int {
+func fetchAndDecode(_ connection: PGConnection) async throws -> Int {
     var checksum = 0
     for row in try await connection.query(fetchSQL) {
         let (number, text) = try row.decode((Int, String).self)

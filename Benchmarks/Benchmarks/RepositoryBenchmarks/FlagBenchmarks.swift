@@ -2,6 +2,7 @@ import Benchmark
 import Foundation
 import Logging
 import PostgresDriver
+import ProgramVersioningOps
 import RuntimeFlags
 import Synchronization
 

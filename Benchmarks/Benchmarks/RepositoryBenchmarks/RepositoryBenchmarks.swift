@@ -4,6 +4,7 @@ import Logging
 import PostgresDriver
 import ProgramDomain
 import ProgramVersioning
+import ProgramVersioningOps
 import RuntimeFlags
 
 /// A 6-workout x 8-exercise program; `variant` changes every reps value, so alternating
@@ -31,7 +32,7 @@ final class Setup: @unchecked Sendable {
     let database: String
     /// Phase 5: the database's flags say LEGACY_READONLY, so saves write versions only.
     let phaseFive: Bool
-    private var readyPool: PostgresPool?
+    private var readyPool: PGPool?
 
     init(database: String, phaseFive: Bool = false) {
         self.database = database
@@ -45,13 +46,13 @@ final class Setup: @unchecked Sendable {
         return components.string ?? adminURL
     }
 
-    func pool() async throws -> PostgresPool {
+    func pool() async throws -> PGPool {
         if let readyPool { return readyPool }
-        let admin = try await PostgresConnection.connect(to: adminURL)
-        _ = try? await admin.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"))
-        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"))
+        let admin = try await PGConnection.connect(to: adminURL)
+        _ = try? await admin.query(PGQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"))
+        try await admin.query(PGQuery(unsafeSQL: "CREATE DATABASE \(database)"))
         await admin.close()
-        let pool = PostgresPool(.init(connectionString: url, maxConnections: 8))
+        let pool = PGPool(.init(connectionString: url, maxConnections: 8))
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
         let migrations = try Migration.load(from: root.appendingPathComponent("migrations").path)
@@ -104,8 +105,8 @@ let off = FlagSnapshot.legacy
 /// writes (app fields, checksums included), in one multi-row statement with the legacy
 /// UPDATE, prepared on the connection and its values made in advance: no read, lock,
 /// reconcile or validate.
-func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Program, version: Int) async throws {
-    let json = PostgresJSONB(program.legacyJSONText)
+func floorWrite(_ connection: PGConnection, programID: UUID, program: Program, version: Int) async throws {
+    let json = PGJSONB(program.legacyJSONText)
     var workoutIDs: [String] = [], workoutNames: [String] = [], workoutExtras: [String] = []
     var exerciseWorkouts: [String] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
     var sets: [Int] = [], reps: [Int] = [], rests: [Int] = [], weights: [String?] = [], positions: [Int] = []
@@ -128,7 +129,7 @@ func floorWrite(_ connection: PostgresConnection, programID: UUID, program: Prog
     let scheduleWorkouts = program.schedule.map { entry -> String in if case .id(let id) = entry.workout { return id } else { return "" } }
     _ = try await connection.transaction { connection in
         // Prepared once per connection, as the repository's own statements are.
-        let statement: PostgresQuery = """
+        let statement: PGQuery = """
             WITH legacy AS (
               UPDATE programs SET program_json = \(json), updated_at = now() WHERE id = \(programID) RETURNING xmin::text AS revision
             ), version AS (

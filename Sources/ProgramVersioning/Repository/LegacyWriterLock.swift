@@ -10,14 +10,14 @@ import PostgresDriver
 /// statement marks the transaction as the library's legacy writer, which the read-only
 /// trigger on `programs` lets through (the library writes legacy in phase 5 only where
 /// DESIGN.md says it must: a new program's row).
-enum LegacyWriterLock {
+package enum LegacyWriterLock {
     /// The key migration 17's flag trigger takes exclusively ("pvlegacy").
-    static let key = 0x7076_6c65_6761_6379
+    package static let key = 0x7076_6c65_6761_6379
 
     /// A save's first statement: the program's row locked `FOR UPDATE`, the phase lock
     /// taken shared, the writer marked. No row: no such program.
-    static func lockProgramForSave(_ programID: UUID) -> PostgresQuery {
-        let query: PostgresQuery = """
+    static func lockProgramForSave(_ programID: UUID) -> PGQuery {
+        let query: PGQuery = """
             SELECT pg_advisory_xact_lock_shared(\(key)), set_config('program_versioning.legacy_writer', 'on', true)
               FROM programs WHERE id = \(programID) FOR UPDATE
             """
@@ -25,13 +25,13 @@ enum LegacyWriterLock {
     }
 
     /// A create's (or a legacy write-back's) first statement.
-    static func enter() -> PostgresQuery {
+    static func enter() -> PGQuery {
         "SELECT pg_advisory_xact_lock_shared(\(key)), set_config('program_versioning.legacy_writer', 'on', true)"
     }
 
     /// Marks the transaction as the library's legacy writer without the phase lock, for
     /// `backfill legacy`, which writes legacy whatever the flag says.
-    static func markWriter() -> PostgresQuery {
+    package static func markWriter() -> PGQuery {
         "SELECT set_config('program_versioning.legacy_writer', 'on', true)"
     }
 }

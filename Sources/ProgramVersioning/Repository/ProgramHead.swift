@@ -19,7 +19,7 @@ struct ProgramHead: Sendable {
     /// PROGRAM_VERSIONING_LEGACY_READONLY as the database has it when the query ran.
     var legacyReadOnly: Bool
     /// The legacy JSON, when the query was asked for it and the version does not stand for it.
-    var legacyJSON: PostgresJSONB?
+    var legacyJSON: PGJSONB?
 
     struct Latest: Sendable {
         var id: UUID
@@ -57,8 +57,8 @@ struct ProgramHead: Sendable {
 
     /// The head of `programID`, nil when there is no such program (or, `sharedForOwner`, it
     /// belongs to someone else).
-    static func load(_ programID: UUID, _ reading: Reading = .plain, on connection: PostgresConnection) async throws -> ProgramHead? {
-        let rows: PostgresResult
+    static func load(_ programID: UUID, _ reading: Reading = .plain, on connection: PGConnection) async throws -> ProgramHead? {
+        let rows: PGResult
         switch reading {
         case .plain:
             rows = try await connection.query(query(programID).prepared(as: "pv_program_head"))
@@ -76,20 +76,20 @@ struct ProgramHead: Sendable {
         if let versionID, let version, let checksum {
             head.latest = Latest(id: versionID, version: Int(version), checksum: checksum)
         }
-        if case .withLegacyJSON = reading { head.legacyJSON = try row.decode(PostgresJSONB?.self, at: 8) }
+        if case .withLegacyJSON = reading { head.legacyJSON = try row.decode(PGJSONB?.self, at: 8) }
         return head
     }
 
     /// The legacy JSON of a program whose version cannot stand for it (a separate statement:
     /// only phases 1-4 ever send it).
-    static func legacyJSON(of programID: UUID, on connection: PostgresConnection) async throws -> PostgresJSONB? {
-        try await connection.query("SELECT program_json FROM programs WHERE id = \(programID)").first?.decode(PostgresJSONB.self, at: 0)
+    static func legacyJSON(of programID: UUID, on connection: PGConnection) async throws -> PGJSONB? {
+        try await connection.query("SELECT program_json FROM programs WHERE id = \(programID)").first?.decode(PGJSONB.self, at: 0)
     }
 
     // The three statements differ only in their last lines; each is written out whole so a
     // reader (and EXPLAIN in the tests) sees exactly what runs.
 
-    static func query(_ programID: UUID) -> PostgresQuery {
+    static func query(_ programID: UUID) -> PGQuery {
         """
         SELECT p.user_id, p.xmin::text, v.id, v.version, v.content_checksum,
                v.legacy_xmin = p.xmin::text OR s.legacy_xmin = p.xmin::text,
@@ -103,7 +103,7 @@ struct ProgramHead: Sendable {
         """
     }
 
-    private static func queryWithLegacyJSON(_ programID: UUID) -> PostgresQuery {
+    private static func queryWithLegacyJSON(_ programID: UUID) -> PGQuery {
         """
         SELECT p.user_id, p.xmin::text, v.id, v.version, v.content_checksum,
                v.legacy_xmin = p.xmin::text OR s.legacy_xmin = p.xmin::text,
@@ -120,7 +120,7 @@ struct ProgramHead: Sendable {
         """
     }
 
-    private static func querySharedForOwner(_ programID: UUID, userID: UUID) -> PostgresQuery {
+    private static func querySharedForOwner(_ programID: UUID, userID: UUID) -> PGQuery {
         """
         SELECT p.user_id, p.xmin::text, v.id, v.version, v.content_checksum,
                v.legacy_xmin = p.xmin::text OR s.legacy_xmin = p.xmin::text,

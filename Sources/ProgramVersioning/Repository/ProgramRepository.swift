@@ -17,7 +17,7 @@ import Synchronization
 /// at that moment, so an instance that has not seen a flip yet still writes the right side.
 /// Each call reads the flags once and uses that snapshot throughout.
 public final class ProgramRepository: Sendable {
-    private let pool: PostgresPool
+    private let pool: PGPool
     private let flags: any FlagSource
     private let logger: Logger
     /// Decoded versions by version id (versions never change).
@@ -40,7 +40,7 @@ public final class ProgramRepository: Sendable {
     ///   - shadowReads: compare a sample of reads with the other side (off by default).
     ///   - metricsFactory: where counters and timers go; the bootstrapped system by default.
     public init(
-        pool: PostgresPool, flags: any FlagSource, logger: Logger, versionCacheCapacity: Int = 10_000,
+        pool: PGPool, flags: any FlagSource, logger: Logger, versionCacheCapacity: Int = 10_000,
         shadowReads: ShadowReads = .off, metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
         self.pool = pool
@@ -93,13 +93,13 @@ public final class ProgramRepository: Sendable {
     /// The current version when `wanted` for the program's user and it is the program as it
     /// is now (see `ProgramHead.versionIsCurrent`); one query when the version is cached.
     private func versionedRead(
-        _ id: UUID, on connection: PostgresConnection, if wanted: (UUID) -> Bool = { _ in true }
+        _ id: UUID, on connection: PGConnection, if wanted: (UUID) -> Bool = { _ in true }
     ) async throws -> VersionedRead {
         guard let head = try await ProgramHead.load(id, on: connection) else { throw RepositoryError.programNotFound(id) }
         guard wanted(head.userID) else { return .notWanted }
         guard let latest = head.latest else { return .noVersion }
         guard head.versionIsCurrent else { return .staleVersion(latest.version) }
-        let program = try await versionContent(latest.id, on: connection)
+        let program = try await versionContent(latest.id, of: id, on: connection)
         self.latest.store(KnownProgram(userID: head.userID, latest: latest), for: id)
         return .served(StoredProgram(
             id: id, userID: head.userID, program: program, revision: head.revision, version: latest.version, source: .versions))
@@ -151,7 +151,7 @@ public final class ProgramRepository: Sendable {
                 let exists = try await connection.query("SELECT 1 FROM programs WHERE id = \(id)").first != nil
                 throw exists ? RepositoryError.versionNotFound(programID: id, version: version) : RepositoryError.programNotFound(id)
             }
-            return try await self.versionContent(try row.decode(UUID.self, at: 0), on: connection)
+            return try await self.versionContent(try row.decode(UUID.self, at: 0), of: id, on: connection)
         }
     }
 
@@ -175,13 +175,13 @@ public final class ProgramRepository: Sendable {
     /// The program from its legacy JSON, unless a version is ahead of that JSON (saved in
     /// phase 5 and not written back) or legacy is read-only: then the version is the program,
     /// whatever flags this instance has seen, so no read ever serves what phase 5 left behind.
-    private func legacyRead(_ id: UUID, on connection: PostgresConnection) async throws -> StoredProgram {
+    private func legacyRead(_ id: UUID, on connection: PGConnection) async throws -> StoredProgram {
         guard let head = try await ProgramHead.load(id, .withLegacyJSON, on: connection) else {
             throw RepositoryError.programNotFound(id)
         }
         guard let json = head.legacyJSON else {
             guard let latest = head.latest else { throw RepositoryError.programNotFound(id) }
-            let program = try await versionContent(latest.id, on: connection)
+            let program = try await versionContent(latest.id, of: id, on: connection)
             self.latest.store(KnownProgram(userID: head.userID, latest: latest), for: id)
             return StoredProgram(
                 id: id, userID: head.userID, program: program, revision: head.revision, version: latest.version, source: .versions)
@@ -196,12 +196,12 @@ public final class ProgramRepository: Sendable {
             id: id, userID: head.userID, program: program, revision: head.revision, version: head.latest?.version, source: .legacy)
     }
 
-    private func versionContent(_ versionID: UUID, on connection: PostgresConnection) async throws -> Program {
+    private func versionContent(_ versionID: UUID, of id: UUID, on connection: PGConnection) async throws -> Program {
         if let cached = cache[versionID] {
             metrics.versionCacheHits.increment()
             return cached
         }
-        let program = try await VersionContent.load(versionID: versionID, on: connection)
+        let program = try await VersionContent.load(versionID: versionID, of: id, on: connection)
         cache.store(program, for: versionID)
         return program
     }
@@ -228,7 +228,7 @@ public final class ProgramRepository: Sendable {
                 let row = try await connection.query("""
                     SELECT i.revision, i.legacy_written,
                            (SELECT enabled FROM runtime_flags WHERE name = 'PROGRAM_VERSIONING_LEGACY_READONLY')
-                      FROM program_versioning_insert_program(\(id), \(userID), \(PostgresJSONB(reconciled.legacyJSONText))) i
+                      FROM program_versioning_insert_program(\(id), \(userID), \(PGJSONB(reconciled.legacyJSONText))) i
                     """).single()
                 let (inserted, legacyWritten, legacyReadOnly) = try row.decode((String, Bool, Bool?).self)
                 guard flags.writes || legacyReadOnly == true else {
@@ -372,7 +372,7 @@ public final class ProgramRepository: Sendable {
     /// program from the current one, reconcile, validate, write what changed.
     private func save<Extra: Sendable>(
         _ id: UUID, expectedRevision: Revision, idempotencyKey: UUID? = nil,
-        edit: @escaping @Sendable (Program?, PostgresConnection) async throws -> (Program, Extra?)
+        edit: @escaping @Sendable (Program?, PGConnection) async throws -> (Program, Extra?)
     ) async throws(RepositoryError) -> (result: SaveResult, extra: Extra?) {
         let flags = self.flags.current()
         let started = ContinuousClock.now
@@ -401,7 +401,7 @@ public final class ProgramRepository: Sendable {
                 let current: Program?
                 let legacyChecksum: String?
                 if head.versionIsCurrent, let latest = head.latest {
-                    current = try await self.versionContent(latest.id, on: connection)
+                    current = try await self.versionContent(latest.id, of: id, on: connection)
                     legacyChecksum = head.legacyHoldsLatest ? latest.checksum : nil
                 } else if let json = try await ProgramHead.legacyJSON(of: id, on: connection) {
                     // A legacy row that cannot be read is replaced by the save, not an obstacle to it.
@@ -469,7 +469,7 @@ public final class ProgramRepository: Sendable {
     }
 
     /// The recorded outcome of an earlier save with `key`, if it committed.
-    private func replay(_ key: UUID, of id: UUID, head: ProgramHead, on connection: PostgresConnection) async throws -> SaveResult? {
+    private func replay(_ key: UUID, of id: UUID, head: ProgramHead, on connection: PGConnection) async throws -> SaveResult? {
         guard let row = try await connection.query("""
             SELECT r.program_id, r.version, r.revision, r.created_version, r.wrote_legacy, v.id
               FROM save_receipts r
@@ -482,7 +482,7 @@ public final class ProgramRepository: Sendable {
         // The program as that save left it: its version, else (a legacy-only save) the legacy JSON now.
         let program: Program
         if let versionID {
-            program = try await versionContent(versionID, on: connection)
+            program = try await versionContent(versionID, of: id, on: connection)
         } else if let json = try await ProgramHead.legacyJSON(of: id, on: connection), let legacy = try? Program(legacyJSON: json.bytes) {
             program = legacy
         } else {
@@ -496,7 +496,7 @@ public final class ProgramRepository: Sendable {
         return result
     }
 
-    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(RepositoryError) -> T {
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PGConnection) async throws -> T) async throws(RepositoryError) -> T {
         try await pool.repositoryCall(body)
     }
 }

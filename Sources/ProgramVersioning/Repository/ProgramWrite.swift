@@ -43,11 +43,11 @@ struct ProgramWrite {
         var applied = true
     }
 
-    func run(on connection: PostgresConnection) async throws -> Outcome {
+    func run(on connection: PGConnection) async throws -> Outcome {
         let rows = VersionRows(program)
         // The JSON travels only when legacy is written.
-        let legacyJSON = writeLegacy ? PostgresJSONB(program.legacyJSONText) : nil
-        var binds: [PostgresBind] = [
+        let legacyJSON = writeLegacy ? PGJSONB(program.legacyJSONText) : nil
+        var binds: [PGBind] = [
             legacyJSON?.postgresBind ?? .null, programID.postgresBind, writeLegacy.postgresBind,
             (version ?? 0).postgresBind, program.name.postgresBind, rows.programExtra.postgresBind, checksum.postgresBind,
             createdBy.postgresBind, writtenToLegacy.postgresBind, currentLegacyRevision.postgresBind, (version != nil).postgresBind,
@@ -61,19 +61,19 @@ struct ProgramWrite {
         // (after `legacy retire` the column has another name).
         // Each text is prepared once per connection: a save's statement is long, and parsing
         // and planning it was a fifth of a save.
-        let statement: PostgresQuery
+        let statement: PGQuery
         if let onlyIf {
             binds += [
                 onlyIf.revision.token.postgresBind, onlyIf.latestVersionID.postgresBind, (onlyIf.idempotencyKey?.postgresBind ?? .null),
                 onlyIf.newRevision.token.postgresBind,
             ]
-            statement = PostgresQuery(unsafeSQL: Self.guardedNoLegacyUpdate + Self.versionInserts + Self.receipt + Self.result, binds: binds)
+            statement = PGQuery(unsafeSQL: Self.guardedNoLegacyUpdate + Self.versionInserts + Self.receipt + Self.result, binds: binds)
                 .prepared(as: "pv_save_versions_only_if")
         } else if writeLegacy {
-            statement = PostgresQuery(unsafeSQL: Self.legacyUpdate + Self.versionInserts + Self.result, binds: binds)
+            statement = PGQuery(unsafeSQL: Self.legacyUpdate + Self.versionInserts + Self.result, binds: binds)
                 .prepared(as: "pv_save_dual_write")
         } else {
-            statement = PostgresQuery(unsafeSQL: Self.noLegacyUpdate + Self.versionInserts + Self.result, binds: binds)
+            statement = PGQuery(unsafeSQL: Self.noLegacyUpdate + Self.versionInserts + Self.result, binds: binds)
                 .prepared(as: "pv_save_versions_only")
         }
         let row = try await connection.query(statement).single()
@@ -81,7 +81,7 @@ struct ProgramWrite {
         // Every exercise joins its workout by id; a count short of the rows sent would mean
         // a version missing parts, so the whole save is refused (and rolled back) instead.
         if versionID != nil, exercises != rows.exerciseIDs.count || entries != rows.scheduleDays.count {
-            throw PostgresError(
+            throw PGError(
                 code: .server,
                 message: "version of program \(programID) would be incomplete (\(exercises)/\(rows.exerciseIDs.count) exercises, \(entries)/\(rows.scheduleDays.count) schedule entries); nothing was saved")
         }
@@ -177,15 +177,15 @@ struct ProgramWrite {
 
 /// A program flattened into the column arrays the version `INSERT`s unnest. Only valid
 /// programs get here, so every schedule entry names a workout by id.
-struct VersionRows {
-    var programExtra: String
-    var workoutIDs: [String] = [], workoutNames: [String] = [], workoutExtras: [String] = []
-    var exerciseWorkoutIDs: [String] = [], exerciseWorkoutPositions: [Int] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
-    var sets: [Int] = [], reps: [Int] = [], restSeconds: [Int] = [], weights: [String?] = []
-    var exercisePositions: [Int] = [], exerciseExtras: [String] = []
-    var scheduleDays: [Int] = [], scheduleWorkoutIDs: [String] = [], scheduleExtras: [String] = []
+package struct VersionRows {
+    package var programExtra: String
+    package var workoutIDs: [String] = [], workoutNames: [String] = [], workoutExtras: [String] = []
+    package var exerciseWorkoutIDs: [String] = [], exerciseWorkoutPositions: [Int] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
+    package var sets: [Int] = [], reps: [Int] = [], restSeconds: [Int] = [], weights: [String?] = []
+    package var exercisePositions: [Int] = [], exerciseExtras: [String] = []
+    package var scheduleDays: [Int] = [], scheduleWorkoutIDs: [String] = [], scheduleExtras: [String] = []
 
-    init(_ program: Program) {
+    package init(_ program: Program) {
         programExtra = JSONValue.object(program.unknownKeys).jsonText
         for (workoutPosition, workout) in program.workouts.enumerated() {
             workoutIDs.append(workout.id)

@@ -31,7 +31,16 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
     case idempotencyKeyReused(UUID, programID: UUID)
     /// The database failed (unreachable, timeout, ...); nothing was written, unless the
     /// error's code is `.commitOutcomeUnknown` (the connection was lost while committing).
-    case database(PostgresError)
+    case database(PGError)
+    /// A stored version's rows do not make a program (changed behind the library's back).
+    case unreadableVersion(programID: UUID, UnreadableVersion)
+    /// The calling task was cancelled (a request timed out, the service shuts down): a
+    /// statement not yet sent was not sent, a running one was stopped by the server, and
+    /// nothing was written.
+    case cancelled
+    /// A failure none of the cases above describes, kept as it was thrown (e.g. by a
+    /// closure the caller passed in).
+    case unexpected(any Error)
 
     public var description: String {
         switch self {
@@ -64,6 +73,12 @@ public enum RepositoryError: Error, Sendable, CustomStringConvertible {
             "the connection was lost while the change committed: it may or may not be written; read it back to know (\(error))"
         case .database(let error):
             "the database failed, nothing was written: \(error)"
+        case .unreadableVersion(let id, let error):
+            "program \(id) cannot be read from its versions: \(error)"
+        case .cancelled:
+            "the call was cancelled before it finished; nothing was written"
+        case .unexpected(let error):
+            "the call failed, nothing was written: \(error)"
         }
     }
 }

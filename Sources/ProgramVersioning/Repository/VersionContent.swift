@@ -4,21 +4,27 @@ import ProgramDomain
 
 /// Reads one immutable version back into a `Program`: one query, the version row and all
 /// its workouts, exercises and schedule entries as one stream of typed rows.
-enum VersionContent {
+package enum VersionContent {
     private enum RowKind: Int {
         case version = 0, workout = 1, exercise = 2, schedule = 3
     }
 
-    static func load(versionID: UUID, on connection: PostgresConnection) async throws -> Program {
+    /// One version of `programID`; rows that do not make a program throw
+    /// `RepositoryError.unreadableVersion`.
+    static func load(versionID: UUID, of programID: UUID, on connection: PGConnection) async throws -> Program {
         guard let program = try await load(versionIDs: [versionID], on: connection)[versionID] else {
-            throw corrupt(versionID, "the version row is missing")
+            throw RepositoryError.unreadableVersion(programID: programID, corrupt(versionID, "the version row is missing"))
         }
-        return try program.get()
+        do {
+            return try program.get()
+        } catch {
+            throw RepositoryError.unreadableVersion(programID: programID, error)
+        }
     }
 
     /// Several versions in one query (the checker reads a page of programs at a time); a
     /// version whose rows cannot be read is a failure of its own, the others still load.
-    static func load(versionIDs: [UUID], on connection: PostgresConnection) async throws -> [UUID: Result<Program, PostgresError>] {
+    package static func load(versionIDs: [UUID], on connection: PGConnection) async throws -> [UUID: Result<Program, UnreadableVersion>] {
         guard !versionIDs.isEmpty else { return [:] }
         // No join and no ORDER BY: an exercise names its workout row (`group_id`) and every
         // row its position, so the rows are put in order here, a few dozen per version,
@@ -41,7 +47,7 @@ enum VersionContent {
             """)
         var assemblers: [UUID: Assembler] = [:]
         assemblers.reserveCapacity(versionIDs.count)
-        var failed: [UUID: PostgresError] = [:]
+        var failed: [UUID: UnreadableVersion] = [:]
         // A version's rows mostly come in runs (each part of the UNION reads by version), so
         // the one being built stays out of the dictionary until its run ends.
         var current: Assembler?
@@ -53,7 +59,7 @@ enum VersionContent {
                 current = assemblers.removeValue(forKey: versionID) ?? Assembler(versionID: versionID)
             }
             guard failed.isEmpty || failed[versionID] == nil else { continue }
-            do throws(PostgresError) {
+            do throws(UnreadableVersion) {
                 try current?.add(
                     kind: kindValue, groupID: groupID, position: Int(position), rowID: rowID, itemID: itemID, itemName: itemName,
                     extraText: extraText, sets: sets, reps: reps, rest: rest, weight: weight, day: day)
@@ -62,9 +68,9 @@ enum VersionContent {
             }
         }
         if let done = current { assemblers[done.versionID] = done }
-        var programs: [UUID: Result<Program, PostgresError>] = failed.mapValues { .failure($0) }
+        var programs: [UUID: Result<Program, UnreadableVersion>] = failed.mapValues { .failure($0) }
         for (versionID, assembler) in assemblers where failed[versionID] == nil {
-            programs[versionID] = Result { () throws(PostgresError) in try assembler.program() }
+            programs[versionID] = Result { () throws(UnreadableVersion) in try assembler.program() }
         }
         return programs
     }
@@ -86,7 +92,7 @@ enum VersionContent {
         mutating func add(
             kind kindValue: Int32, groupID: UUID?, position: Int, rowID: UUID?, itemID: String?, itemName: String?, extraText: String,
             sets: Int32?, reps: Int32?, rest: Int32?, weight: String?, day: Int32?
-        ) throws(PostgresError) {
+        ) throws(UnreadableVersion) {
             let extra = try VersionContent.object(extraText, versionID: versionID)
             switch RowKind(rawValue: Int(kindValue)) {
             case .version?:
@@ -111,7 +117,7 @@ enum VersionContent {
             }
         }
 
-        func program() throws(PostgresError) -> Program {
+        func program() throws(UnreadableVersion) -> Program {
             guard let name else { throw corrupt(versionID, "the version row is missing") }
             let sortedWorkouts = workouts.sorted { $0.position < $1.position }
             var ordered = sortedWorkouts.map(\.workout)
@@ -130,7 +136,7 @@ enum VersionContent {
         }
     }
 
-    fileprivate static func object(_ text: String, versionID: UUID) throws(PostgresError) -> JSONObject {
+    fileprivate static func object(_ text: String, versionID: UUID) throws(UnreadableVersion) -> JSONObject {
         if text == "{}" { return JSONObject() }  // most rows: the app added nothing
         guard case .object(let object)? = try? JSONValue.parse(text) else {
             throw corrupt(versionID, "extra is not a JSON object")
@@ -138,7 +144,18 @@ enum VersionContent {
         return object
     }
 
-    fileprivate static func corrupt(_ versionID: UUID, _ what: String) -> PostgresError {
-        PostgresError(code: .decoding, message: "version \(versionID) cannot be read: \(what)")
+    fileprivate static func corrupt(_ versionID: UUID, _ what: String) -> UnreadableVersion {
+        UnreadableVersion(versionID: versionID, reason: what)
     }
+}
+
+/// A stored version whose rows do not make a program (changed behind the library's back:
+/// the database keeps versions immutable, so only a superuser or a restore can do it).
+public struct UnreadableVersion: Error, Sendable, CustomStringConvertible {
+    public var versionID: UUID
+    /// What is wrong with the rows, e.g. "extra is not a JSON object".
+    public var reason: String
+
+    public var message: String { "version \(versionID) cannot be read: \(reason)" }
+    public var description: String { message + "; run program-versioning check, which names the damaged rows" }
 }

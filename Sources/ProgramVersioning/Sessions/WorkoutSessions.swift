@@ -10,10 +10,10 @@ import ProgramDomain
 /// A user has at most one IN_PROGRESS session: starting a new one marks the previous one
 /// ABANDONED in the same transaction (no background job, no timeout to tune).
 public final class WorkoutSessions: Sendable {
-    private let pool: PostgresPool
+    private let pool: PGPool
     private let logger: Logger
 
-    public init(pool: PostgresPool, logger: Logger) {
+    public init(pool: PGPool, logger: Logger) {
         self.pool = pool
         self.logger = logger
     }
@@ -67,10 +67,10 @@ public final class WorkoutSessions: Sendable {
     /// current (`ProgramHead.versionIsCurrent`); legacy JSON that holds the same program is
     /// cheaper to read, but only phases 1-4 read it (after `legacy retire` it is gone).
     static func currentProgram(
-        _ programID: UUID, head: ProgramHead, on connection: PostgresConnection
+        _ programID: UUID, head: ProgramHead, on connection: PGConnection
     ) async throws -> (program: Program, versionID: UUID?) {
         if let latest = head.latest, head.versionIsCurrent, !head.legacyHoldsLatest || head.legacyReadOnly {
-            return (try await VersionContent.load(versionID: latest.id, on: connection), latest.id)
+            return (try await VersionContent.load(versionID: latest.id, of: programID, on: connection), latest.id)
         }
         guard let json = try await ProgramHead.legacyJSON(of: programID, on: connection) else {
             throw RepositoryError.programNotFound(programID)
@@ -151,7 +151,7 @@ public final class WorkoutSessions: Sendable {
         }
     }
 
-    private static func summaries(_ rows: PostgresResult) throws -> [SessionSummary] {
+    private static func summaries(_ rows: PGResult) throws -> [SessionSummary] {
         try rows.map { row in
             let (id, programID, workoutID, name, status, startedAt, completedAt, sets) =
                 try row.decode((UUID, UUID, String, String?, String, Date, Date?, Int).self)
