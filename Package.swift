@@ -32,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // Background work (flag sources, the pool, shadow reads) as `Service`s that an app
+        // runs in its ServiceGroup, with graceful shutdown.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // libpq, found with pkg-config; `apt-get install libpq-dev` on Debian.
@@ -46,6 +49,7 @@ let package = Package(
             dependencies: [
                 "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -62,6 +66,7 @@ let package = Package(
             dependencies: [
                 "PostgresDriver",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -74,6 +79,7 @@ let package = Package(
                 "RuntimeFlags",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -113,7 +119,10 @@ let package = Package(
         // Shared helpers for integration tests: a fresh database per test, cloned from a template.
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresDriver", "ProgramVersioning", "ProgramVersioningOps", "ProgramSeeding", "ProgramDomain", "RuntimeFlags"],
+            dependencies: [
+                "PostgresDriver", "ProgramVersioning", "ProgramVersioningOps", "ProgramSeeding", "ProgramDomain", "RuntimeFlags",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -136,6 +145,7 @@ let package = Package(
                 "ProgramVersioning", "ProgramVersioningOps", "ProgramSeeding", "PostgresDriver", "ProgramDomain", "RuntimeFlags", "TestSupport",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

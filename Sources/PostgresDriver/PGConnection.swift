@@ -45,7 +45,7 @@ public final class PGConnection: Sendable {
         to connectionString: String,
         applicationName: String = "program-versioning",
         connectTimeout: Duration = .seconds(10),
-        logger: Logger = Logger(label: "PostgresDriver")
+        logger: Logger = Logger(label: "PostgresDriver", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws(PGError) -> PGConnection {
         let thread = try ConnectionThread(name: "libpq")
         let seconds = max(2, Int(connectTimeout.components.seconds))

@@ -54,7 +54,7 @@ public actor PGPool {
     private var drained: [CheckedContinuation<Void, Never>] = []
 
     /// Creates a pool; connections are opened on first use.
-    public init(_ configuration: Configuration, logger: Logger = Logger(label: "PostgresDriver.pool")) {
+    public init(_ configuration: Configuration, logger: Logger = Logger(label: "PostgresDriver.pool", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.configuration = configuration
         self.logger = logger
     }

@@ -52,7 +52,7 @@ public struct LegacySeeder: Sendable {
     private let logger: Logger
 
     /// A seeder writing to `pool`'s database.
-    public init(pool: PGPool, logger: Logger = Logger(label: "ProgramVersioning.seed")) {
+    public init(pool: PGPool, logger: Logger = Logger(label: "ProgramVersioning.seed", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.pool = pool
         self.logger = logger
     }

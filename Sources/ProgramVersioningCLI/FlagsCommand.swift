@@ -138,13 +138,16 @@ struct FlagsCommand: AsyncParsableCommand {
                         let line = "\(Date().formatted(.iso8601.time(includingFractionalSeconds: true))) \(snapshot)\n"
                         FileHandle.standardOutput.write(Data(line.utf8))
                     })
-                source.start()
-                if let seconds = `for` {
-                    try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-                } else {
-                    while true { try await Task.sleep(for: .seconds(3600)) }
+                // The source follows the store in a child task; the command ends it after `--for`.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await source.run() }
+                    if let seconds = `for` {
+                        try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                    } else {
+                        while true { try await Task.sleep(for: .seconds(3600)) }
+                    }
+                    group.cancelAll()
                 }
-                await source.stop()
             }
         }
     }

@@ -1,23 +1,25 @@
 import Foundation
 import Logging
 import PostgresDriver
+import ServiceLifecycle
 import Synchronization
 
 /// Flags from the runtime store in PostgreSQL, kept current in memory.
 ///
-/// A background task listens on `program_versioning_flags` (the store notifies on every
-/// flip) and re-reads both flags when told, and every `refreshInterval` as a safety net.
+/// While it runs (`run()`, as a `Service` in the app's `ServiceGroup`), it listens on
+/// `program_versioning_flags` (the store notifies on every flip) and re-reads the flags when
+/// told, and every `refreshInterval` as a safety net. It stops on cancellation or graceful
+/// shutdown; the values it read stay in force.
 /// `current()` is one atomic load: no lock, no allocation. Until the first successful read,
 /// and never after a failure, it answers from `fallback` (the lower layers: environment,
 /// flags.json, else legacy); once loaded, a lost database keeps the last values in force
 /// (logged once) until the source reconnects on its own.
-public final class DatabaseFlagSource: FlagSource {
+public final class DatabaseFlagSource: FlagSource, Service {
     private let connectionString: String
     private let logger: Logger
     private let refreshInterval: Duration
     private let fallback: any FlagSource
     private let packed = Atomic<UInt64>(0)
-    private let task = BackgroundTask()
     private let onChange: (@Sendable (FlagSnapshot) -> Void)?
 
     /// - Parameter onChange: called (on the source's task) with each new snapshot the store
@@ -40,13 +42,10 @@ public final class DatabaseFlagSource: FlagSource {
     /// Whether the store has been read at least once.
     public var isLoaded: Bool { PackedFlags.unpack(packed.load(ordering: .acquiring)) != nil }
 
-    /// Starts following the store (idempotent).
-    public func start() {
-        task.start { [self] in await self.follow() }
-    }
-
-    public func stop() async {
-        await task.stop()
+    /// Follows the store until the task is cancelled or the service group shuts down
+    /// gracefully. Run it once.
+    public func run() async {
+        await cancelWhenGracefulShutdown { await self.follow() }
     }
 
     private func store(_ snapshot: FlagSnapshot) {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// Flags from `flags.json` (the repository root's defaults, or a deployment's own file),
@@ -7,40 +8,40 @@ import Synchronization
 ///
 /// The file has the shape `flags show --json` prints. A missing, unreadable or malformed
 /// file never changes the values in force: the last good values stay (none yet: `fallback`
-/// answers), the problem is logged once, and the next good edit is picked up within
+/// answers), the problem is logged once at warning (a file missing at start included), and
+/// while it runs (`run()`, as a `Service`) the next good edit is picked up within
 /// `pollInterval`. `current()` is one atomic load.
-public final class FileFlagSource: FlagSource {
+public final class FileFlagSource: FlagSource, Service {
     private let path: String
     private let logger: Logger
     private let pollInterval: Duration
     private let fallback: any FlagSource
     private let packed = Atomic<UInt64>(0)
-    private let task = BackgroundTask()
+    /// Whether the last look at the file found a problem (already logged).
+    private let complaining = Atomic<Bool>(false)
 
+    /// Reads the file once now; a relative `path` is relative to the working directory, so
+    /// pass an absolute one in services.
     public init(path: String, logger: Logger, pollInterval: Duration = .milliseconds(500), fallback: any FlagSource = FixedFlagSource(.legacy)) {
         self.path = path
         self.logger = logger
         self.pollInterval = pollInterval
         self.fallback = fallback
-        _ = load()
+        if case .failure(let problem) = load() { complain(problem) }
     }
 
     public func current() -> FlagSnapshot {
         PackedFlags.unpack(packed.load(ordering: .acquiring)) ?? fallback.current()
     }
 
-    /// Starts watching the file (idempotent).
-    public func start() {
-        task.start { [self] in await self.watch() }
-    }
-
-    public func stop() async {
-        await task.stop()
+    /// Watches the file until the task is cancelled or the service group shuts down
+    /// gracefully. Run it once.
+    public func run() async {
+        await cancelWhenGracefulShutdown { await self.watch() }
     }
 
     private func watch() async {
         var lastContents: Data? = FileManager.default.contents(atPath: path)
-        var complaining = false
         while !Task.isCancelled {
             try? await Task.sleep(for: pollInterval)
             let contents = FileManager.default.contents(atPath: path)
@@ -48,18 +49,22 @@ public final class FileFlagSource: FlagSource {
             lastContents = contents
             switch load() {
             case .success:
-                if complaining { logger.notice("flags file readable again", metadata: ["path": "\(path)", "flags": "\(current())"]) }
-                complaining = false
-            case .failure(let problem):
-                if !complaining {
-                    logger.warning("flags file ignored; keeping the flags in force", metadata: ["path": "\(path)", "problem": "\(problem)"])
+                if complaining.exchange(false, ordering: .relaxed) {
+                    logger.notice("flags file readable again", metadata: ["path": "\(path)", "flags": "\(current())"])
                 }
-                complaining = true
+            case .failure(let problem):
+                complain(problem)
             }
         }
     }
 
-    private struct Problem: Error, CustomStringConvertible {
+    /// Logs a problem once, until the file is good again.
+    private func complain(_ problem: Problem) {
+        guard !complaining.exchange(true, ordering: .relaxed) else { return }
+        logger.warning("flags file ignored; keeping the flags in force", metadata: ["path": "\(path)", "problem": "\(problem)"])
+    }
+
+    private struct Problem: Error, CustomStringConvertible, Sendable {
         var description: String
     }
 

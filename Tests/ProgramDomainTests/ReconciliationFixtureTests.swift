@@ -59,6 +59,32 @@ struct ReconciliationFixtureTests {
         #expect(result.changes.items(.removed).map(\.subject) == [.workout(id: "w-legs")])
     }
 
+    @Test func aRepeatedIdPassesOnFromItsFirstHolderOnlySoAMessyProgramCanBeRepaired() {
+        // Legacy mess: two workouts and two exercises that share an id.
+        let messy = Program(
+            name: "Old",
+            workouts: [
+                Workout(id: "w-a", name: "A", exercises: [Self.exercise("e-1", "Bench Press"), Self.exercise("e-1", "Barbell Row")]),
+                Workout(id: "w-a", name: "B", exercises: [Self.exercise("e-9", "Squat")]),
+            ],
+            schedule: [])
+        #expect(Set(messy.violations.map(\.rule)) == [.workoutIDRepeated, .exerciseIDRepeated])
+        // The same program saved again (a rename): the first holders keep the ids, the others
+        // get fresh ones, and the result breaks no rule.
+        var renamed = messy
+        renamed.name = "Old, renamed"
+        let unchangedIDs = renamed.reconciled(with: messy).program
+        #expect(unchangedIDs.workouts.map(\.id).first == "w-a" && unchangedIDs.workouts[1].id != "w-a")
+        #expect(unchangedIDs.workouts[0].exercises.map(\.id).first == "e-1" && unchangedIDs.workouts[0].exercises[1].id != "e-1")
+        #expect(unchangedIDs.violations.isEmpty)
+        // An app that gives the later holders ids of its own keeps them.
+        var repaired = messy
+        repaired.workouts[1].id = "w-b"
+        repaired.workouts[0].exercises[1].id = "e-2"
+        let kept = repaired.reconciled(with: messy).program
+        #expect(kept.workouts.map(\.id) == ["w-a", "w-b"] && kept.workouts[0].exercises.map(\.id) == ["e-1", "e-2"])
+    }
+
     @Test func swappedIdsAreRecognisedByName() {
         var edited = Self.previous
         edited.workouts[0].id = "w-pull"

@@ -41,7 +41,7 @@ struct FlagFlipLoadTests {
     @Test func operationsNeverFailOrSeeAnInvalidStateWhileFlagsFlip() async throws {
         try await TestDatabase.withFresh(maxConnections: 10) { db in
             let database = DatabaseFlagSource(connectionString: db.url, logger: Logger(label: "test"), refreshInterval: .seconds(1))
-            database.start()
+            let following = Task { await database.run() }
             let flags = WatchedFlagSource(database)
             let repository = ProgramRepository(pool: db.pool, flags: flags, logger: Logger(label: "test"))
             var programs: [UUID] = []
@@ -116,7 +116,8 @@ struct FlagFlipLoadTests {
                 }
             }
             #expect(compared == programs.count)
-            await database.stop()
+            following.cancel()
+            await following.value
         }
     }
 }

@@ -18,16 +18,16 @@ struct FlagLayerTests {
         func write(_ text: String) throws { try text.write(toFile: path, atomically: true, encoding: .utf8) }
         try write(#"{"PROGRAM_VERSIONING_WRITES": {"enabled": true}, "PROGRAM_VERSIONING_READS": {"enabled": false, "percent": 0}}"#)
         let source = FileFlagSource(path: path, logger: Logger(label: "test"), pollInterval: .milliseconds(20))
-        source.start()
-        #expect(source.current() == FlagSnapshot(writes: true, reads: false, readPercent: 0))
-        try write(#"{"PROGRAM_VERSIONING_WRITES": {"enabled": tr"#)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(source.current() == FlagSnapshot(writes: true, reads: false, readPercent: 0), "garbage changes nothing")
-        try write(#"{"PROGRAM_VERSIONING_WRITES": {"enabled": true}, "PROGRAM_VERSIONING_READS": {"enabled": true, "percent": 25}}"#)
-        // How fast is the timing-sensitive group's business; here: the fix is picked up at all.
-        try await FlagPropagationTimingSensitiveTests.waitUntil(.seconds(10)) { source.current().reads }
-        #expect(source.current() == FlagSnapshot(writes: true, reads: true, readPercent: 25))
-        await source.stop()
+        try await whileRunning(source) {
+            #expect(source.current() == FlagSnapshot(writes: true, reads: false, readPercent: 0))
+            try write(#"{"PROGRAM_VERSIONING_WRITES": {"enabled": tr"#)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(source.current() == FlagSnapshot(writes: true, reads: false, readPercent: 0), "garbage changes nothing")
+            try write(#"{"PROGRAM_VERSIONING_WRITES": {"enabled": true}, "PROGRAM_VERSIONING_READS": {"enabled": true, "percent": 25}}"#)
+            // How fast is the timing-sensitive group's business; here: the fix is picked up at all.
+            try await FlagPropagationTimingSensitiveTests.waitUntil(.seconds(10)) { source.current().reads }
+            #expect(source.current() == FlagSnapshot(writes: true, reads: true, readPercent: 25))
+        }
     }
 
     @Test func aMissingFileServesTheFallbackAndEnvironmentVariablesOverrideTheirOwnFlag() {
@@ -45,12 +45,12 @@ struct FlagLayerTests {
             let lower = EnvironmentFlagSource(environment: ["PROGRAM_VERSIONING_WRITES": "on"])
             let source = DatabaseFlagSource(connectionString: db.url, logger: Logger(label: "test"), fallback: lower)
             #expect(source.current().writes, "not read yet: the environment answers")
-            source.start()
-            // Precedence is this test's business, not speed (the timing-sensitive group runs
-            // alone): under a full parallel run the first read has taken more than 5 s.
-            try await FlagPropagationTimingSensitiveTests.waitUntil(.seconds(30)) { source.isLoaded }
-            #expect(!source.current().writes, "the store says off")
-            await source.stop()
+            try await whileRunning(source) {
+                // Precedence is this test's business, not speed (the timing-sensitive group runs
+                // alone): under a full parallel run the first read has taken more than 5 s.
+                try await FlagPropagationTimingSensitiveTests.waitUntil(.seconds(30)) { source.isLoaded }
+                #expect(!source.current().writes, "the store says off")
+            }
         }
     }
 }

@@ -258,38 +258,38 @@ struct FlagPropagationTimingSensitiveTests {
         try await TestDatabase.withFresh { db in
             let source = DatabaseFlagSource(connectionString: db.url, logger: Logger(label: "test"), refreshInterval: .seconds(60))
             #expect(source.current() == .legacy, "never loaded: the safe default")
-            source.start()
-            try await Self.waitUntil(.seconds(5)) { source.isLoaded }
-            let outcome = try await CommandLineTool.run(["flags", "set", "writes", "on", "--database-url", db.url])
-            #expect(outcome.status == 0)
-            // The CLI returned after its commit: from there, one second at most.
-            try await Self.waitUntil(.seconds(1)) { source.current().writes }
-            await source.stop()
+            try await whileRunning(source) {
+                try await Self.waitUntil(.seconds(5)) { source.isLoaded }
+                let outcome = try await CommandLineTool.run(["flags", "set", "writes", "on", "--database-url", db.url])
+                #expect(outcome.status == 0)
+                // The CLI returned after its commit: from there, one second at most.
+                try await Self.waitUntil(.seconds(1)) { source.current().writes }
+            }
         }
     }
 
     @Test func anUnreachableStoreKeepsTheValuesAndRecoversOnItsOwn() async throws {
         try await TestDatabase.withFresh { db in
             let source = DatabaseFlagSource(connectionString: db.url, logger: Logger(label: "test"), refreshInterval: .milliseconds(300))
-            source.start()
-            try await FlagStore(pool: db.pool).set(.writes, enabled: true, actor: "test", reason: nil, force: false)
-            try await Self.waitUntil(.seconds(2)) { source.current().writes }
-            // The database goes away: no new connections, existing ones killed.
-            try await TestDatabase.admin { admin in
-                try await admin.query(PGQuery(unsafeSQL: "ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS false"))
-                try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name) AND pid <> pg_backend_pid()")
+            try await whileRunning(source) {
+                try await FlagStore(pool: db.pool).set(.writes, enabled: true, actor: "test", reason: nil, force: false)
+                try await Self.waitUntil(.seconds(2)) { source.current().writes }
+                // The database goes away: no new connections, existing ones killed.
+                try await TestDatabase.admin { admin in
+                    try await admin.query(PGQuery(unsafeSQL: "ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS false"))
+                    try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(db.name) AND pid <> pg_backend_pid()")
+                }
+                try await Task.sleep(for: .seconds(1))
+                #expect(source.current() == FlagSnapshot(writes: true, reads: false, readPercent: 0), "last values kept")
+                // Back, and a flip made meanwhile is picked up.
+                try await TestDatabase.admin { admin in
+                    try await admin.query(PGQuery(unsafeSQL: "ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS true"))
+                }
+                let pool = PGPool(.init(connectionString: db.url, maxConnections: 1))
+                try await FlagStore(pool: pool).set(.writes, enabled: false, actor: "test", reason: nil, force: false)
+                await pool.close()
+                try await Self.waitUntil(.seconds(5)) { !source.current().writes }
             }
-            try await Task.sleep(for: .seconds(1))
-            #expect(source.current() == FlagSnapshot(writes: true, reads: false, readPercent: 0), "last values kept")
-            // Back, and a flip made meanwhile is picked up.
-            try await TestDatabase.admin { admin in
-                try await admin.query(PGQuery(unsafeSQL: "ALTER DATABASE \"\(db.name)\" ALLOW_CONNECTIONS true"))
-            }
-            let pool = PGPool(.init(connectionString: db.url, maxConnections: 1))
-            try await FlagStore(pool: pool).set(.writes, enabled: false, actor: "test", reason: nil, force: false)
-            await pool.close()
-            try await Self.waitUntil(.seconds(5)) { !source.current().writes }
-            await source.stop()
         }
     }
 

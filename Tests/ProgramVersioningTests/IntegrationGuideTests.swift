@@ -139,6 +139,59 @@ struct IntegrationGuideTests {
         }
     }
 
+    @Test func updateRetriesOnConflict() async throws {
+        try await TestDatabase.withFresh { db in
+            let programs = Fixtures.repository(db, Fixtures.writesOn)
+            let programID = try await programs.create(Fixtures.program(), for: UUID()).id
+            // snippet: update
+            let result = try await programs.update(programID, idempotencyKey: UUID()) { program in
+                program.name = "Upper/Lower, week 2"
+            }
+            print(result.stored.version as Any)
+            // end snippet
+            #expect(try await programs.program(programID).program.name == "Upper/Lower, week 2")
+        }
+    }
+
+    @Test func aMessyLegacyProgramIsReadWithItsProblemsAndSavedOnceFixed() async throws {
+        try await TestDatabase.withFresh { db in
+            let programs = Fixtures.repository(db, Fixtures.writesOn)
+            let programID = UUID()
+            // As the old app stored it: two exercises with one id, a schedule entry past the end.
+            try await db.pool.query("""
+                INSERT INTO programs (id, user_id, program_json) VALUES (\(programID), \(UUID()), \(PGJSONB("""
+                {"name": "Old", "workouts": [{"id": "w-a", "name": "A", "exercises": [
+                  {"id": "e-bench", "name": "Bench", "sets": 3, "reps": 5, "restSeconds": 90},
+                  {"id": "e-bench", "name": "Row", "sets": 3, "reps": 8, "restSeconds": 90}]}],
+                 "schedule": [{"dayIndex": 0, "workoutIndex": 0}, {"dayIndex": 2, "workoutIndex": 3}]}
+                """)))
+                """)
+            // A rename alone is refused, naming the problem the app must resolve.
+            let before = try await programs.program(programID)
+            var renamed = before.program
+            renamed.name = "Old, renamed"
+            let refused = await #expect(throws: RepositoryError.self) {
+                try await programs.save(renamed, to: programID, expectedRevision: before.revision)
+            }
+            guard case .invalidProgram(let validation)? = refused else { Issue.record("\(String(describing: refused))"); return }
+            #expect(validation.violations.map(\.rule) == [.workoutIndexOutOfRange], "a repeated id is repaired by the save itself")
+            // snippet: repair-messy
+            let messy = try await programs.program(programID)  // read as it is, problems and all
+            for violation in messy.program.violations {
+                print(violation.rule, violation.path, violation.message)  // e.g. WORKOUT_INDEX_OUT_OF_RANGE schedule[1].workoutIndex
+            }
+            var fixed = messy.program
+            fixed.schedule.removeAll { messy.program.position(of: $0.workout) == nil }  // the app (or the user) resolves each one
+            let repaired = try await programs.save(fixed, to: programID, expectedRevision: messy.revision)
+            print(repaired.createdVersion)  // the first clean version: it can be edited like any other now
+            // end snippet
+            #expect(Set(messy.program.violations.map(\.rule)) == [.exerciseIDRepeated, .workoutIndexOutOfRange])
+            let ids = repaired.stored.program.workouts[0].exercises.map(\.id)
+            #expect(repaired.createdVersion && ids.count == 2 && ids[0] == "e-bench" && ids[1] != "e-bench", "\(ids)")
+            #expect(repaired.stored.program.schedule.count == 1 && repaired.stored.program.violations.isEmpty)
+        }
+    }
+
     func logger(for programID: UUID) -> Logger {
         var logger = Logger(label: "fitness.programs")
         logger[metadataKey: "program"] = "\(programID)"

@@ -45,26 +45,29 @@ struct RepositoryObservabilityTests {
                 pool: db.pool, flags: FixedFlagSource(Fixtures.bothOn), logger: Logger(label: "test"), versionCacheCapacity: 0,
                 shadowReads: ShadowReads(sampleRate: 1, onMismatch: { mismatch in reported.withLock { $0.append(mismatch) } }),
                 metricsFactory: metrics)
-            let created = try await repository.create(Fixtures.program(), for: UUID())
-            // Agreeing sides: compared, nothing reported.
-            _ = try await repository.program(created.id)
-            try await Self.waitUntil { metrics.counterTotal(label: "program_versioning_shadow_reads_total", dimensions: [("result", "compared")]) == 1 }
-            #expect(reported.withLock { $0.isEmpty })
-            // A bug that wrote a wrong version (simulated by editing one behind the trigger's back).
-            try await db.pool.withConnection { connection in
-                try await connection.executeScript(unsafeSQL: """
-                    ALTER TABLE program_version_exercises DISABLE TRIGGER program_version_exercises_immutable;
-                    UPDATE program_version_exercises SET reps = 12 WHERE exercise_id = 'e-bench';
-                    ALTER TABLE program_version_exercises ENABLE TRIGGER program_version_exercises_immutable;
-                    """)
+            // The comparisons run in the repository's run(), as in the app's ServiceGroup.
+            try await whileRunning(repository) {
+                let created = try await repository.create(Fixtures.program(), for: UUID())
+                // Agreeing sides: compared, nothing reported.
+                _ = try await repository.program(created.id)
+                try await Self.waitUntil { metrics.counterTotal(label: "program_versioning_shadow_reads_total", dimensions: [("result", "compared")]) == 1 }
+                #expect(reported.withLock { $0.isEmpty })
+                // A bug that wrote a wrong version (simulated by editing one behind the trigger's back).
+                try await db.pool.withConnection { connection in
+                    try await connection.executeScript(unsafeSQL: """
+                        ALTER TABLE program_version_exercises DISABLE TRIGGER program_version_exercises_immutable;
+                        UPDATE program_version_exercises SET reps = 12 WHERE exercise_id = 'e-bench';
+                        ALTER TABLE program_version_exercises ENABLE TRIGGER program_version_exercises_immutable;
+                        """)
+                }
+                let served = try await repository.program(created.id)
+                #expect(served.source == .versions && served.program.workouts[0].exercises[0].reps == 12)
+                try await Self.waitUntil { reported.withLock { !$0.isEmpty } }
+                let mismatch = try #require(reported.withLock { $0.first })
+                #expect(mismatch.served == .versions)
+                #expect(mismatch.differences.map(\.description) == ["workouts[w-upper].exercises[e-bench].reps: 12 vs 6"])
+                #expect(metrics.counterTotal(label: "program_versioning_shadow_reads_total", dimensions: [("result", "mismatch")]) == 1)
             }
-            let served = try await repository.program(created.id)
-            #expect(served.source == .versions && served.program.workouts[0].exercises[0].reps == 12)
-            try await Self.waitUntil { reported.withLock { !$0.isEmpty } }
-            let mismatch = try #require(reported.withLock { $0.first })
-            #expect(mismatch.served == .versions)
-            #expect(mismatch.differences.map(\.description) == ["workouts[w-upper].exercises[e-bench].reps: 12 vs 6"])
-            #expect(metrics.counterTotal(label: "program_versioning_shadow_reads_total", dimensions: [("result", "mismatch")]) == 1)
         }
     }
 

@@ -79,6 +79,62 @@ enum Fixtures {
 
 @Suite("Repository: dual writes and flag-routed reads")
 struct RepositoryTests {
+    @Test func concurrentUpdatesOfOneProgramAllLandThroughRetriesOnConflict() async throws {
+        try await TestDatabase.withFresh { db in
+            let programs = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await programs.create(Fixtures.program(), for: UUID())
+            // Eight edits at once: each re-reads and re-applies on a conflict, so none is lost.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { _ = try await programs.update(created.id, maxAttempts: 50) { $0.workouts[0].exercises[0].reps += 1 } }
+                }
+                try await group.waitForAll()
+            }
+            let stored = try await programs.program(created.id)
+            #expect(stored.program.workouts[0].exercises[0].reps == 6 + 8 && stored.version == 9)
+            // An edit that throws saves nothing and keeps its error.
+            struct NotToday: Error {}
+            do {
+                _ = try await programs.update(created.id) { _ in throw NotToday() }
+                Issue.record("expected the edit's error")
+            } catch {
+                guard case .unexpected(let cause)? = error as? RepositoryError else { Issue.record("\(error)"); return }
+                #expect(cause is NotToday)
+            }
+            #expect(try await programs.program(created.id).version == 9)
+        }
+    }
+
+    @Test func aUsersProgramsAreListedOldestFirst() async throws {
+        try await TestDatabase.withFresh { db in
+            let programs = Fixtures.repository(db, Fixtures.writesOn)
+            let (user, other) = (UUID(), UUID())
+            let first = try await programs.create(Fixtures.program(name: "First"), for: user)
+            _ = try await programs.create(Fixtures.program(name: "Someone else's"), for: other)
+            let second = try await programs.create(Fixtures.program(name: "Second"), for: user)
+            let listed = try await programs.programs(ofUser: user)
+            #expect(listed.map(\.id) == [first.id, second.id] && listed.map(\.program.name) == ["First", "Second"])
+            #expect(try await programs.programs(ofUser: UUID()).isEmpty)
+        }
+    }
+
+    @Test func aCancelledReadThrowsCancelledAndWritesNothing() async throws {
+        try await TestDatabase.withFresh { db in
+            let programs = Fixtures.repository(db, Fixtures.writesOn)
+            let task = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await programs.create(Fixtures.program(), for: UUID())
+            }
+            let result = await task.result
+            guard case .failure(let error as RepositoryError) = result, case .cancelled = error else {
+                Issue.record("expected .cancelled, got \(result)")
+                return
+            }
+            let stored = try await db.pool.query("SELECT count(*) FROM programs").single().decode(Int.self, at: 0)
+            #expect(stored == 0)
+        }
+    }
+
     @Test func withBothFlagsOffSavesWriteLegacyOnly() async throws {
         try await TestDatabase.withFresh { db in
             let repository = Fixtures.repository(db, Fixtures.off)

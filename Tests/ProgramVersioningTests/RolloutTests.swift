@@ -35,7 +35,7 @@ struct RolloutTests {
 
             // The app: instances follow the flag store, as a deployed service does.
             let flags = DatabaseFlagSource(connectionString: db.url, logger: Logger(label: "app"), refreshInterval: .seconds(1))
-            flags.start()
+            let following = Task { await flags.run() }
             let traffic = AppTraffic(db, flags: flags, programs: inventory.programs)
             let app = Task { await traffic.run() }
 
@@ -137,7 +137,8 @@ struct RolloutTests {
 
             traffic.stop()
             await app.value
-            await flags.stop()
+            following.cancel()
+            await following.value
             try await inventory.provesNothingWasLost("after the rollback")
             // The program created in phase 5 is served from legacy in phase 1.
             let born = try await ProgramRepository(pool: db.pool, flags: FixedFlagSource(.legacy), logger: Logger(label: "app")).program(created.id)

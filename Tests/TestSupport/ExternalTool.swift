@@ -9,6 +9,15 @@ public enum ExternalTool {
         return try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), [name] + arguments, environment: env)
     }
 
+    /// Runs `name` in `directory` (e.g. `swift build` of another package).
+    public static func run(
+        _ name: String, _ arguments: [String], in directory: URL, environment: [String: String?] = [:]
+    ) async throws -> CommandLineTool.Outcome {
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        return try await runProcess(URL(fileURLWithPath: "/usr/bin/env"), [name] + arguments, environment: env, workingDirectory: directory)
+    }
+
     /// Runs an executable to completion, capturing its output in files (a chatty child can
     /// never fill a pipe and stall), and waits without blocking a cooperative thread.
     static func runProcess(

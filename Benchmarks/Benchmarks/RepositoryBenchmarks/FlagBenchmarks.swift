@@ -57,6 +57,8 @@ final class FlagBenchState: @unchecked Sendable {
     var loaded: DatabaseFlagSource?
     var listeners: [DatabaseFlagSource] = []
     var watchers: [FlagWatcher] = []
+    /// The sources' `run()`s: they follow the store for the rest of the benchmark process.
+    var following: [Task<Void, Never>] = []
 }
 
 /// One `flags watch` process, its output read on a thread of its own so a printed change
@@ -112,7 +114,7 @@ private func loadedFlagSource() async throws -> any FlagSource {
     let source = DatabaseFlagSource(
         connectionString: setup.url, logger: Logger(label: "bench"),
         fallback: EnvironmentFlagSource(fallback: FileFlagSource(path: "flags.json", logger: Logger(label: "bench"))))
-    source.start()
+    flagState.following.append(Task { await source.run() })
     while !source.isLoaded { try await Task.sleep(for: .milliseconds(5)) }
     flagState.loaded = source
     return source
@@ -123,7 +125,7 @@ private func flagListeners() async throws -> [DatabaseFlagSource] {
     _ = try await setup.pool()
     for _ in 0..<4 {
         let source = DatabaseFlagSource(connectionString: setup.url, logger: Logger(label: "bench"), refreshInterval: .seconds(60))
-        source.start()
+        flagState.following.append(Task { await source.run() })
         while !source.isLoaded { try await Task.sleep(for: .milliseconds(5)) }
         flagState.listeners.append(source)
     }

@@ -31,13 +31,16 @@ extension Program {
                     + 0.6 * ItemMatcher.jaccard(previousContents[p].exerciseNames, editedContents[e].exerciseNames)
             })
 
-        // Final workout ids: matched ones first, then new ones in order.
+        // Final workout ids: matched ones first, then new ones in order. A messy previous
+        // program may repeat an id: only its first holder passes it on, so an edit that
+        // gives the others ids of their own (the way to repair it) keeps them.
         var taken = Set(previous.workouts.map(\.id)).union(retiredWorkoutIDs)
         var finalIDs = [String](repeating: "", count: workouts.count)
+        let inherits = Self.passesItsID(previous.workouts.map(\.id))
         for (e, match) in workoutMatches.enumerated() {
-            if let p = match { finalIDs[e] = previous.workouts[p].id }
+            if let p = match, inherits[p] { finalIDs[e] = previous.workouts[p].id }
         }
-        for (e, workout) in workouts.enumerated() where workoutMatches[e] == nil {
+        for (e, workout) in workouts.enumerated() where finalIDs[e].isEmpty {
             if !workout.id.isEmpty, !taken.contains(workout.id) {
                 taken.insert(workout.id)
                 finalIDs[e] = workout.id
@@ -96,6 +99,13 @@ extension Program {
         return Reconciliation(program: result, changes: changes)
     }
 
+    /// For each id in order: whether it is the first holder of that id (later holders of a
+    /// repeated id do not pass it on).
+    private static func passesItsID(_ ids: [String]) -> [Bool] {
+        var seen = Set<String>()
+        return ids.map { seen.insert($0).inserted }
+    }
+
     private static func reconcileExercises(
         previous: [Exercise], edited: [Exercise], workoutID: String, matcher: ItemMatcher
     ) -> ([Exercise], [ItemChange]) {
@@ -112,10 +122,19 @@ extension Program {
         var result = edited
         var changes: [ItemChange] = []
         let moved = ItemMatcher.movedPairs(matches.enumerated().compactMap { e, p in p.map { ($0, e) } })
+        // As for workouts: a repeated id passes on from its first holder only.
+        let inherits = passesItsID(previous.map(\.id))
         var matchedIndex = 0
         for (e, match) in matches.enumerated() {
             guard let p = match else { continue }
-            result[e].id = previous[p].id
+            if inherits[p] {
+                result[e].id = previous[p].id
+            } else if edited[e].id.isEmpty || taken.contains(edited[e].id) {
+                result[e].id = GeneratedIDs.firstFree(
+                    GeneratedIDs.exerciseID(workoutID: workoutID, position: e, name: edited[e].name), taken: &taken)
+            } else {
+                taken.insert(edited[e].id)
+            }
             var kinds: [ItemChange.Kind] = []
             let fields = previous[p].changedFields(comparedTo: edited[e])
             if edited[e].name != previous[p].name { kinds.append(.renamed) }
@@ -124,7 +143,7 @@ extension Program {
             matchedIndex += 1
             if !kinds.isEmpty {
                 changes.append(ItemChange(
-                    subject: .exercise(workoutID: workoutID, exerciseID: previous[p].id), kinds: kinds, name: edited[e].name,
+                    subject: .exercise(workoutID: workoutID, exerciseID: result[e].id), kinds: kinds, name: edited[e].name,
                     previousName: kinds.contains(.renamed) ? previous[p].name : nil, modifiedFields: fields))
             }
         }

@@ -4,6 +4,7 @@ import Metrics
 import PostgresDriver
 import ProgramDomain
 import RuntimeFlags
+import ServiceLifecycle
 import Synchronization
 
 /// What app services call to read and save training programs during the migration.
@@ -16,7 +17,7 @@ import Synchronization
 /// read comes from versions; what a save writes follows the flag as the database holds it
 /// at that moment, so an instance that has not seen a flip yet still writes the right side.
 /// Each call reads the flags once and uses that snapshot throughout.
-public final class ProgramRepository: Sendable {
+public final class ProgramRepository: Sendable, Service {
     private let pool: PGPool
     private let flags: any FlagSource
     private let logger: Logger
@@ -32,7 +33,11 @@ public final class ProgramRepository: Sendable {
     }
     private let metrics: RepositoryMetrics
     private let shadow: ShadowReads
+    /// Sampled reads queued or being compared; at most `shadow.maxInFlight`.
     private let shadowInFlight = Atomic<Int>(0)
+    /// Sampled reads for `run()` to compare.
+    private let shadowQueue = AsyncStream.makeStream(of: StoredProgram.self)
+    private let running = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - versionCacheCapacity: decoded versions kept in memory. Versions never change, so
@@ -50,6 +55,27 @@ public final class ProgramRepository: Sendable {
         self.latest = BoundedCache(capacity: versionCacheCapacity)
         self.shadow = shadowReads
         self.metrics = RepositoryMetrics(factory: metricsFactory)
+    }
+
+    deinit {
+        shadowQueue.continuation.finish()
+    }
+
+    /// Runs the sampled shadow comparisons (see `ShadowReads`) until the task is cancelled
+    /// or the service group shuts down gracefully (comparisons under way then finish).
+    /// Reads and saves never need it; without it, sampled reads are skipped and counted.
+    /// Run it once: a second `run()` logs an error and only waits.
+    public func run() async {
+        guard !running.exchange(true, ordering: .relaxed) else {
+            logger.error("ProgramRepository.run() called while it already runs; this call does nothing")
+            try? await gracefulShutdown()
+            return
+        }
+        await withDiscardingTaskGroup { group in
+            for await served in shadowQueue.stream.cancelOnGracefulShutdown() {
+                group.addTask { await self.compareShadow(served) }
+            }
+        }
     }
 
     // MARK: Reading
@@ -105,8 +131,8 @@ public final class ProgramRepository: Sendable {
             id: id, userID: head.userID, program: program, revision: head.revision, version: latest.version, source: .versions))
     }
 
-    /// Starts a background comparison of `served` with the other side, when sampled and
-    /// while fewer than `maxInFlight` run (see `ShadowReads` for the bound).
+    /// Queues a comparison of `served` with the other side, when sampled and while fewer
+    /// than `maxInFlight` are queued or running (see `ShadowReads` for the bound).
     private func startShadowRead(of served: StoredProgram) {
         guard shadow.sampleRate > 0, Double.random(in: 0..<1) < shadow.sampleRate else { return }
         guard shadowInFlight.add(1, ordering: .relaxed).newValue <= shadow.maxInFlight else {
@@ -114,30 +140,33 @@ public final class ProgramRepository: Sendable {
             metrics.shadowSkipped.increment()
             return
         }
-        Task.detached { [self] in
-            defer { shadowInFlight.subtract(1, ordering: .relaxed) }
-            do {
-                let other: StoredProgram? = try await pool.withConnection { connection in
-                    switch served.source {
-                    case .versions: return try await self.legacyRead(served.id, on: connection)
-                    case .legacy:
-                        guard case .served(let stored) = try await self.versionedRead(served.id, on: connection) else { return nil }
-                        return stored
-                    }
+        shadowQueue.continuation.yield(served)
+    }
+
+    /// Compares one sampled read with the other side (on the repository's `run()`).
+    private func compareShadow(_ served: StoredProgram) async {
+        defer { shadowInFlight.subtract(1, ordering: .relaxed) }
+        do {
+            let other: StoredProgram? = try await pool.withConnection { connection in
+                switch served.source {
+                case .versions: return try await self.legacyRead(served.id, on: connection)
+                case .legacy:
+                    guard case .served(let stored) = try await self.versionedRead(served.id, on: connection) else { return nil }
+                    return stored
                 }
-                guard let other else { return }
-                metrics.shadowComparisons.increment()
-                let differences = served.program.differences(from: other.program)
-                guard !differences.isEmpty else { return }
-                metrics.shadowMismatches.increment()
-                logger.warning("shadow read mismatch", metadata: [
-                    "program": "\(served.id)", "served": "\(served.source.rawValue)",
-                    "differences": "\(differences.prefix(5).map(\.description))",
-                ])
-                shadow.onMismatch?(ShadowMismatch(programID: served.id, served: served.source, differences: differences))
-            } catch {
-                logger.warning("shadow read failed", metadata: ["program": "\(served.id)", "error": "\(error)"])
             }
+            guard let other else { return }
+            metrics.shadowComparisons.increment()
+            let differences = served.program.differences(from: other.program)
+            guard !differences.isEmpty else { return }
+            metrics.shadowMismatches.increment()
+            logger.warning("shadow read mismatch", metadata: [
+                "program": "\(served.id)", "served": "\(served.source.rawValue)",
+                "differences": "\(differences.prefix(5).map(\.description))",
+            ])
+            shadow.onMismatch?(ShadowMismatch(programID: served.id, served: served.source, differences: differences))
+        } catch {
+            logger.warning("shadow read failed", metadata: ["program": "\(served.id)", "error": "\(error)"])
         }
     }
 
@@ -496,7 +525,7 @@ public final class ProgramRepository: Sendable {
         return result
     }
 
-    private func run<T: Sendable>(_ body: @escaping @Sendable (PGConnection) async throws -> T) async throws(RepositoryError) -> T {
+    func run<T: Sendable>(_ body: @escaping @Sendable (PGConnection) async throws -> T) async throws(RepositoryError) -> T {
         try await pool.repositoryCall(body)
     }
 }

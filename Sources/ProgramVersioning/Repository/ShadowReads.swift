@@ -4,17 +4,18 @@ import ProgramDomain
 /// Shadow reads: for a sample of reads, also read the other side and compare, to prove
 /// the versioned tables serve what legacy serves before users depend on it.
 ///
-/// The bound on the served read: a sampled read only starts a background task and
-/// returns at once (the served read waits for nothing else); at most `maxInFlight`
-/// comparisons run at a time, each holding one pool connection, and samples beyond that
-/// are skipped and counted. A shadow read never throws to the caller: its failures are
-/// logged. (Programs the served side read from legacy and that have no current version
+/// The bound on the served read: a sampled read only queues a comparison and returns at
+/// once (the served read waits for nothing else). The comparisons run in the repository's
+/// `run()` (add the repository to the app's `ServiceGroup`); at most `maxInFlight` are
+/// queued or running, each holding one pool connection while it runs, and samples beyond
+/// that (or while nothing runs them) are skipped and counted. A shadow read never throws
+/// to the caller: its failures are logged. (Programs the served side read from legacy and that have no current version
 /// have nothing to compare and are not counted.)
 public struct ShadowReads: Sendable {
     /// Share of reads compared, 0...1.
     public var sampleRate: Double
     public var maxInFlight: Int
-    /// Called (on a background task) for every mismatch, besides the log and the metric.
+    /// Called (on the repository's `run()`) for every mismatch, besides the log and the metric.
     public var onMismatch: (@Sendable (ShadowMismatch) -> Void)?
 
     public init(sampleRate: Double, maxInFlight: Int = 2, onMismatch: (@Sendable (ShadowMismatch) -> Void)? = nil) {

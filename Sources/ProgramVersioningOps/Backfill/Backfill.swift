@@ -33,7 +33,7 @@ public struct Backfill: Sendable {
     let pool: PGPool
     private let logger: Logger
 
-    public init(pool: PGPool, logger: Logger = Logger(label: "ProgramVersioning.backfill")) {
+    public init(pool: PGPool, logger: Logger = Logger(label: "ProgramVersioning.backfill", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.pool = pool
         self.logger = logger
     }

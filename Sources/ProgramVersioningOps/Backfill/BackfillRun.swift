@@ -111,7 +111,23 @@ struct BackfillRun {
             ? LegacyPagePipeline(
                 batch: legacyBatch, pool: pool, after: cursor, batchSize: pacer.sizer.next(override: nil), limit: options.limit)
             : nil
-        defer { pages?.cancel() }
+        // However the walk ends, the pages read ahead are stopped and waited for: none
+        // outlives the run.
+        let finished: Bool
+        do {
+            finished = try await walk(programBatch, sessionBatch, legacyBatch, pages: &pages)
+        } catch {
+            await pages?.stop()
+            throw error
+        }
+        await pages?.stop()
+        return finished
+    }
+
+    private mutating func walk(
+        _ programBatch: ProgramBackfillBatch, _ sessionBatch: SessionBackfillBatch, _ legacyBatch: LegacyBackfillBatch,
+        pages: inout LegacyPagePipeline?
+    ) async throws -> Bool {
         while true {
             let remaining = options.limit.map { $0 - self.scannedNow } ?? Int.max
             guard remaining > 0 else { return true }

@@ -49,11 +49,15 @@ struct LegacyPagePipeline {
         batchSize = max(1, size)
     }
 
-    /// Stops every page still being read.
-    func cancel() {
+    /// Stops every page still being read and waits until each has ended.
+    func stop() async {
         for page in pending {
             page.listing.cancel()
             page.prepared.cancel()
+        }
+        for page in pending {
+            _ = try? await page.listing.value
+            _ = try? await page.prepared.value
         }
     }
 

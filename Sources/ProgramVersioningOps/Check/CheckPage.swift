@@ -40,38 +40,41 @@ extension CheckPager {
         _ body: (CheckPage, [CheckDifference], _ last: Bool) async throws -> Void
     ) async throws -> CheckWalk {
         typealias Read = (page: CheckPage?, pacer: BatchPacer, size: Int, took: Duration)
-        func read(after cursor: UUID?, pacer: BatchPacer) -> Task<Read, any Error> {
-            Task {
-                var pacer = pacer
-                return try await pool.withConnection { connection -> Read in
-                    guard let size = try await pacer.nextBatchSize(on: connection, show: show) else { return (nil, pacer, 0, .zero) }
-                    let started = ContinuousClock.now
-                    let page = try await connection.transaction { connection in
-                        // Read-only, and without JIT: compiling a page's statements (their
-                        // estimated cost passes jit_above_cost on big tables) took longer than
-                        // running them.
-                        try await connection.executeScript(unsafeSQL: "SET TRANSACTION READ ONLY; SET LOCAL jit = off")
-                        return try await self.run(after: cursor, pageSize: size, on: connection)
-                    }
-                    return (page, pacer, size, started.duration(to: .now))
+        @Sendable func read(after cursor: UUID?, pacer: BatchPacer) async throws -> Read {
+            var pacer = pacer
+            return try await pool.withConnection { connection -> Read in
+                guard let size = try await pacer.nextBatchSize(on: connection, show: show) else { return (nil, pacer, 0, .zero) }
+                let started = ContinuousClock.now
+                let page = try await connection.transaction { connection in
+                    // Read-only, and without JIT: compiling a page's statements (their
+                    // estimated cost passes jit_above_cost on big tables) took longer than
+                    // running them.
+                    try await connection.executeScript(unsafeSQL: "SET TRANSACTION READ ONLY; SET LOCAL jit = off")
+                    return try await self.run(after: cursor, pageSize: size, on: connection)
                 }
+                return (page, pacer, size, started.duration(to: .now))
             }
         }
-        var next = read(after: start, pacer: initial)
-        var walk = CheckWalk()
-        while true {
-            var (page, pacer, size, took) = try await next.value
-            guard let page else {
-                walk.stopped = true
-                return walk
+        // The next page's read is a child task: if the walk ends early (an error, a stop),
+        // it is cancelled and awaited before this returns, never left running.
+        return try await withThrowingTaskGroup(of: Read.self) { group in
+            group.addTask { try await read(after: start, pacer: initial) }
+            var walk = CheckWalk()
+            while let (page, pacer, size, took) = try await group.next() {
+                guard let page else {
+                    walk.stopped = true
+                    return walk
+                }
+                var finished = pacer
+                try await finished.finished(records: page.keysRead, took: took)
+                walk.scanned += page.scanned
+                walk.legacyBehind += page.legacyBehind
+                let more = page.keysRead >= size
+                if more { group.addTask { [finished] in try await read(after: page.lastKey, pacer: finished) } }
+                try await body(page, page.differences + page.compare(), !more)
+                if !more { return walk }
             }
-            try await pacer.finished(records: page.keysRead, took: took)
-            walk.scanned += page.scanned
-            walk.legacyBehind += page.legacyBehind
-            let more = page.keysRead >= size
-            if more { next = read(after: page.lastKey, pacer: pacer) }
-            try await body(page, page.differences + page.compare(), !more)
-            if !more { return walk }
+            return walk
         }
     }
 }

@@ -62,7 +62,7 @@ public struct ConsistencyCheck: Sendable {
     private let logger: Logger
 
     /// Reads through `pool`; records the run in `recordPool` when given, else in `pool`.
-    public init(pool: PGPool, recordPool: PGPool? = nil, logger: Logger = Logger(label: "ProgramVersioning.check")) {
+    public init(pool: PGPool, recordPool: PGPool? = nil, logger: Logger = Logger(label: "ProgramVersioning.check", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.pool = pool
         self.recordPool = recordPool
         self.logger = logger

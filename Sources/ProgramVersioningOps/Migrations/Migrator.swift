@@ -24,7 +24,7 @@ public struct Migrator: Sendable {
     /// another migrator to finish.
     public init(
         migrations: [Migration], pool: PGPool, lockTimeout: Duration = .seconds(600),
-        logger: Logger = Logger(label: "ProgramVersioning.migrate")
+        logger: Logger = Logger(label: "ProgramVersioning.migrate", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.migrations = migrations.sorted { $0.version < $1.version }
         self.pool = pool

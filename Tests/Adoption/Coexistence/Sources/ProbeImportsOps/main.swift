@@ -1,0 +1,4 @@
+import ProgramVersioning
+import ProgramVersioningOps
+
+print(Migrator.advisoryLockKey)
