@@ -41,7 +41,7 @@ public enum FlagSources {
             background.append(database)
             layer = database
         }
-        return LayeredFlagSource(top: layer, background: background)
+        return LayeredFlagSource(top: layer, background: background, store: layer as? DatabaseFlagSource)
     }
 }
 
@@ -51,14 +51,30 @@ public enum FlagSources {
 public struct LayeredFlagSource: FlagSource, Service {
     private let top: any FlagSource
     private let background: [any Service]
+    private let store: DatabaseFlagSource?
 
-    init(top: any FlagSource, background: [any Service]) {
+    init(top: any FlagSource, background: [any Service], store: DatabaseFlagSource?) {
         self.top = top
         self.background = background
+        self.store = store
     }
 
     public func current() -> FlagSnapshot {
         top.current()
+    }
+
+    /// Whether the flag store has been read (always true without a store).
+    public var isLoaded: Bool { store?.isLoaded ?? true }
+
+    /// Waits (while `run()` runs) until the store has been read, at most `timeout`; returns
+    /// whether it was. A service that must not serve a request under the lower layers'
+    /// values calls it before it takes traffic; until then the lower layers answer.
+    public func waitUntilLoaded(timeout: Duration = .seconds(10)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !isLoaded, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return isLoaded
     }
 
     /// Runs every layer that follows something, each in a child task, until all end.

@@ -31,13 +31,14 @@ struct IntegrationGuideTests {
         try await TestDatabase.withFresh { db in
             let programs = Fixtures.repository(db, Fixtures.writesOn)
             let programID = try await programs.create(Fixtures.program(), for: UUID()).id
+            let logger = Logger(label: "fitness.programs")
             // snippet: read-edit-save
             let stored = try await programs.program(programID)  // from versions or legacy, as the flags say
             var edited = stored.program
             edited.workouts[0].exercises[0].reps += 1
             do throws(RepositoryError) {
                 let result = try await programs.save(edited, to: programID, expectedRevision: stored.revision)
-                logger(for: programID).info("saved", metadata: ["changes": "\(result.changes)"])
+                logger.info("saved", metadata: ["program": "\(programID)", "changes": "\(result.changes)"])
             } catch {
                 switch error {
                 case .invalidProgram(let validation):
@@ -190,12 +191,6 @@ struct IntegrationGuideTests {
             #expect(repaired.createdVersion && ids.count == 2 && ids[0] == "e-bench" && ids[1] != "e-bench", "\(ids)")
             #expect(repaired.stored.program.schedule.count == 1 && repaired.stored.program.violations.isEmpty)
         }
-    }
-
-    func logger(for programID: UUID) -> Logger {
-        var logger = Logger(label: "fitness.programs")
-        logger[metadataKey: "program"] = "\(programID)"
-        return logger
     }
 
     /// The guide's ```swift blocks, each preceded by `<!-- snippet: NAME -->`, must equal the
