@@ -19,6 +19,8 @@ public final class FileFlagSource: FlagSource, Service {
     private let packed = Atomic<UInt64>(0)
     /// Whether the last look at the file found a problem (already logged).
     private let complaining = Atomic<Bool>(false)
+    /// The file's bytes when init read it (nil: missing or unreadable).
+    private let readAtInit: Data?
 
     /// Reads the file once now; a relative `path` is relative to the working directory, so
     /// pass an absolute one in services.
@@ -27,6 +29,7 @@ public final class FileFlagSource: FlagSource, Service {
         self.logger = logger
         self.pollInterval = pollInterval
         self.fallback = fallback
+        readAtInit = FileManager.default.contents(atPath: path)
         if case .failure(let problem) = load() { complain(problem) }
     }
 
@@ -41,20 +44,27 @@ public final class FileFlagSource: FlagSource, Service {
     }
 
     private func watch() async {
-        var lastContents: Data? = FileManager.default.contents(atPath: path)
+        // Compared with what init read, so an edit made before `run()` started is not missed.
+        var lastContents = readAtInit
         while !Task.isCancelled {
-            try? await Task.sleep(for: pollInterval)
             let contents = FileManager.default.contents(atPath: path)
-            guard contents != lastContents else { continue }
-            lastContents = contents
-            switch load() {
-            case .success:
-                if complaining.exchange(false, ordering: .relaxed) {
-                    logger.notice("flags file readable again", metadata: ["path": "\(path)", "flags": "\(current())"])
-                }
-            case .failure(let problem):
-                complain(problem)
+            guard contents == lastContents else {
+                lastContents = contents
+                reload()
+                continue
             }
+            try? await Task.sleep(for: pollInterval)
+        }
+    }
+
+    private func reload() {
+        switch load() {
+        case .success:
+            if complaining.exchange(false, ordering: .relaxed) {
+                logger.notice("flags file readable again", metadata: ["path": "\(path)", "flags": "\(current())"])
+            }
+        case .failure(let problem):
+            complain(problem)
         }
     }
 
