@@ -48,7 +48,10 @@ final class StatementStop: Sendable {
 
     private let stage = Atomic<UInt8>(Stage.queued.rawValue)
     private let reason = Atomic<UInt8>(0)
-    private let sent = DispatchSemaphore(value: 0)
+    /// Set once the cancel request has reached the server (or could not be sent). A flag,
+    /// not a semaphore: nearly every call is never cancelled and should cost no more than
+    /// two atomics.
+    private let sent = Atomic<Bool>(false)
     private let serverCancel: ServerCancel?
 
     init(_ serverCancel: ServerCancel?) {
@@ -67,12 +70,14 @@ final class StatementStop: Sendable {
         guard stage.compareExchange(expected: Stage.running.rawValue, desired: Stage.cancelSent.rawValue, ordering: .acquiringAndReleasing).exchanged else {
             return
         }
-        guard let serverCancel else { sent.signal(); return }
-        let sent = self.sent
+        guard let serverCancel else {
+            sent.store(true, ordering: .releasing)
+            return
+        }
         // A thread of its own: PQcancel blocks on the network.
-        let thread = Thread {
+        let thread = Thread { [self] in
             _ = serverCancel.send()
-            sent.signal()
+            sent.store(true, ordering: .releasing)
         }
         thread.name = "libpq-cancel"
         thread.start()
@@ -88,7 +93,8 @@ final class StatementStop: Sendable {
     func finish() -> Bool {
         let previous = stage.exchange(Stage.finished.rawValue, ordering: .acquiringAndReleasing)
         guard previous == Stage.cancelSent.rawValue else { return false }
-        sent.wait()
+        // Only after a cancel: PQcancel takes a connection to the server, a few milliseconds.
+        while !sent.load(ordering: .acquiring) { usleep(100) }
         return true
     }
 }
