@@ -53,10 +53,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // JSON values, parser and writer, with the unsafe fast paths (small-string layout,
+        // pointer cursors) behind this module's boundary; its invariants are at the top of
+        // ProgramJSON.swift. Internal to the package: ProgramDomain re-exports its public types.
+        .target(
+            name: "ProgramJSON",
+            swiftSettings: swiftSettings
+        ),
         // Pure domain: program types, legacy codec, invariants. No database code.
         .target(
             name: "ProgramDomain",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ProgramJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // The rollout flags: snapshots, sources (database, environment, flags.json), the

@@ -12,10 +12,10 @@ public struct JSONWriter: ~Copyable {
         case canonical
     }
 
-    var buffer: ByteBuffer
-    let style: Style
+    @usableFromInline package var buffer: ByteBuffer
+    @usableFromInline package let style: Style
     /// Whether short ASCII strings can be read as two words (`SmallASCIIString`).
-    private let readsSmallStrings = SmallASCIIString.layoutHolds
+    @usableFromInline package let readsSmallStrings = SmallASCIIString.layoutHolds
 
     public init(style: Style, reservingCapacity capacity: Int = 1024) {
         self.style = style
@@ -51,13 +51,13 @@ public struct JSONWriter: ~Copyable {
     }
 
     /// Members in the style's order: as given, or sorted by key bytes.
-    func orderedMembers(_ object: JSONObject) -> [(key: String, value: JSONValue)] {
+    @inlinable package func orderedMembers(_ object: JSONObject) -> [(key: String, value: JSONValue)] {
         guard style == .canonical, object.members.count > 1 else { return object.members }
         return object.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
     }
 
     /// A key and its value, without the separator before them.
-    mutating func writeMember(_ key: String, _ value: JSONValue) {
+    @inlinable package mutating func writeMember(_ key: String, _ value: JSONValue) {
         writeString(key)
         buffer.append(UInt8(ascii: ":"))
         write(value)
@@ -65,7 +65,7 @@ public struct JSONWriter: ~Copyable {
 
     /// An integer, canonical in both styles.
     @inline(__always)
-    mutating func writeInteger(_ value: Int) {
+    @inlinable package mutating func writeInteger(_ value: Int) {
         if value >= 0, value < 10 {
             buffer.append(UInt8(ascii: "0") + UInt8(value))
         } else if value >= 10, value < 100 {  // most reps and sets
@@ -80,7 +80,7 @@ public struct JSONWriter: ~Copyable {
         }
     }
 
-    mutating func writeNumber(_ number: JSONNumber) {
+    @inlinable package mutating func writeNumber(_ number: JSONNumber) {
         // Written from the literal's own bytes when they already are the canonical
         // spelling (almost every weight), without building another string.
         let written = number.literal.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
@@ -92,13 +92,13 @@ public struct JSONWriter: ~Copyable {
         writeRaw(style == .compact ? number.literal : number.canonical)
     }
 
-    private mutating func writeRaw(_ text: String) {
+    @inlinable package mutating func writeRaw(_ text: String) {
         if let done: Void = text.utf8.withContiguousStorageIfAvailable({ buffer.append($0) }) { return done }
         Array(text.utf8).withUnsafeBufferPointer { buffer.append($0) }
     }
 
     @inline(__always)
-    mutating func writeString(_ string: String) {
+    @inlinable package mutating func writeString(_ string: String) {
         // A short ASCII string without bytes to escape (most names and ids): straight from
         // the string's own two words.
         if readsSmallStrings, let small = SmallASCIIString.words(of: string),
@@ -114,7 +114,7 @@ public struct JSONWriter: ~Copyable {
 
     /// The string's bytes between quotes, jumping from one byte that needs escaping to the
     /// next (most strings have none and are copied whole).
-    private mutating func writeStringBytes(_ utf8: UnsafeBufferPointer<UInt8>) {
+    @inlinable package mutating func writeStringBytes(_ utf8: UnsafeBufferPointer<UInt8>) {
         buffer.append(UInt8(ascii: "\""))
         var clean = 0  // start of the bytes not yet copied
         var position = StringSpecialBytes.first(in: utf8, from: 0)
@@ -141,7 +141,7 @@ public struct JSONWriter: ~Copyable {
         buffer.append(UInt8(ascii: "\""))
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    @usableFromInline package static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 extension JSONValue {

@@ -9,14 +9,14 @@
 /// standard library built itself (`layoutHolds`). Callers read that once per parser,
 /// writer or validation (not per string: each read of a global is a call) and use these
 /// functions only where it holds.
-enum SmallASCIIString {
-    static let capacity = 15
+@usableFromInline package enum SmallASCIIString {
+    @usableFromInline package static let capacity = 15
 
     /// The string of `count` bytes at `base` if they are ASCII and at most 15; nil
     /// otherwise. `readable` is how many bytes from `base` may be read: with 16, the bytes
     /// are taken in two loads.
     @inline(__always)
-    static func make(_ base: UnsafePointer<UInt8>, count: Int, readable: Int) -> String? {
+    @inlinable package static func make(_ base: UnsafePointer<UInt8>, count: Int, readable: Int) -> String? {
         guard count <= capacity else { return nil }
         var low: UInt64 = 0, high: UInt64 = 0
         if readable >= 16 {
@@ -39,7 +39,7 @@ enum SmallASCIIString {
     /// The bytes of `string` when it is a small ASCII string (as most names and ids are):
     /// bytes 0-7 in `low`, 8-14 in `high`, zeros after the last; nil for any other string.
     @inline(__always)
-    static func words(of string: String) -> (low: UInt64, high: UInt64, count: Int)? {
+    @inlinable package static func words(of string: String) -> (low: UInt64, high: UInt64, count: Int)? {
         let (low, high) = unsafeBitCast(string, to: (UInt64, UInt64).self)
         guard high >> 60 == 0xE else { return nil }  // immortal, small, ASCII
         return (low, high & 0x00FF_FFFF_FFFF_FFFF, Int(high >> 56 & 0x0F))
@@ -49,25 +49,25 @@ enum SmallASCIIString {
     /// their bits are), where `==` compares the bits and then, when they differ, calls the
     /// standard library's general comparison.
     @inline(__always)
-    static func equal(_ a: String, _ b: String) -> Bool {
+    @inlinable package static func equal(_ a: String, _ b: String) -> Bool {
         if let x = words(of: a), let y = words(of: b) { return x.low == y.low && x.high == y.high && x.count == y.count }
         return a == b
     }
 
     /// The low `bytes` bytes of a word set (0...8 of them; fewer than 0 counts as 0).
     @inline(__always)
-    static func mask(keeping bytes: Int) -> UInt64 {
+    @inlinable package static func mask(keeping bytes: Int) -> UInt64 {
         bytes >= 8 ? ~0 : bytes <= 0 ? 0 : (1 << (8 * UInt64(bytes))) &- 1
     }
 
     @inline(__always)
-    private static func bitsAsString(low: UInt64, high: UInt64) -> String {
+    @inlinable package static func bitsAsString(low: UInt64, high: UInt64) -> String {
         unsafeBitCast((low, high), to: String.self)
     }
 
     /// Whether strings built by `make` are bit for bit the ones the standard library
     /// builds from the same bytes, checked for every length on this platform's library.
-    static let layoutHolds: Bool = {
+    @usableFromInline package static let layoutHolds: Bool = {
         #if _endian(little) && _pointerBitWidth(_64)
         guard MemoryLayout<String>.size == 16 else { return false }
         let sample = Array("0123456789abcdef".utf8)  // 16 bytes: both ways of loading are checked

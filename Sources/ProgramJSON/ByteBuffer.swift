@@ -2,12 +2,12 @@
 /// check and a store: no uniqueness check, and, being a noncopyable struct rather than a
 /// class, no reference counting wherever it is passed, which matters when a program's
 /// canonical form is written for every row of a million-row backfill.
-struct ByteBuffer: ~Copyable {
-    private var base: UnsafeMutablePointer<UInt8>
-    private(set) var count = 0
-    private var capacity: Int
+@usableFromInline package struct ByteBuffer: ~Copyable {
+    @usableFromInline package var base: UnsafeMutablePointer<UInt8>
+    @usableFromInline package var count = 0
+    @usableFromInline package var capacity: Int
 
-    init(capacity: Int) {
+    @inlinable package init(capacity: Int) {
         self.capacity = max(capacity, 64)
         base = .allocate(capacity: self.capacity)
     }
@@ -17,14 +17,14 @@ struct ByteBuffer: ~Copyable {
     }
 
     @inline(__always)
-    mutating func append(_ byte: UInt8) {
+    @inlinable package mutating func append(_ byte: UInt8) {
         if count == capacity { grow(to: count + 1) }
         base[count] = byte
         count += 1
     }
 
     @inline(__always)
-    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+    @inlinable package mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
         if count + bytes.count > capacity { grow(to: count + bytes.count) }
         (base + count).update(from: source, count: bytes.count)
@@ -33,7 +33,7 @@ struct ByteBuffer: ~Copyable {
 
     /// The ASCII text of a literal, e.g. `null`.
     @inline(__always)
-    mutating func append(_ text: StaticString) {
+    @inlinable package mutating func append(_ text: StaticString) {
         append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
@@ -41,7 +41,7 @@ struct ByteBuffer: ~Copyable {
     /// stores instead of a copy loop. The bytes after `count` are written and then left
     /// beyond the end.
     @inline(__always)
-    mutating func appendQuoted(low: UInt64, high: UInt64, count byteCount: Int) {
+    @inlinable package mutating func appendQuoted(low: UInt64, high: UInt64, count byteCount: Int) {
         if count + 18 > capacity { grow(to: count + 18) }
         let raw = UnsafeMutableRawPointer(base + count)
         raw.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
@@ -52,7 +52,7 @@ struct ByteBuffer: ~Copyable {
     }
 
     /// The decimal digits of `value`, written straight into the buffer.
-    mutating func appendDecimal(_ value: Int) {
+    @inlinable package mutating func appendDecimal(_ value: Int) {
         if count + 20 > capacity { grow(to: count + 20) }
         if value < 0 {
             base[count] = UInt8(ascii: "-")
@@ -74,13 +74,13 @@ struct ByteBuffer: ~Copyable {
         count += digits
     }
 
-    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    @usableFromInline package var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
 
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    @inlinable package func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
-    private mutating func grow(to needed: Int) {
+    @inlinable package mutating func grow(to needed: Int) {
         var newCapacity = capacity * 2
         while newCapacity < needed { newCapacity *= 2 }
         let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)

@@ -1,10 +1,10 @@
 /// The bytes that end the plain part of a JSON string: `"`, `\` and control characters.
 /// The parser looks for them to find where a string or key ends, the writer to know whether
 /// a string needs escaping; both scan eight bytes per step.
-enum StringSpecialBytes {
+@usableFromInline package enum StringSpecialBytes {
     /// The position of the first special byte at or after `start`, or `bytes.count`.
     @inline(__always)
-    static func first(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+    @inlinable package static func first(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         var position = start
         if let base = bytes.baseAddress {
             let raw = UnsafeRawPointer(base)
@@ -29,7 +29,7 @@ enum StringSpecialBytes {
     /// below 0x80), or equal to `"` or `\` (zero after the XOR); bytes >= 0x80 never match.
     /// A borrow can flag a byte above a true match, never below, so the lowest flag is exact.
     @inline(__always)
-    static func flags(_ word: UInt64) -> UInt64 {
+    @inlinable package static func flags(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         let control = (word &- 0x2020_2020_2020_2020) & ~word & highs
         let quote = word ^ (ones &* 0x22), backslash = word ^ (ones &* 0x5C)

@@ -20,7 +20,7 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A literal the parser already checked.
-    init(validatedLiteral: String) {
+    @inlinable package init(validatedLiteral: String) {
         self.literal = validatedLiteral
     }
 
@@ -92,7 +92,7 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
     /// (not `-0`), or a decimal like `82.5` or `-1.25` (nonzero integer part, no trailing
     /// fractional zero, no exponent). Anything else answers false and takes the long way,
     /// which gives the same text when it was canonical after all.
-    static func isCanonicalSpelling(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    @inlinable package static func isCanonicalSpelling(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let start = bytes.first == UInt8(ascii: "-") ? 1 : 0
         guard start < bytes.count else { return false }
         if bytes[start] == UInt8(ascii: "0") { return bytes.count == 1 }  // `0`; not `-0`, `0.5`, `05`
@@ -107,7 +107,7 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
 
     /// The value of a literal that is a plain integer without leading zeros and fits in
     /// 18 digits: the common case, decoded without building a `Decimal`.
-    private var plainInteger: Int? {
+    @inlinable package var plainInteger: Int? {
         var copy = literal
         return copy.withUTF8 { bytes -> Int? in
             var index = 0
@@ -127,18 +127,18 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    private var decimal: Decimal { Decimal(literal: literal) }
+    @usableFromInline package var decimal: Decimal { Decimal(literal: literal) }
 
     public enum ComparisonResult: Sendable { case less, equal, greater }
 
     /// sign × digits × 10^exponent, with no leading or trailing zeros in `digits`
     /// (empty digits is zero, which has no sign).
-    private struct Decimal: Hashable {
-        var negative: Bool
-        var digits: [UInt8]
-        var exponent: Int
+    @usableFromInline package struct Decimal: Hashable {
+        @usableFromInline package var negative: Bool
+        @usableFromInline package var digits: [UInt8]
+        @usableFromInline package var exponent: Int
 
-        init(literal: String) {
+        @inlinable package init(literal: String) {
             var literal = literal
             (negative, digits, exponent) = literal.withUTF8 { bytes in
                 var index = 0
@@ -179,14 +179,14 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
             }
         }
 
-        func compare(to other: Decimal) -> ComparisonResult {
+        @inlinable package func compare(to other: Decimal) -> ComparisonResult {
             if negative != other.negative { return negative ? .less : .greater }
             let magnitude = compareMagnitude(to: other)
             if negative { return magnitude == .less ? .greater : (magnitude == .greater ? .less : .equal) }
             return magnitude
         }
 
-        private func compareMagnitude(to other: Decimal) -> ComparisonResult {
+        @inlinable package func compareMagnitude(to other: Decimal) -> ComparisonResult {
             if digits.isEmpty || other.digits.isEmpty {
                 if digits.isEmpty && other.digits.isEmpty { return .equal }
                 return digits.isEmpty ? .less : .greater
@@ -202,7 +202,7 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
             return .equal
         }
 
-        var canonicalText: String {
+        @inlinable package var canonicalText: String {
             if digits.isEmpty { return "0" }
             var text: [UInt8] = negative ? [UInt8(ascii: "-")] : []
             let point = digits.count + exponent  // digits left of the decimal point
@@ -233,12 +233,12 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
 /// A literal without an exponent and with at most 18 integer digits (every weight), read
 /// without building a `Decimal`: |value| = whole + f, 0 <= f < 1, f > 0 exactly when
 /// `hasFraction`.
-private struct SimpleParts {
-    var negative: Bool
-    var whole: Int
-    var hasFraction: Bool
+@usableFromInline package struct SimpleParts {
+    @usableFromInline package var negative: Bool
+    @usableFromInline package var whole: Int
+    @usableFromInline package var hasFraction: Bool
 
-    init?(_ literal: String) {
+    @inlinable package init?(_ literal: String) {
         var copy = literal
         guard let parts = copy.withUTF8({ bytes -> SimpleParts? in
             var index = 0
@@ -265,13 +265,13 @@ private struct SimpleParts {
         self = parts
     }
 
-    private init(negative: Bool, whole: Int, hasFraction: Bool) {
+    @inlinable package init(negative: Bool, whole: Int, hasFraction: Bool) {
         self.negative = negative
         self.whole = whole
         self.hasFraction = hasFraction
     }
 
-    func compare(to integer: Int) -> JSONNumber.ComparisonResult {
+    @inlinable package func compare(to integer: Int) -> JSONNumber.ComparisonResult {
         func compareMagnitude(to target: Int) -> JSONNumber.ComparisonResult {
             if whole < target { return .less }
             if whole > target { return .greater }
@@ -290,7 +290,7 @@ private struct SimpleParts {
 extension JSONNumber {
     /// Length of the JSON number starting at `start`, or nil when the bytes there are not
     /// one. Shared by the parser and the validating initializer.
-    static func grammarLength(of bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+    @inlinable package static func grammarLength(of bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
         var index = start
         func digit(_ at: Int) -> Bool { at < bytes.count && bytes[at] >= UInt8(ascii: "0") && bytes[at] <= UInt8(ascii: "9") }
         if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }

@@ -1,13 +1,13 @@
 /// UTF-8 validation without the standard library's generic path, which is not specialized
 /// for byte buffers and costs more than the rest of a program's decoding.
-enum UTF8Validation {
+@usableFromInline package enum UTF8Validation {
     /// The bytes as a `String` when they are valid UTF-8 (RFC 3629: no overlong forms, no
     /// surrogates, nothing above U+10FFFF).
-    static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+    @inlinable package static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         isValid(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
-    static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    @inlinable package static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var index = 0
         let count = bytes.count
         // ASCII, eight bytes at a time: most names and ids never reach the full check.

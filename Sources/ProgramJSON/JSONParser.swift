@@ -4,6 +4,11 @@ public struct JSONSyntaxError: Error, Sendable, Hashable, CustomStringConvertibl
     public var offset: Int
     public var reason: String
 
+    @inlinable package init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
+    }
+
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
@@ -24,28 +29,28 @@ extension JSONValue {
         return try text.withUTF8(parseResult).get()
     }
 
-    private static func parseResult(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONSyntaxError> {
+    @inlinable package static func parseResult(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, JSONSyntaxError> {
         var parser = JSONParser(buffer)
         return Result { () throws(JSONSyntaxError) in try parser.parseDocument() }
     }
 }
 
 /// A recursive-descent parser over a byte buffer.
-struct JSONParser {
+@usableFromInline package struct JSONParser {
     /// Deeper documents are refused: the parser recurses, and no program nests beyond 10.
-    static let maximumDepth = 128
+    @usableFromInline package static let maximumDepth = 128
 
-    let bytes: UnsafeBufferPointer<UInt8>
-    private(set) var index = 0
-    private var depth = 0
+    @usableFromInline package let bytes: UnsafeBufferPointer<UInt8>
+    @usableFromInline package var index = 0
+    @usableFromInline package var depth = 0
     /// Whether short ASCII strings can be made directly (`SmallASCIIString`).
-    private let makesSmallStrings = SmallASCIIString.layoutHolds
+    @usableFromInline package let makesSmallStrings = SmallASCIIString.layoutHolds
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+    @inlinable package init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
-    mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
+    @inlinable package mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
         skipWhitespace()
         let value = try parseValue()
         skipWhitespace()
@@ -53,7 +58,7 @@ struct JSONParser {
         return value
     }
 
-    mutating func parseValue() throws(JSONSyntaxError) -> JSONValue {
+    @inlinable package mutating func parseValue() throws(JSONSyntaxError) -> JSONValue {
         guard index < bytes.count else { throw failure("unexpected end of input, expected a value") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return .object(try parseObject())
@@ -67,7 +72,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseObject() throws(JSONSyntaxError) -> JSONObject {
+    @inlinable package mutating func parseObject() throws(JSONSyntaxError) -> JSONObject {
         try beginContainer()
         var members: [(key: String, value: JSONValue)] = []
         var positions: [String: Int]?  // built only for large objects, to find repeated keys fast
@@ -85,7 +90,7 @@ struct JSONParser {
         return JSONObject(members)
     }
 
-    private func position(of key: String, in members: [(key: String, value: JSONValue)], index: inout [String: Int]?) -> Int? {
+    @inlinable package func position(of key: String, in members: [(key: String, value: JSONValue)], index: inout [String: Int]?) -> Int? {
         if index == nil, members.count >= 16 {
             var built: [String: Int] = [:]
             for (position, member) in members.enumerated() { built[member.key] = position }
@@ -95,7 +100,7 @@ struct JSONParser {
         return members.firstIndex { $0.key == key }
     }
 
-    private mutating func parseArray() throws(JSONSyntaxError) -> [JSONValue] {
+    @inlinable package mutating func parseArray() throws(JSONSyntaxError) -> [JSONValue] {
         try beginContainer()
         var values: [JSONValue] = []
         var first = true
@@ -108,10 +113,10 @@ struct JSONParser {
     // MARK: Streaming: walk a document without building values for what is not needed.
 
     /// What the value at the cursor is, by its first byte (after whitespace).
-    enum ValueKind {
+    @usableFromInline package enum ValueKind {
         case object, array, string, number, bool, null, invalid
 
-        var typeName: String {
+        @inlinable package var typeName: String {
             switch self {
             case .object: "an object"
             case .array: "an array"
@@ -125,7 +130,7 @@ struct JSONParser {
     }
 
     @inline(__always)
-    mutating func peekKind() -> ValueKind {
+    @inlinable package mutating func peekKind() -> ValueKind {
         skipWhitespace()
         guard index < bytes.count else { return .invalid }
         switch bytes[index] {
@@ -140,30 +145,34 @@ struct JSONParser {
     }
 
     /// Consumes the `{` or `[` at the cursor.
-    mutating func beginContainer() throws(JSONSyntaxError) {
+    @inlinable package mutating func beginContainer() throws(JSONSyntaxError) {
         try enterContainer()
         index += 1
     }
 
     /// A member name as it appears in the input, quotes included; decoded only on demand.
-    struct Key {
+    @usableFromInline package struct Key {
         /// The key's bytes from its opening to its closing quote.
-        var quoted: UnsafeBufferPointer<UInt8>
+        @usableFromInline package var quoted: UnsafeBufferPointer<UInt8>
         /// It contains a `\` escape, so its bytes are not its text.
-        var escaped: Bool
-        var offset: Int
+        @usableFromInline package var escaped: Bool
+        @usableFromInline package var offset: Int
+
+        @inlinable package init(quoted: UnsafeBufferPointer<UInt8>, escaped: Bool, offset: Int) {
+            (self.quoted, self.escaped, self.offset) = (quoted, escaped, offset)
+        }
 
         /// True when the key is exactly `other`, given with its quotes (`"sets"`) and
         /// without escapes.
         @inline(__always)
-        func `is`(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+        @inlinable package func `is`(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
             if escaped {
                 return (try? string()) == String(decoding: UnsafeBufferPointer(rebasing: other.dropFirst().dropLast()), as: UTF8.self)
             }
             return quoted.count == other.count && JSONParser.bytes(at: quoted.baseAddress!, equal: other)
         }
 
-        func string() throws(JSONSyntaxError) -> String {
+        @inlinable package func string() throws(JSONSyntaxError) -> String {
             var parser = JSONParser(quoted)
             do {
                 return try parser.parseString()
@@ -175,7 +184,7 @@ struct JSONParser {
 
     /// Moves past the `,` or the `{` before the next member and returns its key, leaving
     /// the cursor on its value; at `}` consumes it and returns nil.
-    mutating func nextKey(first: inout Bool) throws(JSONSyntaxError) -> Key? {
+    @inlinable package mutating func nextKey(first: inout Bool) throws(JSONSyntaxError) -> Key? {
         skipWhitespace()
         guard index < bytes.count else { throw failure("unexpected end of input inside an object") }
         // A `}` right after a `,` never gets here: the `,` branch below demands a key.
@@ -199,7 +208,7 @@ struct JSONParser {
         return key
     }
 
-    private mutating func keyAtCursor() throws(JSONSyntaxError) -> Key {
+    @inlinable package mutating func keyAtCursor() throws(JSONSyntaxError) -> Key {
         let start = index
         let scan = StringSpecialBytes.first(in: bytes, from: index + 1)
         if scan < bytes.count, bytes[scan] == UInt8(ascii: "\"") {
@@ -215,7 +224,7 @@ struct JSONParser {
     /// the `:` and returns true; else leaves the cursor where it was and returns false.
     /// Confirms a guessed key with one comparison instead of scanning for the key's end.
     @inline(__always)
-    mutating func takeKey(_ quoted: UnsafeBufferPointer<UInt8>, first: inout Bool) -> Bool {
+    @inlinable package mutating func takeKey(_ quoted: UnsafeBufferPointer<UInt8>, first: inout Bool) -> Bool {
         var position = skippingWhitespace(from: index)
         if !first {
             guard position < bytes.count, bytes[position] == UInt8(ascii: ",") else { return false }
@@ -232,7 +241,7 @@ struct JSONParser {
     /// Whether the `expected.count` bytes at `start` are `expected`: two overlapping word
     /// comparisons for keys of 4 to 16 bytes.
     @inline(__always)
-    static func bytes(at start: UnsafePointer<UInt8>, equal expected: UnsafeBufferPointer<UInt8>) -> Bool {
+    @inlinable package static func bytes(at start: UnsafePointer<UInt8>, equal expected: UnsafeBufferPointer<UInt8>) -> Bool {
         let count = expected.count
         let lhs = UnsafeRawPointer(start), rhs = UnsafeRawPointer(expected.baseAddress!)
         if count >= 8, count <= 16 {
@@ -249,7 +258,7 @@ struct JSONParser {
 
     /// Moves past the `,` or the `[` before the next element and returns true, leaving the
     /// cursor on it; at `]` consumes it and returns false.
-    mutating func nextElement(first: inout Bool) throws(JSONSyntaxError) -> Bool {
+    @inlinable package mutating func nextElement(first: inout Bool) throws(JSONSyntaxError) -> Bool {
         skipWhitespace()
         guard index < bytes.count else { throw failure("unexpected end of input inside an array") }
         if bytes[index] == UInt8(ascii: "]") {
@@ -266,12 +275,12 @@ struct JSONParser {
         return true
     }
 
-    mutating func enterContainer() throws(JSONSyntaxError) {
+    @inlinable package mutating func enterContainer() throws(JSONSyntaxError) {
         depth += 1
         guard depth <= Self.maximumDepth else { throw failure("nested deeper than \(Self.maximumDepth) levels") }
     }
 
-    mutating func parseString() throws(JSONSyntaxError) -> String {
+    @inlinable package mutating func parseString() throws(JSONSyntaxError) -> String {
         let start = index
         index += 1  // opening quote
         // Fast path: no escapes, so the bytes between the quotes are the string.
@@ -299,7 +308,7 @@ struct JSONParser {
         return try parseEscapedString(from: start)
     }
 
-    private mutating func parseEscapedString(from start: Int) throws(JSONSyntaxError) -> String {
+    @inlinable package mutating func parseEscapedString(from start: Int) throws(JSONSyntaxError) -> String {
         var decoded: [UInt8] = []
         while true {
             guard index < bytes.count else { throw JSONSyntaxError(offset: start, reason: "unterminated string") }
@@ -335,7 +344,7 @@ struct JSONParser {
     }
 
     /// Decodes `XXXX` after `\u`, joining a surrogate pair into one scalar.
-    private mutating func appendUnicodeEscape(to decoded: inout [UInt8]) throws(JSONSyntaxError) {
+    @inlinable package mutating func appendUnicodeEscape(to decoded: inout [UInt8]) throws(JSONSyntaxError) {
         let escapeStart = index - 2
         let first = try hexQuad()
         var scalarValue = first
@@ -358,7 +367,7 @@ struct JSONParser {
         decoded.append(contentsOf: String(Character(scalar)).utf8)
     }
 
-    private mutating func hexQuad() throws(JSONSyntaxError) -> UInt32 {
+    @inlinable package mutating func hexQuad() throws(JSONSyntaxError) -> UInt32 {
         guard index + 4 <= bytes.count else { throw failure("a \\u escape needs four hex digits") }
         var value: UInt32 = 0
         for _ in 0..<4 {
@@ -376,7 +385,7 @@ struct JSONParser {
         return value
     }
 
-    mutating func parseNumber() throws(JSONSyntaxError) -> JSONNumber {
+    @inlinable package mutating func parseNumber() throws(JSONSyntaxError) -> JSONNumber {
         let literal = try numberBytes()  // ASCII by grammar
         if makesSmallStrings, let base = literal.baseAddress,
             let string = SmallASCIIString.make(base, count: literal.count, readable: bytes.count - (index - literal.count))
@@ -390,7 +399,7 @@ struct JSONParser {
     /// exponent) at the cursor in one pass and moves past it; nil, with the cursor left
     /// where it was, for any other number.
     @inline(__always)
-    mutating func plainInteger() -> Int? {
+    @inlinable package mutating func plainInteger() -> Int? {
         var position = index
         let negative = position < bytes.count && bytes[position] == UInt8(ascii: "-")
         if negative { position += 1 }
@@ -413,14 +422,14 @@ struct JSONParser {
     }
 
     /// The bytes of the number literal at the cursor, which moves past it.
-    mutating func numberBytes() throws(JSONSyntaxError) -> UnsafeBufferPointer<UInt8> {
+    @inlinable package mutating func numberBytes() throws(JSONSyntaxError) -> UnsafeBufferPointer<UInt8> {
         guard let length = JSONNumber.grammarLength(of: bytes, from: index) else { throw failure("malformed number") }
         let slice = UnsafeBufferPointer(rebasing: bytes[index..<(index + length)])
         index += length
         return slice
     }
 
-    private mutating func expectWord(_ word: StaticString) throws(JSONSyntaxError) {
+    @inlinable package mutating func expectWord(_ word: StaticString) throws(JSONSyntaxError) {
         let length = word.utf8CodeUnitCount
         guard index + length <= bytes.count else { throw failure("unexpected end of input, expected '\(word)'") }
         for offset in 0..<length where bytes[index + offset] != word.utf8Start[offset] {
@@ -430,12 +439,12 @@ struct JSONParser {
     }
 
     @inline(__always)
-    mutating func skipWhitespace() {
+    @inlinable package mutating func skipWhitespace() {
         index = skippingWhitespace(from: index)
     }
 
     @inline(__always)
-    func skippingWhitespace(from start: Int) -> Int {
+    @inlinable package func skippingWhitespace(from start: Int) -> Int {
         var position = start
         while position < bytes.count {
             switch bytes[position] {
@@ -446,11 +455,11 @@ struct JSONParser {
         return position
     }
 
-    func peek(_ byte: UInt8) -> Bool { index < bytes.count && bytes[index] == byte }
+    @inlinable package func peek(_ byte: UInt8) -> Bool { index < bytes.count && bytes[index] == byte }
 
-    func failure(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
+    @inlinable package func failure(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: index, reason: reason) }
 
-    func describe(_ byte: UInt8) -> String {
+    @inlinable package func describe(_ byte: UInt8) -> String {
         (0x21...0x7e).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "0x" + String(byte, radix: 16)
     }
 }
