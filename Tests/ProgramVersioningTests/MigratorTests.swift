@@ -97,6 +97,19 @@ struct MigratorTests {
         }
     }
 
+    @Test func aBinaryCopiedWithoutItsMigrationsSaysSoInsteadOfCrashing() async throws {
+        // An operator copies only the executable: the shipped migrations are looked for beside
+        // it, never through SwiftPM's accessor (which stops the process, or silently reads the
+        // build folder of the machine that built it).
+        let folder = try TemporaryFolder.make()
+        defer { folder.remove() }
+        let copy = folder.url.appendingPathComponent("program-versioning")
+        try FileManager.default.copyItem(at: CommandLineTool.binary, to: copy)
+        let outcome = try await ExternalTool.run(copy.path, ["migrate", "status", "--database-url", TestDatabase.adminURL])
+        #expect(outcome.status == 2 && outcome.stderr.contains("pass --migrations PATH"), "\(outcome.stderr)")
+        #expect(!outcome.stderr.contains("could not load resource bundle") && !outcome.stderr.contains("Fatal error"), "\(outcome.stderr)")
+    }
+
     @Test func concurrentMigrateUpFromTwoProcessesAppliesEachMigrationOnce() async throws {
         try await TestDatabase.withFresh(migrated: false) { db in
             async let first = CommandLineTool.run(["migrate", "up", "--database-url", db.url])

@@ -112,11 +112,27 @@ public struct Migration: Sendable, Equatable {
 
     /// The migrations this package ships (the repository's `migrations/`, built in as a
     /// resource), so the migrator runs from any working directory.
+    ///
+    /// Looked for without `Bundle.module`, whose accessor stops the process when the
+    /// resource folder is not beside the binary (a binary copied alone to /usr/local/bin):
+    /// beside the running binary (the build folder, or wherever it was copied with the
+    /// folder), else a clear error.
     public static func shipped() throws(MigrationError) -> [Migration] {
-        guard let folder = Bundle.module.resourceURL?.appendingPathComponent("SQL").path else {
-            throw MigrationError(.missingDirectory, "the package's own migrations are missing from its resources; reinstall it, or pass --migrations PATH")
+        let bundleName = "ProgramVersioning_ProgramVersioningOps.resources"
+        let candidates = [
+            Bundle.main.bundleURL.appendingPathComponent(bundleName).appendingPathComponent("SQL"),
+            URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+                .deletingLastPathComponent().appendingPathComponent(bundleName).appendingPathComponent("SQL"),
+        ]
+        var isDirectory: ObjCBool = false
+        guard let folder = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path, isDirectory: &isDirectory) && isDirectory.boolValue })
+        else {
+            throw MigrationError(
+                .missingDirectory,
+                "the migrations this program ships are not beside it (\(bundleName) was not copied with the binary); "
+                    + "copy that folder next to it, or pass --migrations PATH")
         }
-        return try load(from: folder)
+        return try load(from: folder.path)
     }
 
     /// Reads every `NNNNN_*.sql` file of `directory`, sorted by version.
