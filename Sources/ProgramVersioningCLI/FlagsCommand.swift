@@ -9,7 +9,7 @@ struct FlagsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flags",
         abstract: "Show, flip and audit PROGRAM_VERSIONING_WRITES, PROGRAM_VERSIONING_READS and PROGRAM_VERSIONING_LEGACY_READONLY.",
-        subcommands: [Show.self, Set.self, History.self, Watch.self]
+        subcommands: [Show.self, Set.self, RampCommand.self, History.self, Watch.self]
     )
 
     struct Show: AsyncParsableCommand {
@@ -22,13 +22,7 @@ struct FlagsCommand: AsyncParsableCommand {
                 try await withPool(connection) { try await FlagStore(pool: $0).states() }
             }
             if json {
-                var object: [String: Any] = [:]
-                for state in states {
-                    var entry: [String: Any] = ["enabled": state.enabled, "updatedAt": iso8601(state.updatedAt), "updatedBy": state.updatedBy]
-                    if state.name == .reads { entry["percent"] = state.percent }
-                    object[state.name.rawValue] = entry
-                }
-                try printJSON(object)
+                try printJSON(flagsJSON(states))
             } else {
                 for state in states {
                     let percent = state.name == .reads && state.enabled ? " (\(state.percent)% of users)" : ""
@@ -48,9 +42,13 @@ struct FlagsCommand: AsyncParsableCommand {
         @Argument(help: "on or off.") var state: String
         @Option(parsing: .unconditional, help: "READS only: the share of users, 0-100 (default 100 when turning it on).")
         var percent: Int?
+        @Option(help: "How old the clean check this flag's gate relies on may be (e.g. 12h, 2d; stored with the flag; default 24h). A longer age needs --reason.")
+        var maxCheckAge: DurationArgument?
         @Option(help: "Why, for the audit trail (required with --force).") var reason: String?
         @Option(help: "Who, for the audit trail (default: the OS user).") var actor: String?
-        @Flag(help: "Turn READS or LEGACY_READONLY on without a clean consistency report (needs --reason).") var force = false
+        @Flag(help: "Turn READS or LEGACY_READONLY on without fresh clean-check evidence (needs --reason).") var force = false
+        @Flag(help: "Print the rules the flip is checked against and the verdict; change nothing (exit 1 if it would be refused).")
+        var dryRun = false
 
         func validate() throws {
             guard FlagName(argument: name) != nil else {
@@ -60,22 +58,44 @@ struct FlagsCommand: AsyncParsableCommand {
             guard ["on", "off"].contains(state.lowercased()) else { throw ValidationError("the state must be on or off, not '\(state)'") }
             if let percent, !(0...100).contains(percent) { throw ValidationError("--percent must be between 0 and 100") }
             if percent != nil, FlagName(argument: name) != .reads { throw ValidationError("--percent applies to PROGRAM_VERSIONING_READS only") }
+            if let maxCheckAge, maxCheckAge.off || maxCheckAge.duration < .seconds(60) {
+                throw ValidationError("--max-check-age must be a minute or more (e.g. 12h, 2d)")
+            }
         }
 
         func run() async throws {
             let flag = FlagName(argument: name)!
             let enabled = state.lowercased() == "on"
             let who = actor ?? ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+            if dryRun {
+                let result = try await reportingErrors(connection: connection) {
+                    try await withPool(connection) { pool in
+                        try await FlagStore(pool: pool).dryRun(
+                            flag, enabled: enabled, percent: percent, maxCheckAge: maxCheckAge?.duration, actor: who, reason: reason, force: force)
+                    }
+                }
+                print(FlagDryRunText(result).lines.joined(separator: "\n"))
+                if case .failure = result.verdict { throw ExitCode(1) }
+                return
+            }
             do {
                 let change = try await reportingErrors(connection: connection, passing: FlagChangeRefused.self) {
                     try await withPool(connection) { pool in
-                        try await FlagStore(pool: pool).set(flag, enabled: enabled, percent: percent, actor: who, reason: reason, force: force)
+                        try await FlagStore(pool: pool).set(
+                            flag, enabled: enabled, percent: percent, maxCheckAge: maxCheckAge?.duration, actor: who, reason: reason, force: force)
                     }
                 }
                 let percentText = flag == .reads && change.new.enabled ? " (\(change.new.percent)%)" : ""
-                let unchanged = change.old.enabled == change.new.enabled && change.old.percent == change.new.percent
+                let ageChanged = change.old.maxCheckAge != change.new.maxCheckAge
+                let unchanged = change.old.enabled == change.new.enabled && change.old.percent == change.new.percent && !ageChanged
                 print("\(flag.rawValue): \(change.old.enabled ? "on" : "off") -> \(change.new.enabled ? "on" : "off")\(percentText)"
                     + (unchanged ? " (already so: nothing changed, nothing audited)" : ""))
+                if ageChanged {
+                    print("max check age: \(ageText(change.old.maxCheckAge)) -> \(ageText(change.new.maxCheckAge))")
+                }
+                if flag == .writes, change.old.enabled, !change.new.enabled {
+                    FileHandle.standardError.write(Data((FlagDryRunText.writesOffWarning + "\n").utf8))
+                }
                 let now = try await reportingErrors(connection: connection) {
                     try await withPool(connection) { try await FlagStore(pool: $0).snapshot() }
                 }
@@ -153,6 +173,20 @@ struct FlagsCommand: AsyncParsableCommand {
     }
 }
 
+/// The flags as `flags show --json` prints them (DESIGN.md §5).
+func flagsJSON(_ states: [FlagState]) -> [String: Any] {
+    var object: [String: Any] = [:]
+    for state in states {
+        var entry: [String: Any] = [
+            "enabled": state.enabled, "updatedAt": iso8601(state.updatedAt), "updatedBy": state.updatedBy,
+            "maxCheckAgeSeconds": Int(state.maxCheckAge.components.seconds),
+        ]
+        if state.name == .reads { entry["percent"] = state.percent }
+        object[state.name.rawValue] = entry
+    }
+    return object
+}
+
 /// The phase the stored flags make (DESIGN.md §1).
 private func phase(of states: [FlagState]) -> Int {
     func on(_ name: FlagName) -> Bool { states.first { $0.name == name }?.enabled ?? false }
@@ -168,6 +202,21 @@ enum RolloutPhase {
         case 4: "4 (read switch: WRITES on, READS on)"
         default: "5 (legacy read-only: versions are the source of truth)"
         }
+    }
+}
+
+/// An age as a person reads it, as the flag store words it too: "40 s", "12 min", "3.5 h", "2.1 d".
+func ageText(_ duration: Duration) -> String {
+    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    func trimmed(_ value: Double) -> String {
+        let rounded = (value * 10).rounded() / 10
+        return rounded == rounded.rounded() ? "\(Int(rounded))" : String(format: "%.1f", rounded)
+    }
+    switch seconds {
+    case ..<120: return "\(Int(seconds.rounded())) s"
+    case ..<7_200: return "\(Int((seconds / 60).rounded())) min"
+    case ..<172_800: return "\(trimmed(seconds / 3_600)) h"
+    default: return "\(trimmed(seconds / 86_400)) d"
     }
 }
 

@@ -44,7 +44,8 @@ func operatorMessage(for error: any Error) -> String {
         return error.description
     case let error as CheckError:
         switch error {
-        case .database(nil, let cause): return message(for: cause)  // e.g. cannot connect: say so plainly
+        case .database(nil, let cause) where NotMigrated.message(for: cause) == nil:
+            return message(for: cause)  // e.g. cannot connect: say so plainly
         default: return error.description
         }
     case let error as PGError:
@@ -71,6 +72,7 @@ private func message(for error: PGError) -> String {
     case .poolTimeout:
         return "\(error.message.oneLine); the database is overloaded or the pool too small"
     default:
+        if let notMigrated = NotMigrated.message(for: error) { return notMigrated }
         var line = "database error"
         if let sqlState = error.sqlState { line += " \(sqlState)" }
         line += ": \(error.message.oneLine)"

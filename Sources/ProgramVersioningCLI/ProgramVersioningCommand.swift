@@ -14,7 +14,7 @@ struct ProgramVersioningCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 differences found or flip refused, 2 runtime error, 64 usage error.
             """,
         subcommands: [
-            MigrateCommand.self, FlagsCommand.self, BackfillCommand.self, CheckCommand.self, LegacyCommand.self, RolesCommand.self,
+            StatusCommand.self, MigrateCommand.self, FlagsCommand.self, BackfillCommand.self, CheckCommand.self, LegacyCommand.self, RolesCommand.self,
             SeedCommand.self,
             SimulateCommand.self,
         ]
@@ -30,7 +30,14 @@ struct ProgramVersioningCommand: AsyncParsableCommand {
             return handler
         }
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(GlobalOptions.movedAfterSubcommand(Array(CommandLine.arguments.dropFirst())))
+            // A command group with no subcommand named: the help, then a usage error.
+            let group = type(of: command)
+            if !group.configuration.subcommands.isEmpty, group.configuration.defaultSubcommand == nil {
+                FileHandle.standardError.write(Data((helpMessage(for: group) + "\n").utf8))
+                FileHandle.standardError.write(Data("program-versioning: name a subcommand (see above)\n".utf8))
+                Foundation.exit(ExitCode.validationFailure.rawValue)
+            }
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

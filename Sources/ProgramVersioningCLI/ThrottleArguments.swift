@@ -3,7 +3,7 @@ import Foundation
 import ProgramVersioning
 import ProgramVersioningOps
 
-/// A duration on the command line: "500ms", "1.5s", "2m", or a plain number of seconds.
+/// A duration on the command line: "500ms", "1.5s", "2m", "24h", "7d", or a plain number of seconds.
 struct DurationArgument: ExpressibleByArgument, Sendable {
     var duration: Duration
     /// "off" (where allowed).
@@ -16,7 +16,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
             off = true
             return
         }
-        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3_600)]
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400)]
         let unit = units.first { text.hasSuffix($0.suffix) } ?? ("", 1)
         guard let value = Double(text.dropLast(unit.suffix.count)), value.isFinite, value >= 0 else { return nil }
         duration = .milliseconds(Int64((value * unit.seconds * 1_000).rounded()))

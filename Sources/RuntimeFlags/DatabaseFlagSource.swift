@@ -21,6 +21,10 @@ public final class DatabaseFlagSource: FlagSource, Service {
     private let fallback: any FlagSource
     private let packed = Atomic<UInt64>(0)
     private let onChange: (@Sendable (FlagSnapshot) -> Void)?
+    /// How the follower's reads start: the last statement of its idle connection, by which
+    /// `program-versioning status` counts the instances following the store (the app's
+    /// `application_name` stays the app's).
+    public static let followerQueryMarker = "/* program-versioning flag follower */"
 
     /// - Parameter onChange: called (on the source's task) with each new snapshot the store
     ///   shows, the first load included; for tools that watch a rollout.
@@ -107,8 +111,10 @@ public final class DatabaseFlagSource: FlagSource, Service {
         }
     }
 
+    private static let reloadQuery = PGQuery(unsafeSQL: followerQueryMarker + " SELECT name, enabled, percent FROM runtime_flags")
+
     private func reload(_ connection: PGConnection) async throws {
-        let rows = try await connection.query("SELECT name, enabled, percent FROM runtime_flags")
+        let rows = try await connection.query(Self.reloadQuery)
         var writes = false, reads = false, percent = 0, legacyReadOnly = false
         for row in rows {
             let (name, enabled, share) = try row.decode((String, Bool, Int32).self)

@@ -20,11 +20,12 @@ public struct ProgramDifference: Sendable, Hashable, CustomStringConvertible {
 
 extension Program {
     /// Every field on which `other` differs from this program, workouts and exercises
-    /// matched by id; empty exactly when the two are equal.
+    /// matched by id. Text is compared byte for byte: the NFC and NFD forms of a name are
+    /// equal as Swift strings, but an app reading one side gets other bytes than the other.
     public func differences(from other: Program) -> [ProgramDifference] {
         var found: [ProgramDifference] = []
         func compare(_ path: String, _ left: JSONValue?, _ right: JSONValue?) {
-            if left != right { found.append(ProgramDifference(path: path, left: left, right: right)) }
+            if !Self.identical(left, right) { found.append(ProgramDifference(path: path, left: left, right: right)) }
         }
         func compareUnknown(_ prefix: String, _ left: JSONObject, _ right: JSONObject) {
             for member in left.members { compare(prefix + member.key, member.value, right[member.key]) }
@@ -70,6 +71,20 @@ extension Program {
             compare("schedule[\(index)]", index < mine.count ? mine[index] : nil, index < theirs.count ? theirs[index] : nil)
         }
         return found
+    }
+
+    /// JSON equality, but strings (values and keys) byte for byte.
+    private static func identical(_ left: JSONValue?, _ right: JSONValue?) -> Bool {
+        switch (left, right) {
+        case (nil, nil): return true
+        case (.string(let a)?, .string(let b)?): return a.utf8.elementsEqual(b.utf8)
+        case (.array(let a)?, .array(let b)?): return a.count == b.count && zip(a, b).allSatisfy { identical($0, $1) }
+        case (.object(let a)?, .object(let b)?):
+            return a.count == b.count && a.members.allSatisfy { member in
+                b.members.contains { $0.key.utf8.elementsEqual(member.key.utf8) && identical(member.value, $0.value) }
+            }
+        default: return left == right
+        }
     }
 
     /// A schedule entry as `{"dayIndex":..,"workoutId":..}` plus its unknown keys.

@@ -38,6 +38,8 @@ public final class ProgramRepository: Sendable, Service {
     /// Sampled reads for `run()` to compare.
     private let shadowQueue = AsyncStream.makeStream(of: StoredProgram.self)
     private let running = Atomic<Bool>(false)
+    /// Per-minute counts for `shadow_read_minutes`, when `shadow.recording` asks for them.
+    private let ledger: ShadowReadLedger?
 
     /// - Parameters:
     ///   - versionCacheCapacity: decoded versions kept in memory. Versions never change, so
@@ -54,6 +56,7 @@ public final class ProgramRepository: Sendable, Service {
         self.cache = BoundedCache(capacity: versionCacheCapacity)
         self.latest = BoundedCache(capacity: versionCacheCapacity)
         self.shadow = shadowReads
+        self.ledger = shadowReads.recording.map(ShadowReadLedger.init(recording:))
         self.metrics = RepositoryMetrics(factory: metricsFactory)
     }
 
@@ -72,9 +75,18 @@ public final class ProgramRepository: Sendable, Service {
             return
         }
         await withDiscardingTaskGroup { group in
+            if let ledger {
+                group.addTask { await ledger.run(flushingTo: self.pool, logger: self.logger) }
+            }
             for await served in shadowQueue.stream.cancelOnGracefulShutdown() {
                 group.addTask { await self.compareShadow(served) }
             }
+            ledger?.stop()
+        }
+        // What the comparisons that finished last added.
+        if let ledger, !Task.isCancelled {
+            var failing = false
+            await ledger.flush(to: pool, logger: logger, failing: &failing)
         }
     }
 
@@ -85,7 +97,31 @@ public final class ProgramRepository: Sendable, Service {
         let flags = self.flags.current()
         let started = ContinuousClock.now
         defer { metrics.readDuration.recordNanoseconds(started.nanosecondsElapsed) }
-        let served = try await run { connection in
+        let served: StoredProgram
+        do {
+            served = try await servedRead(id, flags: flags)
+        } catch {
+            // A failed read counts against the side the flags sent it to first.
+            if case .programNotFound = error {} else {
+                ledger?.record { flags.writes && flags.reads ? ($0.versionedReadErrors += 1) : ($0.legacyReadErrors += 1) }
+            }
+            throw error
+        }
+        let milliseconds = Double(started.nanosecondsElapsed) / 1e6
+        ledger?.record { tally in
+            switch served.source {
+            case .versions: tally.versionedReads += 1; tally.versionedReadMilliseconds += milliseconds
+            case .legacy: tally.legacyReads += 1; tally.legacyReadMilliseconds += milliseconds
+            }
+        }
+        (served.source == .versions ? metrics.versionReads : metrics.legacyReads).increment()
+        // In phase 5 legacy is expected to lag the versions: nothing to compare.
+        if flags.writes, !flags.legacyReadOnly { startShadowRead(of: served) }
+        return served
+    }
+
+    private func servedRead(_ id: UUID, flags: FlagSnapshot) async throws(RepositoryError) -> StoredProgram {
+        try await run { connection in
             guard flags.writes, flags.reads else { return try await self.legacyRead(id, on: connection) }
             switch try await self.versionedRead(id, on: connection, if: flags.readsVersions(for:)) {
             case .served(let stored):
@@ -94,18 +130,16 @@ public final class ProgramRepository: Sendable, Service {
                 return try await self.legacyRead(id, on: connection)
             case .noVersion:
                 self.metrics.missingVersionFallbacks.increment()
+                self.ledger?.record { $0.fallbacks += 1 }
                 return try await self.legacyRead(id, on: connection)
             case .staleVersion(let version):
                 // The legacy row changed after this version was written: serve what is current.
                 self.metrics.staleVersionFallbacks.increment()
+                self.ledger?.record { $0.fallbacks += 1 }
                 self.logger.warning("version is older than the legacy row; serving legacy", metadata: ["program": "\(id)", "version": "\(version)"])
                 return try await self.legacyRead(id, on: connection)
             }
         }
-        (served.source == .versions ? metrics.versionReads : metrics.legacyReads).increment()
-        // In phase 5 legacy is expected to lag the versions: nothing to compare.
-        if flags.writes, !flags.legacyReadOnly { startShadowRead(of: served) }
-        return served
     }
 
     private enum VersionedRead {
@@ -138,6 +172,7 @@ public final class ProgramRepository: Sendable, Service {
         guard shadowInFlight.add(1, ordering: .relaxed).newValue <= shadow.maxInFlight else {
             shadowInFlight.subtract(1, ordering: .relaxed)
             metrics.shadowSkipped.increment()
+            ledger?.record { $0.skipped += 1 }
             return
         }
         shadowQueue.continuation.yield(served)
@@ -158,6 +193,11 @@ public final class ProgramRepository: Sendable, Service {
             guard let other else { return }
             metrics.shadowComparisons.increment()
             let differences = served.program.differences(from: other.program)
+            ledger?.record { tally in
+                tally.compared += 1
+                if !differences.isEmpty { tally.mismatched += 1 }
+                for difference in differences.prefix(5) { tally.addPath(difference.path) }
+            }
             guard !differences.isEmpty else { return }
             metrics.shadowMismatches.increment()
             logger.warning("shadow read mismatch", metadata: [
@@ -166,6 +206,7 @@ public final class ProgramRepository: Sendable, Service {
             ])
             shadow.onMismatch?(ShadowMismatch(programID: served.id, served: served.source, differences: differences))
         } catch {
+            ledger?.record { $0.shadowErrors += 1 }
             logger.warning("shadow read failed", metadata: ["program": "\(served.id)", "error": "\(error)"])
         }
     }
@@ -293,6 +334,23 @@ public final class ProgramRepository: Sendable, Service {
     /// re-read the program to learn what happened.
     public func save(
         _ program: Program, to id: UUID, expectedRevision: Revision, idempotencyKey: UUID? = nil
+    ) async throws(RepositoryError) -> SaveResult {
+        do {
+            let result = try await saveOnce(program, to: id, expectedRevision: expectedRevision, idempotencyKey: idempotencyKey)
+            ledger?.record { $0.saves += 1 }
+            return result
+        } catch {
+            // What the app did wrong (a conflict, an invalid edit) is no error of a side.
+            switch error {
+            case .database, .outcomeUnknown, .unexpected, .unreadableVersion: ledger?.record { $0.saveErrors += 1 }
+            default: break
+            }
+            throw error
+        }
+    }
+
+    private func saveOnce(
+        _ program: Program, to id: UUID, expectedRevision: Revision, idempotencyKey: UUID?
     ) async throws(RepositoryError) -> SaveResult {
         do {
             if self.flags.current().legacyReadOnly,

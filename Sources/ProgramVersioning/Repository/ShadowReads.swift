@@ -17,10 +17,19 @@ public struct ShadowReads: Sendable {
     public var maxInFlight: Int
     /// Called (on the repository's `run()`) for every mismatch, besides the log and the metric.
     public var onMismatch: (@Sendable (ShadowMismatch) -> Void)?
+    /// Stores this instance's counts per minute in `shadow_read_minutes` (written by the
+    /// repository's `run()`): the comparisons, and the reads, errors, fallbacks and saves of
+    /// each side, so `status` can show the consistency rate and `flags ramp reads` gate on it.
+    /// Nil: counted in metrics only.
+    public var recording: ShadowReadRecording?
 
-    public init(sampleRate: Double, maxInFlight: Int = 2, onMismatch: (@Sendable (ShadowMismatch) -> Void)? = nil) {
+    public init(
+        sampleRate: Double, maxInFlight: Int = 2, recording: ShadowReadRecording? = nil,
+        onMismatch: (@Sendable (ShadowMismatch) -> Void)? = nil
+    ) {
         self.sampleRate = min(max(sampleRate, 0), 1)
         self.maxInFlight = max(maxInFlight, 1)
+        self.recording = recording
         self.onMismatch = onMismatch
     }
 

@@ -67,6 +67,8 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
                 + "then run the same command again to resume"
         case .throttleQuery(let error):
             error.description
+        case .database(_, let error) where NotMigrated.message(for: error) != nil:
+            "nothing was run: " + NotMigrated.message(for: error)!
         case .database(let runID, let error):
             "the database failed\(runID.map { " during run \($0)" } ?? ""): \(error.message.split(whereSeparator: \.isNewline).first ?? "")"
                 + "; the run stopped after its last committed batch: run the same command again to resume"

@@ -20,6 +20,8 @@ public enum CheckError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .database(_, let error) where NotMigrated.message(for: error) != nil:
+            "nothing was checked: " + NotMigrated.message(for: error)!
         case .database(let runID, let error):
             "the check failed\(runID.map { " (run \($0))" } ?? ""): \(error.message.split(whereSeparator: \.isNewline).first ?? ""); "
                 + "check the database connection and run it again\(runID == nil ? "" : " (it resumes where it stopped)")"

@@ -152,9 +152,6 @@ struct ProgramComparison: CheckPager {
             return writesOn ? [CheckDifference(programID: id, kind: .missingVersion, path: nil, legacy: nil, versioned: nil)] : []
         }
         let checksum = legacy.canonicalChecksum
-        guard checksum == sourceChecksum else {
-            return [CheckDifference(programID: id, kind: .staleVersion, path: nil, legacy: checksum, versioned: sourceChecksum)]
-        }
         let versioned: Program
         switch content {
         case .success(let program)?: versioned = program
@@ -163,12 +160,25 @@ struct ProgramComparison: CheckPager {
         case nil:
             return [CheckDifference(programID: id, kind: .contentMismatch, path: nil, legacy: nil, versioned: "version \(versionID) has no rows")]
         }
-        // Equal programs have equal canonical forms, so the legacy checksum stands for the
-        // version's too; the field-by-field walk runs only when something differs.
-        guard legacy == versioned else {
-            return legacy.differences(from: versioned).map {
+        // A stale version (legacy saved since): which fields the app would see change.
+        guard checksum == sourceChecksum else {
+            let fields = legacy.differences(from: versioned).map {
+                CheckDifference(programID: id, kind: .staleVersion, path: $0.path, legacy: $0.left?.jsonText, versioned: $0.right?.jsonText)
+            }
+            return fields.isEmpty
+                ? [CheckDifference(programID: id, kind: .staleVersion, path: "source_checksum", legacy: checksum, versioned: sourceChecksum)]
+                : fields
+        }
+        // What the rows hold now, not what was stored beside them: the canonical form is
+        // written from the text's bytes, so a name rewritten to another normalization shows.
+        let rebuilt = versioned.canonicalChecksum
+        guard rebuilt == checksum else {
+            let fields = legacy.differences(from: versioned).map {
                 CheckDifference(programID: id, kind: .contentMismatch, path: $0.path, legacy: $0.left?.jsonText, versioned: $0.right?.jsonText)
             }
+            return fields.isEmpty
+                ? [CheckDifference(programID: id, kind: .contentMismatch, path: "content", legacy: checksum, versioned: rebuilt)]
+                : fields
         }
         if let contentChecksum, contentChecksum != checksum {
             return [CheckDifference(programID: id, kind: .contentMismatch, path: "content_checksum", legacy: checksum, versioned: contentChecksum)]

@@ -25,6 +25,32 @@ public struct FlagChangeRefused: Error, Sendable, CustomStringConvertible {
         case legacyRetired = "LEGACY_RETIRED"
         /// In-flight saves held the phase lock longer than the flip may wait.
         case savesInFlight = "SAVES_IN_FLIGHT"
+        case maxCheckAgeNeedsReason = "MAX_CHECK_AGE_NEEDS_REASON"
+        case invalidMaxCheckAge = "INVALID_MAX_CHECK_AGE"
+
+        /// What the rule asks for, as a dry run lists it.
+        public var requirement: String {
+            switch self {
+            case .readsNeedsWrites: "READS on needs WRITES on"
+            case .writesOffNeedsReadsOff: "WRITES off needs READS off"
+            case .readsNeedsCleanCheck:
+                "READS on, or a higher percent, needs a clean check by an operator since WRITES went on, within the max check age, "
+                    + "no newer STALE/MISSING findings, and no legacy change the store can see after a program's latest version"
+            case .forceNeedsReason: "a forced flip needs --reason"
+            case .invalidPercent: "percent is 0-100"
+            case .legacyReadOnlyNeedsFullReads: "LEGACY_READONLY on needs WRITES on and READS on at 100 %"
+            case .legacyReadOnlyNeedsCleanCheck:
+                "LEGACY_READONLY on needs a clean check by an operator since READS reached 100 %, within the max check age, "
+                    + "and no newer STALE/MISSING findings"
+            case .readsLockedByLegacyReadOnly: "READS stays on at 100 % while LEGACY_READONLY is on"
+            case .writesOffNeedsLegacyReadOnlyOff: "WRITES off needs LEGACY_READONLY off"
+            case .legacyBehind: "LEGACY_READONLY off needs every program's legacy JSON at its latest version (backfill legacy)"
+            case .legacyRetired: "LEGACY_READONLY off needs the legacy JSON restored (legacy restore)"
+            case .savesInFlight: "the saves in flight finish within \(FlagStore.lockTimeout)"
+            case .maxCheckAgeNeedsReason: "a longer max check age needs --reason"
+            case .invalidMaxCheckAge: "the max check age is longer than zero"
+            }
+        }
     }
 
     public var rule: Rule
@@ -50,6 +76,7 @@ public struct FlagChangeRefused: Error, Sendable, CustomStringConvertible {
         case "PVF08": rule = .writesOffNeedsLegacyReadOnlyOff
         case "PVF09": rule = .legacyBehind
         case "PVF10": rule = .legacyRetired
+        case "PVF11": rule = .maxCheckAgeNeedsReason
         case "55P03":
             return FlagChangeRefused(
                 rule: .savesInFlight, message: "saves in flight held the phase lock for over \(FlagStore.lockTimeout)",

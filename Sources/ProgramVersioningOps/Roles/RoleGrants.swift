@@ -34,13 +34,14 @@ public enum RoleGrants {
                 Grant(privileges: "SELECT, INSERT", tables: ["logged_sets"] + versionTables),
                 Grant(privileges: "SELECT", tables: ["runtime_flags", "legacy_syncs"]),
                 Grant(privileges: "SELECT, INSERT, DELETE", tables: ["save_receipts"]),
+                Grant(privileges: "SELECT, INSERT, UPDATE", tables: ["shadow_read_minutes"]),
             ]
         case .operator:
             [
                 Grant(privileges: "SELECT", tables: [
                     "programs", "workout_sessions", "logged_sets", "user_program_states", "runtime_flags", "runtime_flag_audit",
                     "check_runs", "backfill_runs", "backfill_reports", "legacy_syncs", "legacy_backups", "legacy_retirements",
-                    "goose_db_version", "program_versioning_migration_checksums", "background_controls",
+                    "goose_db_version", "program_versioning_migration_checksums", "background_controls", "shadow_read_minutes",
                 ] + versionTables),
                 Grant(privileges: "INSERT", tables: versionTables + ["runtime_flag_audit", "check_runs", "backfill_reports", "legacy_backups"]),
                 Grant(privileges: "UPDATE", tables: ["runtime_flags", "programs", "workout_sessions", "logged_sets", "background_controls"]),
@@ -51,7 +52,7 @@ public enum RoleGrants {
             [
                 Grant(privileges: "SELECT", tables: [
                     "programs", "workout_sessions", "logged_sets", "runtime_flags", "check_runs", "legacy_syncs", "legacy_retirements",
-                    "background_controls",
+                    "background_controls", "shadow_read_minutes",
                 ] + versionTables),
                 Grant(privileges: "INSERT", tables: ["check_runs"]),
                 Grant(privileges: "SELECT, INSERT, UPDATE, DELETE", tables: checkProgressTables),
