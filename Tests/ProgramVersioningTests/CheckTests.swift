@@ -132,7 +132,7 @@ struct CheckTests {
             let found = Set(report.differences.map { "\($0.programID!) \($0.kind.rawValue) \($0.path ?? "-")" })
             let expected = Set<String>([
                 "\(tampered) CONTENT_MISMATCH workouts[\(workoutID)].exercises[\(exerciseID)].reps",
-                "\(editedLegacy) STALE_VERSION -",
+                "\(editedLegacy) STALE_VERSION name",
                 "\(once.id) MISSING_VERSION -",
                 "\(twice.id) VERSION_SEQUENCE version",
                 "\(sessionProgram) BROKEN_SESSION_LINK sessions[\(session.uuidString.lowercased())].workout_version_id",
@@ -149,6 +149,32 @@ struct CheckTests {
                 SELECT jsonb_array_length(findings), status FROM check_runs WHERE id = \(report.runID)
                 """).single().decode((Int, String).self)
             #expect(stored.0 == total && stored.1 == "DIFFERENCES")
+        }
+    }
+
+    /// The same text in another Unicode normalization is other bytes for the app: found on
+    /// either side, at its path (Swift strings would call the two equal).
+    @Test func aNameRewrittenToItsNFDFormIsFoundOnEitherSide() async throws {
+        try await TestDatabase.withFresh { db in
+            try await BackfillFixtures.turnWritesOn(db)
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let nfc = "Caf\u{E9} Strength", nfd = "Cafe\u{301} Strength"
+            #expect(nfc == nfd && !nfc.utf8.elementsEqual(nfd.utf8), "canonically equal, other bytes")
+            let versionSide = try await repository.create(Fixtures.program(name: nfc), for: UUID())
+            let legacySide = try await repository.create(Fixtures.program(name: nfc), for: UUID())
+            try await PhaseFiveFixtures.requireCleanCheck(db)
+            try await db.pool.withConnection { connection in
+                try await connection.query("ALTER TABLE program_versions DISABLE TRIGGER USER")
+                try await connection.query("UPDATE program_versions SET name = \(nfd) WHERE program_id = \(versionSide.id)")
+                try await connection.query("ALTER TABLE program_versions ENABLE TRIGGER USER")
+            }
+            try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', to_jsonb(\(nfd)::text)) WHERE id = \(legacySide.id)")
+            let report = try await ConsistencyCheck(pool: db.pool).run()
+            let found = Set(report.differences.map { "\($0.programID!) \($0.kind.rawValue) \($0.path ?? "-")" })
+            #expect(found == ["\(versionSide.id) CONTENT_MISMATCH name", "\(legacySide.id) STALE_VERSION name"], "\(report.differences)")
+            let mismatch = report.differences.first { $0.programID == versionSide.id }
+            #expect(mismatch?.legacy.map { Array($0.utf8) } == Array("\"\(nfc)\"".utf8))
+            #expect(mismatch?.versioned.map { Array($0.utf8) } == Array("\"\(nfd)\"".utf8))
         }
     }
 
@@ -215,10 +241,10 @@ struct CheckTests {
             let changed = try await db.pool.query("SELECT program_id FROM program_versions ORDER BY program_id LIMIT 1").single().decode(UUID.self, at: 0)
             try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '\"changed\"') WHERE id = \(changed)")
             let third = try await check.run(.init(ignoreList: ignore))
-            #expect(third.comparison?.new == ["\(changed.uuidString.lowercased()) STALE_VERSION -"] && third.comparison?.fixed == [])
+            #expect(third.comparison?.new == ["\(changed.uuidString.lowercased()) STALE_VERSION name"] && third.comparison?.fixed == [])
             _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
             let fourth = try await check.run(.init(ignoreList: ignore))
-            #expect(fourth.isClean && fourth.comparison?.fixed == ["\(changed.uuidString.lowercased()) STALE_VERSION -"])
+            #expect(fourth.isClean && fourth.comparison?.fixed == ["\(changed.uuidString.lowercased()) STALE_VERSION name"])
             #expect(fourth.trend.map(\.differenceCount) == [first.differenceCount, 0, 1, 0])
 
             // The same through the CLI and a file; a file without reasons is refused before anything runs.
