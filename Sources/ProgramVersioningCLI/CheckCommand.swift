@@ -154,6 +154,7 @@ extension CheckCommand {
 /// How a check report is written: text (summary first), JSON (DESIGN.md §5), Markdown.
 enum CheckReportOutput {
     static func json(_ report: CheckReport) throws -> String {
+        let new = report.newKeys
         let object: [String: Any] = [
             "runId": report.runID.uuidString.lowercased(),
             "startedAt": iso8601(report.startedAt), "finishedAt": iso8601(report.finishedAt),
@@ -177,7 +178,10 @@ enum CheckReportOutput {
             "fixedSinceLastRun": report.comparison.map { $0.fixed.count } ?? NSNull(),
             "new": report.comparison?.new.prefix(100).map { $0 } ?? [],
             "fixed": report.comparison?.fixed.prefix(100).map { $0 } ?? [],
-            "trend": report.trend.map { ["runId": $0.runID.uuidString.lowercased(), "finishedAt": iso8601($0.finishedAt), "differenceCount": $0.differenceCount] },
+            "trend": report.trend.map {
+                ["runId": $0.runID.uuidString.lowercased(), "finishedAt": iso8601($0.finishedAt), "differenceCount": $0.differenceCount,
+                 "ignoredCount": $0.ignoredCount]
+            },
             "countsByKind": Dictionary(uniqueKeysWithValues: report.countsByKind.map { ($0.key.rawValue, $0.value) }),
             "differences": report.differences.map { difference in
                 [
@@ -185,6 +189,7 @@ enum CheckReportOutput {
                     "kind": difference.kind.rawValue, "path": difference.path ?? NSNull(),
                     "legacy": difference.legacy ?? NSNull(), "versioned": difference.versioned ?? NSNull(),
                     "ignored": difference.ignoredBecause != nil, "ignoreReason": difference.ignoredBecause ?? NSNull(),
+                    "new": new.contains(difference.key),
                 ] as [String: Any]
             },
         ]
@@ -202,18 +207,32 @@ enum CheckReportOutput {
         out += "  " + comparisonLine(report) + "\n"
         for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "  \(kind.rawValue): \(count)\n" }
         if report.ignoredCount > 0 { out += "  ignored (known, accepted): \(report.ignoredCount)\n" }
-        for difference in report.differences.prefix(50) {
-            out += "  \(difference.programID.map { $0.uuidString.lowercased() } ?? "-") \(difference.kind.rawValue)"
-            if let path = difference.path { out += " \(path)" }
-            if difference.legacy != nil || difference.versioned != nil {
-                out += ": legacy \(difference.legacy ?? "(absent)"), versioned \(difference.versioned ?? "(absent)")"
-            }
-            if let reason = difference.ignoredBecause { out += " (ignored: \(reason))" }
-            out += "\n"
+        let new = report.newKeys
+        for difference in report.differences.prefix(50) { out += "  " + line(difference, new: new.contains(difference.key)) + "\n" }
+        if report.differences.count > 50 || report.differenceCount + report.ignoredCount > report.differences.count {
+            let shown = min(50, report.differences.count)
+            out += "  ... \(report.differenceCount + report.ignoredCount - shown) more (new ones first): "
+                + "SELECT findings FROM check_runs WHERE id = '\(report.runID.uuidString.lowercased())'\n"
         }
-        if report.differenceCount > 50 {
-            out += "  ... \(report.differenceCount - 50) more: SELECT findings FROM check_runs WHERE id = '\(report.runID.uuidString.lowercased())'\n"
+        if let fixed = report.comparison?.fixed, !fixed.isEmpty {
+            out += "  fixed since the last run: " + fixed.prefix(10).joined(separator: "; ")
+                + (fixed.count > 10 ? "; ... \(fixed.count - 10) more" : "") + "\n"
         }
+        return out
+    }
+
+    /// One finding on one line: NEW when the last run did not have it, each value named for
+    /// what it is (a session link's problem is not a legacy value).
+    static func line(_ difference: CheckDifference, new: Bool) -> String {
+        var out = new ? "NEW " : ""
+        out += "\(difference.programID.map { $0.uuidString.lowercased() } ?? "-") \(difference.kind.rawValue)"
+        if let path = difference.path { out += " \(path)" }
+        let labels = difference.kind.sideLabels
+        let sides = [(labels.legacy, difference.legacy), (labels.versioned, difference.versioned)].compactMap { label, value in
+            value.map { "\(label) \($0)" }
+        }
+        if !sides.isEmpty { out += ": " + sides.joined(separator: ", ") }
+        if let reason = difference.ignoredBecause { out += " (ignored: \(reason))" }
         return out
     }
 
@@ -228,16 +247,23 @@ enum CheckReportOutput {
         if !report.countsByKind.isEmpty {
             out += "\n| kind | count |\n|---|---:|\n"
             for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "| \(kind.rawValue) | \(count) |\n" }
-            out += "\n| program | kind | path | legacy | versioned |\n|---|---|---|---|---|\n"
+            out += "\n| | program | kind | path | one side | other side |\n|---|---|---|---|---|---|\n"
             func cell(_ value: String?) -> String {
                 guard let value else { return "" }
                 return "`" + value.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "`", with: "'") + "`"
             }
+            func side(_ label: String, _ value: String?) -> String { value.map { "\(label): \(cell($0))" } ?? "" }
+            let new = report.newKeys
             for difference in report.differences.prefix(100) {
-                out += "| \(cell(difference.programID?.uuidString.lowercased())) | \(difference.kind.rawValue) | \(cell(difference.path)) "
-                    + "| \(cell(difference.legacy)) | \(cell(difference.versioned)) |\n"
+                let labels = difference.kind.sideLabels
+                let mark = difference.ignoredBecause != nil ? "ignored" : new.contains(difference.key) ? "**new**" : ""
+                out += "| \(mark) | \(cell(difference.programID?.uuidString.lowercased())) | \(difference.kind.rawValue) | \(cell(difference.path)) "
+                    + "| \(side(labels.legacy, difference.legacy)) | \(side(labels.versioned, difference.versioned)) |\n"
             }
-            if report.differenceCount > 100 { out += "\n\(report.differenceCount - 100) more in `check_runs.findings`.\n" }
+            let listed = min(100, report.differences.count)
+            if report.differenceCount + report.ignoredCount > listed {
+                out += "\n\(report.differenceCount + report.ignoredCount - listed) more in `check_runs.findings` (new ones are listed first).\n"
+            }
         }
         return out
     }
@@ -269,10 +295,15 @@ enum CheckReportOutput {
     }
 
     static func comparisonLine(_ report: CheckReport) -> String {
-        let trend = report.trend.map { String($0.differenceCount) }.joined(separator: " -> ")
-        guard let comparison = report.comparison else { return "first run of this scope; trend: \(trend)" }
-        return "since the last run (\(iso8601(comparison.previousFinishedAt))): \(comparison.new.count) new, "
-            + "\(comparison.fixed.count) fixed; trend: \(trend)"
+        // Real differences and ignored ones apart: runs with and without an ignore file find the same data.
+        let recent = report.trend.suffix(6)
+        var trend = "trend of differences: " + recent.map { String($0.differenceCount) }.joined(separator: " -> ")
+        if recent.contains(where: { $0.ignoredCount > 0 }) {
+            trend += " (ignored: " + recent.map { String($0.ignoredCount) }.joined(separator: " -> ") + ")"
+        }
+        guard let comparison = report.comparison else { return "first run of this scope; \(trend)" }
+        return "since the last run (\(iso8601(comparison.previousFinishedAt))): \(comparison.new.count) new (listed first), "
+            + "\(comparison.fixed.count) fixed; \(trend)"
     }
 
     static func summaryLine(_ report: CheckReport) -> String {

@@ -178,6 +178,41 @@ struct CheckTests {
         }
     }
 
+    /// Reports list what needs a look first: new findings before known ones, then the most
+    /// severe kinds; each value is named for what it is.
+    @Test func reportsListNewFindingsFirstSortedBySeverityWithTheirSidesNamed() async throws {
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 60, messyPercent: 40, seed: 91, sessionsPerProgram: 1))
+            try await BackfillFixtures.turnWritesOn(db)
+            _ = try await Backfill(pool: db.pool).run(.programs, options: .init())
+            _ = try await Backfill(pool: db.pool).run(.sessions, options: .init())
+            let first = try await CommandLineTool.run(["check", "--database-url", db.url])
+            #expect(first.status == 1 && first.stdout.contains("INVALID_LEGACY") && !first.stdout.contains("NEW "), "\(first.stdout)")
+            // Two new problems behind the library's back: a stale version and a changed version row.
+            let programs = try await db.pool.query("SELECT DISTINCT program_id FROM program_versions ORDER BY program_id DESC LIMIT 2")
+                .map { try $0.decode(UUID.self, at: 0) }
+            try await db.pool.query("UPDATE programs SET program_json = jsonb_set(program_json, '{name}', '\"Renamed\"') WHERE id = \(programs[0])")
+            try await db.pool.withConnection { connection in
+                try await connection.query("ALTER TABLE program_versions DISABLE TRIGGER USER")
+                try await connection.query("UPDATE program_versions SET name = 'Changed' WHERE program_id = \(programs[1])")
+                try await connection.query("ALTER TABLE program_versions ENABLE TRIGGER USER")
+            }
+            let second = try await CommandLineTool.run(["check", "--database-url", db.url])
+            let lines = second.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let findings = lines.filter { $0.hasPrefix("NEW ") || $0.contains(" INVALID_LEGACY ") }
+            #expect(findings.count >= 3, "\(second.stdout)")
+            #expect(findings.first?.hasPrefix("NEW \(programs[1].uuidString.lowercased()) CONTENT_MISMATCH name: legacy ") == true, "\(findings)")
+            #expect(findings.dropFirst().first?.hasPrefix("NEW \(programs[0].uuidString.lowercased()) STALE_VERSION name: legacy \"Renamed\", version ") == true,
+                    "\(findings)")
+            #expect(findings.dropFirst(2).allSatisfy { !$0.hasPrefix("NEW") && $0.contains("INVALID_LEGACY") && $0.contains(": problem ") })
+            #expect(!second.stdout.contains("(absent)"))
+            // Known findings keep their order: by program, then path.
+            let known = findings.dropFirst(2).map { String($0.split(separator: " ")[0]) }
+            #expect(known == known.sorted())
+            #expect(second.stdout.contains("2 new (listed first)"))
+        }
+    }
+
     @Test func aLoggedSetWhoseSessionDoesNotExistIsReported() async throws {
         try await TestDatabase.withFresh { db in
             try await Self.migratedDatabase(db, programs: 30)

@@ -6,15 +6,18 @@ import PostgresDriver
 struct CheckHistory {
     var previous: (runID: UUID, finishedAt: Date, keys: Set<String>)?
     var trend: [CheckTrendPoint]
+    /// Runs in a report's trend, this one included (the HTML chart draws them all).
+    static let trendLength = 30
 
     static func load(userID: UUID?, on connection: PGConnection) async throws -> CheckHistory {
         let recent = try await connection.query("""
-            SELECT id, finished_at, difference_count FROM check_runs
+            SELECT id, finished_at, difference_count, ignored_count FROM check_runs
              WHERE status IN ('CLEAN', 'DIFFERENCES') AND user_filter IS NOT DISTINCT FROM \(userID)
-             ORDER BY finished_at DESC LIMIT 6
-            """).map { try $0.decode((UUID, Date, Int).self) }
+             ORDER BY finished_at DESC LIMIT \(trendLength - 1)
+            """).map { try $0.decode((UUID, Date, Int, Int).self) }
         var history = CheckHistory(
-            previous: nil, trend: recent.reversed().map { CheckTrendPoint(runID: $0.0, finishedAt: $0.1, differenceCount: $0.2) })
+            previous: nil,
+            trend: recent.reversed().map { CheckTrendPoint(runID: $0.0, finishedAt: $0.1, differenceCount: $0.2, ignoredCount: $0.3) })
         if let latest = recent.first {
             // Keys of the stored findings (ignored ones too: they are still there), built in SQL.
             let keys = try await connection.query("""

@@ -23,6 +23,31 @@ public enum DifferenceKind: String, Sendable, CaseIterable, Comparable {
     case legacyBehind = "LEGACY_BEHIND"
 
     public static func < (lhs: DifferenceKind, rhs: DifferenceKind) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    /// How bad it is, most severe first (0): what an app reading versions would get wrong
+    /// comes before what a backfill fixes, and legacy's own mess last.
+    public var severity: Int {
+        switch self {
+        case .contentMismatch: 0
+        case .brokenSessionLink: 1
+        case .orphanVersion: 2
+        case .versionSequence: 3
+        case .legacyBehind: 4
+        case .staleVersion: 5
+        case .missingVersion: 6
+        case .invalidLegacy: 7
+        }
+    }
+
+    /// What the two values of a finding of this kind are, as a report labels them.
+    public var sideLabels: (legacy: String, versioned: String) {
+        switch self {
+        case .contentMismatch, .staleVersion: ("legacy", "version")
+        case .invalidLegacy: ("problem", "version")
+        case .brokenSessionLink: ("problem", "link")
+        case .missingVersion, .orphanVersion, .versionSequence, .legacyBehind: ("legacy", "versions")
+        }
+    }
 }
 
 /// One difference: what, where, and both sides' values (as JSON text) where they exist.
@@ -61,7 +86,11 @@ public struct CheckComparison: Sendable {
 public struct CheckTrendPoint: Sendable {
     public var runID: UUID
     public var finishedAt: Date
+    /// Differences not ignored.
     public var differenceCount: Int
+    /// Differences the ignore file of that run accepted (kept apart: a run with the file and
+    /// one without find the same data).
+    public var ignoredCount: Int = 0
 }
 
 /// What a check run found.
@@ -109,6 +138,22 @@ public struct CheckReport: Sendable {
     public var notStoredBecause: String?
 
     public var isClean: Bool { differenceCount == 0 }
+
+    /// The keys of the differences new since the previous run of this scope (empty for a first run).
+    public var newKeys: Set<String> { Set(comparison?.new ?? []) }
+
+    /// The order of every report format: what needs a look first. Not ignored before
+    /// ignored, new before known, then by severity, program and path.
+    mutating func sortFindings() {
+        let new = Set(comparison?.new ?? [])
+        differences.sort { a, b in
+            func rank(_ d: CheckDifference) -> (Int, Int, Int, String, String) {
+                (d.ignoredBecause == nil ? 0 : 1, new.contains(d.key) ? 0 : 1, d.kind.severity,
+                 d.programID?.uuidString.lowercased() ?? "", d.path ?? "")
+            }
+            return rank(a) < rank(b)
+        }
+    }
 }
 
 /// Where a check is, after each page and while it waits.

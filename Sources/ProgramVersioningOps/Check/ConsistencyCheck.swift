@@ -181,6 +181,7 @@ public struct ConsistencyCheck: Sendable {
             report.finishedAt = Date()
             guard let record, let stored else {
                 report.notStoredBecause = "\(source.readFrom) is read-only; pass --record-url with the primary's URL to record the run"
+                report.sortFindings()
                 return report
             }
             let (finished, keysSeen) = (report, keys)
@@ -188,7 +189,9 @@ public struct ConsistencyCheck: Sendable {
                 var report = finished
                 let history = try await CheckHistory.load(userID: options.userID, on: connection)
                 report.comparison = history.compare(with: keysSeen)
-                report.trend = history.trend + [CheckTrendPoint(runID: runID, finishedAt: report.finishedAt, differenceCount: report.differenceCount)]
+                report.trend = history.trend + [CheckTrendPoint(
+                    runID: runID, finishedAt: report.finishedAt, differenceCount: report.differenceCount, ignoredCount: report.ignoredCount)]
+                report.sortFindings()
                 try await CheckHistory.store(report, status: report.isClean ? .clean : .differences, on: connection)
                 return report
             }
