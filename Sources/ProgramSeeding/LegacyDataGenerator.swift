@@ -12,14 +12,28 @@ public enum LegacyMess: String, CaseIterable, Sendable {
     case missingIds = "MISSING_IDS"
     /// Numbers sent as strings: `"sets": "4"`.
     case numbersAsStrings = "NUMBERS_AS_STRINGS"
-    /// Two workouts, or two exercises of one workout, share an id.
-    case repeatedIds = "REPEATED_IDS"
+    /// Two workouts, and two exercises of one workout, share an id. (Named, as the
+    /// next one, by the rule the reports give it.)
+    case repeatedIds = "WORKOUT_ID_REPEATED"
     /// A schedule entry whose `workoutIndex` points past the end (the deletion bug).
-    case scheduleIndexPastEnd = "SCHEDULE_INDEX_PAST_END"
+    case scheduleIndexPastEnd = "WORKOUT_INDEX_OUT_OF_RANGE"
     /// Keys the app added that we do not model, at every level, with unicode.
     case unknownKeys = "UNKNOWN_KEYS"
     /// Sessions whose workout id exists in no version of the program.
     case orphanSessionWorkout = "ORPHAN_SESSION_WORKOUT"
+
+    /// What the backfill and the check make of a program (or session) with this mess, in
+    /// the codes their reports use.
+    public var reportedAs: String {
+        switch self {
+        case .missingIds: "migrated: ids assigned, old sessions linked by position"
+        case .numbersAsStrings: "migrated: numbers read from their strings"
+        case .repeatedIds: "reported: INVALID_LEGACY WORKOUT_ID_REPEATED and EXERCISE_ID_REPEATED"
+        case .scheduleIndexPastEnd: "reported: INVALID_LEGACY WORKOUT_INDEX_OUT_OF_RANGE"
+        case .unknownKeys: "migrated: unknown keys kept"
+        case .orphanSessionWorkout: "sessions reported: ORPHAN_SESSION_WORKOUT"
+        }
+    }
 }
 
 /// One generated legacy program with its enrollment, sessions and sets, as COPY text fields.

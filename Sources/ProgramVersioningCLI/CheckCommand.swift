@@ -20,7 +20,7 @@ struct CheckCommand: AsyncParsableCommand {
     typealias Tune = TuneCommand<CheckRuns>
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case text, json, markdown
+        case text, json, markdown, html
     }
 }
 
@@ -38,7 +38,7 @@ extension CheckCommand {
                 """)
 
         @OptionGroup var connection: ConnectionOptions
-        @Option(help: "Report format: text, json or markdown.") var format: Format = .text
+        @Option(help: "Report format: text, json, markdown or html (one self-contained page).") var format: Format = .text
         @Option(help: "Write the report to this file instead of stdout.") var output: String?
         @Option(help: "Only this user's programs and sessions.") var user: String?
         @Option(parsing: .unconditional, help: "Programs per page; without it each page is sized to --target-batch-duration.")
@@ -110,6 +110,7 @@ extension CheckCommand {
             case .text: CheckReportOutput.text(report)
             case .json: try CheckReportOutput.json(report)
             case .markdown: CheckReportOutput.markdown(report)
+            case .html: CheckReportHTML.page(report)
             }
             if let output {
                 try await reportingErrors {

@@ -38,7 +38,7 @@ struct SeedCommand: AsyncParsableCommand {
         }
         print("seeded \(summary.programs) programs, \(summary.sessions) sessions, \(summary.sets) sets")
         for (kind, count) in summary.messByKind.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            print("  messy \(kind.rawValue): \(count)")
+            print("  messy \(kind.rawValue): \(count) programs (\(kind.reportedAs))")
         }
     }
 }

@@ -10,21 +10,38 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "The phase, the flags, the last check and its age, backfill runs, shadow-read consistency, following app instances, and the next allowed step.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case text, json
+        case text, json, html
     }
 
     @OptionGroup var connection: ConnectionOptions
     @Flag(help: "Print JSON (the same as --format json).") var json = false
-    @Option(help: "text or json.") var format: Format = .text
+    @Option(help: "text, json or html (one self-contained page with the rollout's timeline).") var format: Format = .text
+    @Option(help: "Write to this file instead of stdout.") var output: String?
 
     func run() async throws {
-        let status = try await reportingErrors(connection: connection) {
-            try await withPool(connection) { try await RolloutStatus.load(pool: $0) }
+        let (status, timeline) = try await reportingErrors(connection: connection) {
+            try await withPool(connection) { pool in
+                (try await RolloutStatus.load(pool: pool), format == .html ? try await RolloutTimeline.load(pool: pool) : nil)
+            }
         }
-        if json || format == .json {
-            try printJSON(StatusJSON(status).object)
-        } else {
-            print(StatusText(status).lines.joined(separator: "\n"))
+        let text: String =
+            if json || format == .json {
+                String(decoding: try JSONSerialization.data(withJSONObject: StatusJSON(status).object, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self)
+            } else if format == .html, let timeline {
+                StatusHTML.page(status, timeline: timeline)
+            } else {
+                StatusText(status).lines.joined(separator: "\n")
+            }
+        guard let output else {
+            print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+            return
+        }
+        try await reportingErrors {
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: output))
+            } catch {
+                throw OperatorError("cannot write the status to \(output): \(error.localizedDescription)")
+            }
         }
     }
 }
@@ -142,7 +159,7 @@ struct StatusText {
 
     private var shadowLine: String {
         guard let summary = status.shadowReads, summary.compared + summary.legacyReads + summary.versionedReads > 0 else {
-            return "no shadow reads recorded in the last hour (the app records them with ShadowReads and a recorder)"
+            return "no shadow reads recorded in the last hour (an app records them with ShadowReads(recording:))"
         }
         func percent(_ value: Double?) -> String { value.map { String(format: "%.2f %%", $0) } ?? "-" }
         var line = "last hour: \(summary.compared) comparisons, \(percent(summary.consistencyPercent)) consistent"
