@@ -307,9 +307,18 @@ enum CheckReportOutput {
             + "\(comparison.fixed.count) fixed; \(trend)"
     }
 
+    /// Programs with at least one difference not ignored (of those listed: all but the
+    /// largest runs), so the count sits beside the backfill's count of reported programs.
+    static func programsWithDifferences(_ report: CheckReport) -> String {
+        let programs = Set(report.differences.lazy.filter { $0.ignoredBecause == nil }.compactMap(\.programID)).count
+        let listedAll = report.differences.count >= report.differenceCount + report.ignoredCount
+        return listedAll ? "\(programs)" : "at least \(programs)"
+    }
+
     static func summaryLine(_ report: CheckReport) -> String {
         report.isClean
             ? "check: CLEAN - \(report.programsChecked) programs and \(report.sessionsChecked) sessions, no differences"
-            : "check: \(report.differenceCount) DIFFERENCES in \(report.programsChecked) programs and \(report.sessionsChecked) sessions"
+            : "check: \(report.differenceCount) DIFFERENCES in \(programsWithDifferences(report)) of \(report.programsChecked) programs "
+                + "(\(report.sessionsChecked) sessions checked)"
     }
 }
