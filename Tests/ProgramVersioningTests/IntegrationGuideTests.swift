@@ -131,8 +131,9 @@ struct IntegrationGuideTests {
             // snippet: shadow-reads
             let programs = ProgramRepository(
                 pool: pool, flags: flags, logger: Logger(label: "fitness.programs"),
-                shadowReads: ShadowReads(sampleRate: 0.01) { mismatch in
-                    // Also logged and counted (program_versioning_shadow_reads_total{result="mismatch"}).
+                shadowReads: ShadowReads(sampleRate: 0.01, recording: ShadowReadRecording(instance: "fitness-api-1")) { mismatch in
+                    // Also logged, counted (program_versioning_shadow_reads_total{result="mismatch"}) and
+                    // recorded per minute for `program-versioning status` and `flags ramp reads`.
                     print("program \(mismatch.programID) differs:", mismatch.differences.prefix(3))
                 })
             // end snippet
