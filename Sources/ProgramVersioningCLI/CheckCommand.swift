@@ -169,6 +169,10 @@ enum CheckReportOutput {
             "stored": report.stored,
             "legacyBehind": report.legacyBehind,
             "legacyRetired": report.legacyRetired,
+            "shadowReads": report.shadowReads.map { summary -> [String: Any] in
+                ["compared": summary.compared, "mismatched": summary.mismatched,
+                 "consistencyPercent": summary.consistencyPercent ?? NSNull(), "since": iso8601(summary.since)]
+            } ?? NSNull(),
             "user": report.userID.map { $0.uuidString.lowercased() } ?? NSNull(),
             "programsChecked": report.programsChecked, "sessionsChecked": report.sessionsChecked,
             "differenceCount": report.differenceCount,
@@ -206,6 +210,7 @@ enum CheckReportOutput {
             + (report.resumed ? " (resumed where an earlier run stopped)" : "") + "\n"
         if let line = sourceLine(report) { out += "  \(line)\n" }
         out += "  " + comparisonLine(report) + "\n"
+        if let line = shadowLine(report) { out += "  \(line)\n" }
         for (kind, count) in report.countsByKind.sorted(by: { $0.key < $1.key }) { out += "  \(kind.rawValue): \(count)\n" }
         if report.ignoredCount > 0 { out += "  ignored (known, accepted): \(report.ignoredCount)\n" }
         let new = report.newKeys
@@ -244,6 +249,7 @@ enum CheckReportOutput {
         if let line = phaseFiveLine(report) { out += "- \(line)\n" }
         out += "- checked: \(report.programsChecked) programs, \(report.sessionsChecked) sessions\n"
         out += "- " + comparisonLine(report) + "\n"
+        if let line = shadowLine(report) { out += "- \(line)\n" }
         if report.ignoredCount > 0 { out += "- ignored (known, accepted): \(report.ignoredCount)\n" }
         if !report.countsByKind.isEmpty {
             out += "\n| kind | count |\n|---|---:|\n"
@@ -293,6 +299,14 @@ enum CheckReportOutput {
         }
         if !report.stored { parts.append("NOT STORED: \(report.notStoredBecause ?? "read-only database")") }
         return parts.isEmpty ? nil : parts.joined(separator: "; ")
+    }
+
+    /// The app's view of the same consistency, from its shadow reads of the last hour.
+    static func shadowLine(_ report: CheckReport) -> String? {
+        guard let summary = report.shadowReads else { return nil }
+        let rate = summary.consistencyPercent.map { String(format: "%.2f %%", $0) } ?? "-"
+        return "app shadow reads, last hour: \(summary.compared) comparisons, \(rate) consistent, \(summary.mismatched) mismatched"
+            + (summary.topMismatchPaths.first.map { " (most differing: \($0.path))" } ?? "")
     }
 
     static func comparisonLine(_ report: CheckReport) -> String {

@@ -99,6 +99,11 @@ struct ShadowRampTimingSensitiveTests {
             #expect(summary.legacyReads + summary.versionedReads == readCount, "\(readCount) reads")
             #expect(summary.compared >= 60 && summary.mismatched == 0 && summary.consistencyPercent == 100)
             #expect(summary.versionedReads > 0 && summary.legacyReads > 0)
+            // The check's report shows the app's view beside its own; status too.
+            let report = try await ConsistencyCheck(pool: db.pool).run()
+            #expect(report.shadowReads?.compared == summary.compared && report.shadowReads?.consistencyPercent == 100)
+            let status = try await RolloutStatus.load(pool: db.pool)
+            #expect(status.shadowReads?.compared == summary.compared)
         }
     }
 

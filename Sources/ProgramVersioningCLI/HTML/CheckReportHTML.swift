@@ -24,6 +24,7 @@ enum CheckReportHTML {
             ("\(report.ignoredCount)", "ignored (known, accepted)", nil),
         ]))
         if let line = CheckReportOutput.phaseFiveLine(report) { page.add("<p>\(escape(line))</p>") }
+        if let line = CheckReportOutput.shadowLine(report) { page.add("<p>\(escape(line))</p>") }
 
         page.add("<h2>Differences per run</h2>")
         page.add(trendChart(report.trend))

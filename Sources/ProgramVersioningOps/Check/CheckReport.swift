@@ -137,6 +137,10 @@ public struct CheckReport: Sendable {
     public var stored = true
     public var notStoredBecause: String?
 
+    /// What the app instances' shadow reads saw in the hour before the run ended (nil when
+    /// none are recorded): the other view of the same consistency, from live traffic.
+    public var shadowReads: ShadowReadSummary?
+
     public var isClean: Bool { differenceCount == 0 }
 
     /// The keys of the differences new since the previous run of this scope (empty for a first run).

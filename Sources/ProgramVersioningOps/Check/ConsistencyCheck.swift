@@ -38,6 +38,16 @@ public enum CheckError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+extension ConsistencyCheck {
+    /// The last hour of the app's shadow reads, for the report; nil when none are recorded
+    /// (or the table cannot be read: a report line is not worth failing a finished run).
+    static func recentShadowReads(_ pool: PGPool) async -> ShadowReadSummary? {
+        guard let summary = try? await ShadowReadSummary.load(pool: pool, window: .seconds(3_600)),
+              summary.compared + summary.legacyReads + summary.versionedReads > 0 else { return nil }
+        return summary
+    }
+}
+
 /// Where a check reads and where it records its run.
 struct CheckSource: Sendable {
     /// "primary", or "standby HOST:PORT" for a hot standby.
@@ -182,6 +192,7 @@ public struct ConsistencyCheck: Sendable {
             guard let record, let stored else {
                 report.notStoredBecause = "\(source.readFrom) is read-only; pass --record-url with the primary's URL to record the run"
                 report.sortFindings()
+                report.shadowReads = await Self.recentShadowReads(pool)
                 return report
             }
             let (finished, keysSeen) = (report, keys)
@@ -196,6 +207,7 @@ public struct ConsistencyCheck: Sendable {
                 return report
             }
             try await stored.finished(pool: record)
+            report.shadowReads = await Self.recentShadowReads(record)
             return report
         } catch let error as CheckError {
             throw error
