@@ -160,26 +160,20 @@ struct ProgramComparison: CheckPager {
         case nil:
             return [CheckDifference(programID: id, kind: .contentMismatch, path: nil, legacy: nil, versioned: "version \(versionID) has no rows")]
         }
-        // A stale version (legacy saved since): which fields the app would see change.
-        guard checksum == sourceChecksum else {
-            let fields = legacy.differences(from: versioned).map {
-                CheckDifference(programID: id, kind: .staleVersion, path: $0.path, legacy: $0.left?.jsonText, versioned: $0.right?.jsonText)
+        // One finding per field that differs; if none does, the checksums that do.
+        func fields(_ kind: DifferenceKind, orChecksums path: String, _ versionedChecksum: String) -> [CheckDifference] {
+            let found = legacy.differences(from: versioned).map {
+                CheckDifference(programID: id, kind: kind, path: $0.path, legacy: $0.left?.jsonText, versioned: $0.right?.jsonText)
             }
-            return fields.isEmpty
-                ? [CheckDifference(programID: id, kind: .staleVersion, path: "source_checksum", legacy: checksum, versioned: sourceChecksum)]
-                : fields
+            return found.isEmpty
+                ? [CheckDifference(programID: id, kind: kind, path: path, legacy: checksum, versioned: versionedChecksum)] : found
         }
+        // A stale version (legacy saved since): which fields the app would see change.
+        guard checksum == sourceChecksum else { return fields(.staleVersion, orChecksums: "source_checksum", sourceChecksum) }
         // What the rows hold now, not what was stored beside them: the canonical form is
         // written from the text's bytes, so a name rewritten to another normalization shows.
         let rebuilt = versioned.canonicalChecksum
-        guard rebuilt == checksum else {
-            let fields = legacy.differences(from: versioned).map {
-                CheckDifference(programID: id, kind: .contentMismatch, path: $0.path, legacy: $0.left?.jsonText, versioned: $0.right?.jsonText)
-            }
-            return fields.isEmpty
-                ? [CheckDifference(programID: id, kind: .contentMismatch, path: "content", legacy: checksum, versioned: rebuilt)]
-                : fields
-        }
+        guard rebuilt == checksum else { return fields(.contentMismatch, orChecksums: "content", rebuilt) }
         if let contentChecksum, contentChecksum != checksum {
             return [CheckDifference(programID: id, kind: .contentMismatch, path: "content_checksum", legacy: checksum, versioned: contentChecksum)]
         }
