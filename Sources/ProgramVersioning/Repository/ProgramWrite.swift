@@ -47,15 +47,22 @@ struct ProgramWrite {
         let rows = VersionRows(program)
         // The JSON travels only when legacy is written.
         let legacyJSON = writeLegacy ? PGJSONB(program.legacyJSONText) : nil
+        // Row ids are made here (time-ordered), so exercises name their workout row without
+        // the statement joining what it just inserted.
+        let newVersionID = TimeOrderedID.make()
+        let workoutRowIDs = rows.workoutIDs.map { _ in TimeOrderedID.make() }
+        let exerciseRowIDs = rows.exerciseIDs.map { _ in TimeOrderedID.make() }
+        let exerciseWorkoutRowIDs = rows.exerciseWorkoutPositions.map { workoutRowIDs[$0] }
         var binds: [PGBind] = [
             legacyJSON?.postgresBind ?? .null, programID.postgresBind, writeLegacy.postgresBind,
             (version ?? 0).postgresBind, program.name.postgresBind, rows.programExtra.postgresBind, checksum.postgresBind,
             createdBy.postgresBind, writtenToLegacy.postgresBind, currentLegacyRevision.postgresBind, (version != nil).postgresBind,
             rows.workoutIDs.postgresBind, rows.workoutNames.postgresBind, rows.workoutExtras.postgresBind,
-            rows.exerciseWorkoutIDs.postgresBind, rows.exerciseIDs.postgresBind, rows.exerciseNames.postgresBind,
+            exerciseWorkoutRowIDs.postgresBind, rows.exerciseIDs.postgresBind, rows.exerciseNames.postgresBind,
             rows.sets.postgresBind, rows.reps.postgresBind, rows.restSeconds.postgresBind, rows.weights.postgresBind,
             rows.exercisePositions.postgresBind, rows.exerciseExtras.postgresBind,
             rows.scheduleDays.postgresBind, rows.scheduleWorkoutIDs.postgresBind, rows.scheduleExtras.postgresBind,
+            newVersionID.postgresBind, workoutRowIDs.postgresBind, exerciseRowIDs.postgresBind,
         ]
         // Constant texts only: a phase-5 save must not name programs.program_json at all
         // (after `legacy retire` the column has another name).
@@ -90,7 +97,7 @@ struct ProgramWrite {
 
     // The statement's texts, with the binds numbered as `run` sends them: $1 legacy JSON,
     // $2 program id, $3 write legacy, $4-$11 the version row, $12-$26 the row arrays,
-    // $27-$30 the fast path's guard and receipt.
+    // $27-$29 the row ids, $30-$33 the fast path's guard and receipt.
 
     private static let legacyUpdate = """
         WITH go AS (SELECT true AS ok), legacy AS (
@@ -106,8 +113,8 @@ struct ProgramWrite {
         )
         """
 
-    /// `onlyIf`: the program row locked, its revision ($27, computed as `ProgramHead`
-    /// computes it) and latest version ($28) as the caller last saw them, and the flag read
+    /// `onlyIf`: the program row locked, its revision ($30, computed as `ProgramHead`
+    /// computes it) and latest version ($31) as the caller last saw them, and the flag read
     /// under the phase lock; otherwise `go` is false and nothing is inserted. A save that
     /// committed a version while this statement waited for the row makes the sequence
     /// trigger (or the unique key) refuse the insert: the caller falls back to the locking path.
@@ -119,10 +126,10 @@ struct ProgramWrite {
               JOIN LATERAL (SELECT id, version, written_to_legacy FROM program_versions
                              WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
               LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
-             WHERE p.id = $2 AND v.id = $28
+             WHERE p.id = $2 AND v.id = $31
                AND CASE WHEN NOT v.written_to_legacy AND s.program_id IS NULL THEN p.xmin::text || '/v' || v.version
-                        ELSE p.xmin::text END = $27
-               AND ($29::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM save_receipts WHERE idempotency_key = $29))
+                        ELSE p.xmin::text END = $30
+               AND ($32::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM save_receipts WHERE idempotency_key = $32))
                FOR UPDATE OF p), false) AS ok
         ), legacy AS (
           SELECT NULL::text AS revision WHERE $1::jsonb IS NOT NULL AND $3
@@ -132,25 +139,23 @@ struct ProgramWrite {
     private static let versionInserts = """
         , version AS (
           INSERT INTO program_versions
-            (program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin, written_to_legacy)
-          SELECT $2, $4, $5, $6::jsonb, $7, $7, $8, CASE WHEN $9 THEN coalesce((SELECT revision FROM legacy), $10) END, $9
+            (id, program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin, written_to_legacy)
+          SELECT $27, $2, $4, $5, $6::jsonb, $7, $7, $8, CASE WHEN $9 THEN coalesce((SELECT revision FROM legacy), $10) END, $9
            WHERE $11 AND (SELECT ok FROM go)
-             -- every exercise names a workout of this version (so no statement commits half a version)
-             AND NOT EXISTS (SELECT 1 FROM unnest($15::text[]) AS x(workout_id) WHERE x.workout_id <> ALL($12::text[]))
           RETURNING id
         ), workouts AS (
-          INSERT INTO program_version_workouts (program_id, program_version_id, workout_id, name, position, extra)
-          SELECT $2, version.id, w.workout_id, w.name, w.ordinality - 1, w.extra::jsonb
-            FROM version, unnest($12::text[], $13::text[], $14::text[]) WITH ORDINALITY AS w(workout_id, name, extra, ordinality)
-          RETURNING id, workout_id
+          INSERT INTO program_version_workouts (id, program_id, program_version_id, workout_id, name, position, extra)
+          SELECT w.id, $2, version.id, w.workout_id, w.name, w.ordinality - 1, w.extra::jsonb
+            FROM version, unnest($28::uuid[], $12::text[], $13::text[], $14::text[]) WITH ORDINALITY AS w(id, workout_id, name, extra, ordinality)
+          RETURNING 1
         ), exercises AS (
           INSERT INTO program_version_exercises
-            (program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds, weight_kg, position, extra)
-          SELECT $2, version.id, workouts.id, e.exercise_id, e.name, e.sets, e.reps, e.rest, e.weight::numeric, e.position, e.extra::jsonb
+            (id, program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds, weight_kg, position, extra)
+          SELECT e.id, $2, version.id, e.workout_row, e.exercise_id, e.name, e.sets, e.reps, e.rest, e.weight::numeric, e.position,
+                 e.extra::jsonb
             FROM version,
-                 unnest($15::text[], $16::text[], $17::text[], $18::int8[], $19::int8[], $20::int8[], $21::text[], $22::int8[],
-                        $23::text[]) AS e(workout_id, exercise_id, name, sets, reps, rest, weight, position, extra)
-            JOIN workouts ON workouts.workout_id = e.workout_id
+                 unnest($29::uuid[], $15::uuid[], $16::text[], $17::text[], $18::int8[], $19::int8[], $20::int8[], $21::text[],
+                        $22::int8[], $23::text[]) AS e(id, workout_row, exercise_id, name, sets, reps, rest, weight, position, extra)
           RETURNING 1
         ), schedule AS (
           INSERT INTO program_version_schedule (program_id, program_version_id, position, day_index, workout_id, extra)
@@ -160,11 +165,11 @@ struct ProgramWrite {
         )
         """
 
-    /// The fast path's receipt ($29 key, $30 the revision the save leaves), with the version.
+    /// The fast path's receipt ($32 key, $33 the revision the save leaves), with the version.
     private static let receipt = """
         , receipt AS (
           INSERT INTO save_receipts (idempotency_key, program_id, version, revision, created_version, wrote_legacy)
-          SELECT $29, $2, $4, $30, true, false FROM version WHERE $29::uuid IS NOT NULL
+          SELECT $32, $2, $4, $33, true, false FROM version WHERE $32::uuid IS NOT NULL
           RETURNING 1
         )
         """

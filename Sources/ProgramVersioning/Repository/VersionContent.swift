@@ -12,7 +12,7 @@ package enum VersionContent {
     /// One version of `programID`; rows that do not make a program throw
     /// `RepositoryError.unreadableVersion`.
     static func load(versionID: UUID, of programID: UUID, on connection: PGConnection) async throws -> Program {
-        guard let program = try await load(versionIDs: [versionID], on: connection)[versionID] else {
+        guard let program = try await load(versionIDs: [versionID], of: [programID], on: connection)[versionID] else {
             throw RepositoryError.unreadableVersion(programID: programID, corrupt(versionID, "the version row is missing"))
         }
         do {
@@ -22,28 +22,35 @@ package enum VersionContent {
         }
     }
 
-    /// Several versions in one query (the checker reads a page of programs at a time); a
-    /// version whose rows cannot be read is a failure of its own, the others still load.
-    package static func load(versionIDs: [UUID], on connection: PGConnection) async throws -> [UUID: Result<Program, UnreadableVersion>] {
+    /// Several versions in one query (the checker reads a page of programs at a time);
+    /// `programIDs[i]` is the program of `versionIDs[i]` (every key of the versioned tables
+    /// starts with the program). A version whose rows cannot be read is a failure of its own,
+    /// the others still load.
+    package static func load(
+        versionIDs: [UUID], of programIDs: [UUID], on connection: PGConnection
+    ) async throws -> [UUID: Result<Program, UnreadableVersion>] {
+        precondition(versionIDs.count == programIDs.count, "one program per version")
         guard !versionIDs.isEmpty else { return [:] }
-        // No join and no ORDER BY: an exercise names its workout row (`group_id`) and every
-        // row its position, so the rows are put in order here, a few dozen per version,
-        // rather than sorted as one big set by the server (most of this query's cost).
+        // No ORDER BY: an exercise names its workout row (`group_id`) and every row its
+        // position, so the rows are put in order here, a few dozen per version, rather than
+        // sorted as one big set by the server (most of this query's cost). Each part reads
+        // its table by key prefix, one index descent per version.
         let rows = try await connection.query("""
+            WITH k AS MATERIALIZED (SELECT * FROM unnest(\(programIDs)::uuid[], \(versionIDs)::uuid[]) AS k(program_id, version_id))
             SELECT v.id AS version_id, 0 AS kind, NULL::uuid AS group_id, 0 AS position, NULL::uuid AS row_id,
                    NULL::text AS item_id, v.name, v.extra::text, NULL::int AS sets, NULL::int AS reps, NULL::int AS rest_seconds,
                    NULL::text AS weight, NULL::int AS day_index
-              FROM program_versions v WHERE v.id = ANY(\(versionIDs))
+              FROM k JOIN program_versions v ON v.program_id = k.program_id AND v.id = k.version_id
             UNION ALL
             SELECT w.program_version_id, 1, NULL, w.position, w.id, w.workout_id, w.name, w.extra::text, NULL, NULL, NULL, NULL, NULL
-              FROM program_version_workouts w WHERE w.program_version_id = ANY(\(versionIDs))
+              FROM k JOIN program_version_workouts w ON w.program_id = k.program_id AND w.program_version_id = k.version_id
             UNION ALL
             SELECT e.program_version_id, 2, e.workout_version_id, e.position, NULL, e.exercise_id, e.name, e.extra::text, e.sets,
                    e.reps, e.rest_seconds, e.weight_kg::text, NULL
-              FROM program_version_exercises e WHERE e.program_version_id = ANY(\(versionIDs))
+              FROM k JOIN program_version_exercises e ON e.program_id = k.program_id AND e.program_version_id = k.version_id
             UNION ALL
             SELECT s.program_version_id, 3, NULL, s.position, NULL, s.workout_id, NULL, s.extra::text, NULL, NULL, NULL, NULL, s.day_index
-              FROM program_version_schedule s WHERE s.program_version_id = ANY(\(versionIDs))
+              FROM k JOIN program_version_schedule s ON s.program_id = k.program_id AND s.program_version_id = k.version_id
             """)
         var assemblers: [UUID: Assembler] = [:]
         assemblers.reserveCapacity(versionIDs.count)

@@ -45,7 +45,7 @@ public final class WorkoutSessions: Sendable {
                         (id, user_id, program_id, workout_id, status, workout_name_snapshot, program_version_id, workout_version_id)
                       SELECT \(sessionID), \(userID), \(programID), \(workoutID), 'IN_PROGRESS', \(workout.name), \(versionID)::uuid,
                              (SELECT w.id FROM program_version_workouts w
-                               WHERE w.program_version_id = \(versionID) AND w.workout_id = \(workoutID))
+                               WHERE w.program_id = \(programID) AND w.program_version_id = \(versionID) AND w.workout_id = \(workoutID))
                       RETURNING workout_version_id
                     )
                     SELECT (SELECT workout_version_id FROM started), (SELECT string_agg(id::text, ',') FROM abandoned)
@@ -97,7 +97,8 @@ public final class WorkoutSessions: Sendable {
             let rows = try await connection.query("""
                 SELECT s.user_id, s.status, s.workout_id, s.workout_version_id, s.program_id,
                        (SELECT e.id FROM program_version_exercises e
-                         WHERE e.workout_version_id = s.workout_version_id AND e.exercise_id = \(exerciseID))
+                         WHERE e.program_id = s.program_id AND e.program_version_id = s.program_version_id
+                           AND e.workout_version_id = s.workout_version_id AND e.exercise_id = \(exerciseID))
                   FROM workout_sessions s
                  WHERE s.id = \(sessionID)
                 """)
@@ -117,9 +118,9 @@ public final class WorkoutSessions: Sendable {
                 }
             }
             try await connection.query("""
-                INSERT INTO logged_sets (id, session_id, user_id, exercise_id, set_index, reps, weight_kg, exercise_version_id)
+                INSERT INTO logged_sets (id, session_id, user_id, exercise_id, set_index, reps, weight_kg, exercise_version_id, program_id)
                 VALUES (\(setID), \(sessionID), \(userID), \(exerciseID), \(setIndex), \(reps),
-                        \(weightKg?.canonical)::numeric, \(exerciseVersionID))
+                        \(weightKg?.canonical)::numeric, \(exerciseVersionID), \(programID))
                 """)
             return setID
         }

@@ -51,15 +51,15 @@ public struct BackfillAudit: Sendable, Equatable {
     }
 
     /// Links that exist but point at the wrong place (the foreign keys already guarantee
-    /// they point at a row).
+    /// they point at a row of the session's or set's own program).
     static func invalidLinks(userID: UUID?, on connection: PGConnection) async throws -> Int {
         try await connection.query("""
-            SELECT (SELECT count(*) FROM workout_sessions s JOIN program_versions v ON v.id = s.program_version_id
-                     WHERE v.program_id <> s.program_id AND (\(userID)::uuid IS NULL OR s.user_id = \(userID)))
-                 + (SELECT count(*) FROM workout_sessions s JOIN program_version_workouts w ON w.id = s.workout_version_id
+            SELECT (SELECT count(*) FROM workout_sessions s
+                      JOIN program_version_workouts w ON w.program_id = s.program_id AND w.id = s.workout_version_id
                      WHERE w.program_version_id IS DISTINCT FROM s.program_version_id
                        AND (\(userID)::uuid IS NULL OR s.user_id = \(userID)))
-                 + (SELECT count(*) FROM logged_sets l JOIN program_version_exercises e ON e.id = l.exercise_version_id
+                 + (SELECT count(*) FROM logged_sets l
+                      JOIN program_version_exercises e ON e.program_id = l.program_id AND e.id = l.exercise_version_id
                       LEFT JOIN workout_sessions s ON s.id = l.session_id
                      WHERE e.workout_version_id IS DISTINCT FROM s.workout_version_id
                        AND (\(userID)::uuid IS NULL OR l.user_id = \(userID)))

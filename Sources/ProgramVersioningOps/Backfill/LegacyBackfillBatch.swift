@@ -99,7 +99,7 @@ struct LegacyBackfillBatch {
     /// The page with the JSON of every version it needs.
     func prepare(_ listed: Page, on connection: PGConnection) async throws -> Page {
         var page = listed
-        page.prepared = try await Self.prepare(page.behind.map(\.versionID), on: connection)
+        page.prepared = try await Self.prepare(page.behind, on: connection)
         return page
     }
 
@@ -110,11 +110,11 @@ struct LegacyBackfillBatch {
             SELECT p.id, p.xmin::text, v.id, v.content_checksum, v.created_at
               FROM program_versioning_legacy_behind() b
               JOIN programs p ON p.id = b.program_id
-              JOIN program_versions v ON v.id = b.program_version_id
+              JOIN program_versions v ON v.program_id = b.program_id AND v.id = b.program_version_id
              ORDER BY p.id
             """)
         var page = try Self.page(rows)
-        page.prepared = try await Self.prepare(page.behind.map(\.versionID), on: connection)
+        page.prepared = try await Self.prepare(page.behind, on: connection)
         return page
     }
 
@@ -171,9 +171,10 @@ struct LegacyBackfillBatch {
 
     /// The legacy JSON of each version, read in one query (see `VersionContent`), with the
     /// checksum of what its rows hold, for `checked` to compare with the version's own.
-    static func prepare(_ versionIDs: [UUID], on connection: PGConnection) async throws -> [UUID: Result<Prepared, Problem>] {
-        guard !versionIDs.isEmpty else { return [:] }
-        let contents = try await VersionContent.load(versionIDs: versionIDs, on: connection)
+    static func prepare(_ behind: [Behind], on connection: PGConnection) async throws -> [UUID: Result<Prepared, Problem>] {
+        guard !behind.isEmpty else { return [:] }
+        let versionIDs = behind.map(\.versionID)
+        let contents = try await VersionContent.load(versionIDs: versionIDs, of: behind.map(\.programID), on: connection)
         var prepared: [UUID: Result<Prepared, Problem>] = [:]
         prepared.reserveCapacity(versionIDs.count)
         for versionID in versionIDs {

@@ -61,11 +61,11 @@ struct SessionBackfillBatch {
                 FROM page
                 LEFT JOIN LATERAL (
                   (SELECT w.program_version_id AS version_id, w.id AS workout_row_id, w.name AS workout_name
-                     FROM program_version_workouts w WHERE w.id = page.workout_version_id)
+                     FROM program_version_workouts w WHERE w.program_id = page.program_id AND w.id = page.workout_version_id)
                   UNION ALL
                   (SELECT v.id, w.id, w.name
                      FROM program_versions v
-                     JOIN program_version_workouts w ON w.program_version_id = v.id AND w.workout_id = page.workout_id
+                     JOIN program_version_workouts w ON w.program_id = v.program_id AND w.program_version_id = v.id AND w.workout_id = page.workout_id
                     WHERE v.program_id = page.program_id AND (page.program_version_id IS NULL OR v.id = page.program_version_id)
                     ORDER BY v.created_at <= page.started_at DESC,
                              CASE WHEN v.created_at <= page.started_at THEN -v.version ELSE v.version END
@@ -73,7 +73,7 @@ struct SessionBackfillBatch {
                   UNION ALL
                   (SELECT v.id, w.id, w.name
                      FROM program_versions v
-                     JOIN program_version_workouts w ON w.program_version_id = v.id
+                     JOIN program_version_workouts w ON w.program_id = v.program_id AND w.program_version_id = v.id
                     WHERE v.program_id = page.program_id AND (page.program_version_id IS NULL OR v.id = page.program_version_id)
                       AND w.position = CASE WHEN page.workout_id ~ '^[0-9]{1,6}$' THEN page.workout_id::int END
                       AND w.workout_id = program_versioning_generated_workout_id(w.position, w.name)
@@ -88,10 +88,12 @@ struct SessionBackfillBatch {
                 JOIN logged_sets l ON l.session_id = j.id AND l.exercise_version_id IS NULL
                 LEFT JOIN LATERAL (
                   (SELECT e.id FROM program_version_exercises e
-                    WHERE e.workout_version_id = j.workout_row_id AND e.exercise_id = l.exercise_id)
+                    WHERE e.program_id = j.program_id AND e.program_version_id = j.version_id
+                      AND e.workout_version_id = j.workout_row_id AND e.exercise_id = l.exercise_id)
                   UNION ALL
-                  (SELECT e.id FROM program_version_exercises e JOIN program_version_workouts w ON w.id = e.workout_version_id
-                    WHERE e.workout_version_id = j.workout_row_id
+                  (SELECT e.id FROM program_version_exercises e
+                     JOIN program_version_workouts w ON w.program_id = e.program_id AND w.id = e.workout_version_id
+                    WHERE e.program_id = j.program_id AND e.program_version_id = j.version_id AND e.workout_version_id = j.workout_row_id
                       AND e.position = CASE WHEN l.exercise_id ~ '^[0-9]{1,6}$' THEN l.exercise_id::int END
                       AND e.exercise_id = program_versioning_generated_exercise_id(w.workout_id, e.position, e.name))
                   LIMIT 1
@@ -106,7 +108,7 @@ struct SessionBackfillBatch {
                WHERE s.id = j.id AND NOT j.already AND j.workout_row_id IS NOT NULL AND \(write)
               RETURNING 1
             ), sets_linked AS (
-              UPDATE logged_sets l SET exercise_version_id = m.exercise_row_id
+              UPDATE logged_sets l SET exercise_version_id = m.exercise_row_id, program_id = m.program_id
                 FROM set_match m
                WHERE l.id = m.set_id AND m.exercise_row_id IS NOT NULL AND l.exercise_version_id IS NULL AND \(write)
               RETURNING 1

@@ -14,8 +14,8 @@ struct PendingVersion {
 }
 
 /// Writes many versions with one COPY per versioned table: the same rows and column values
-/// a save writes (`VersionRows`), with row ids made here so exercises can name their
-/// workout row without a round trip.
+/// a save writes (`VersionRows`), with row ids made here (time-ordered, as a save makes
+/// them) so exercises can name their workout row without a round trip.
 struct VersionCopy {
     private let versions: [PendingVersion]
 
@@ -26,8 +26,8 @@ struct VersionCopy {
     func write(on connection: PGConnection) async throws {
         guard !versions.isEmpty else { return }
         let rows = versions.map { VersionRows($0.program) }
-        let versionIDs = versions.map { _ in UUID().uuidString }
-        let workoutRowIDs = rows.map { $0.workoutIDs.map { _ in UUID().uuidString } }
+        let versionIDs = versions.map { _ in TimeOrderedID.make().uuidString }
+        let workoutRowIDs = rows.map { $0.workoutIDs.map { _ in TimeOrderedID.make().uuidString } }
 
         try await connection.copyFrom("""
             COPY program_versions (id, program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin)
@@ -55,7 +55,7 @@ struct VersionCopy {
         }
         try await connection.copyFrom("""
             COPY program_version_exercises
-              (program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds, weight_kg, position, extra)
+              (id, program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds, weight_kg, position, extra)
             FROM STDIN
             """) { writer in
             for (index, pending) in versions.enumerated() {
@@ -64,7 +64,7 @@ struct VersionCopy {
                 for e in version.exerciseIDs.indices {
                     let workoutPosition = version.exerciseWorkoutPositions[e]
                     try await writer.write(row: [
-                        program, versionIDs[index], workoutRowIDs[index][workoutPosition], version.exerciseIDs[e],
+                        TimeOrderedID.make().uuidString, program, versionIDs[index], workoutRowIDs[index][workoutPosition], version.exerciseIDs[e],
                         version.exerciseNames[e], String(version.sets[e]), String(version.reps[e]), String(version.restSeconds[e]),
                         version.weights[e], String(version.exercisePositions[e]), version.exerciseExtras[e],
                     ])

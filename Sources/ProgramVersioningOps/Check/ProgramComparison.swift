@@ -80,7 +80,9 @@ struct ProgramComparison: CheckPager {
             entries.append((id, json, versionID, source, content))
         }
         guard page.scanned > 0 else { return page }
-        let contents = try await VersionContent.load(versionIDs: entries.compactMap(\.versionID), on: connection)
+        let versioned = entries.filter { $0.versionID != nil }
+        let contents = try await VersionContent.load(
+            versionIDs: versioned.compactMap(\.versionID), of: versioned.map(\.id), on: connection)
 
         let (comparison, read) = (self, entries)
         page.compare = {

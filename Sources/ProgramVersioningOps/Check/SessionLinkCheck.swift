@@ -35,14 +35,17 @@ struct SessionLinkCheck: CheckPager {
                                    OR (page.workout_id = w.position::text
                                        AND w.workout_id = program_versioning_generated_workout_id(w.position, w.name))))) AS sound
                 FROM page
-                LEFT JOIN program_versions v ON v.id = page.program_version_id
-                LEFT JOIN program_version_workouts w ON w.id = page.workout_version_id
+                -- Every key starts with the program: a link is read within the session's own
+                -- program (the foreign keys refuse a link into another one).
+                LEFT JOIN program_versions v ON v.program_id = page.program_id AND v.id = page.program_version_id
+                LEFT JOIN program_version_workouts w ON w.program_id = page.program_id AND w.id = page.workout_version_id
             ), workout_exercises AS (
               -- The exercise rows of the page's workouts, read once per workout: a set's link
               -- is sound when it names one of its own session's workout.
               SELECT e.id, e.workout_version_id, e.exercise_id, e.position, e.name
                 FROM program_version_exercises e
-               WHERE e.workout_version_id IN (SELECT workout_version_id FROM links WHERE sound AND workout_version_id IS NOT NULL)
+               WHERE (e.program_id, e.program_version_id, e.workout_version_id) IN
+                     (SELECT program_id, program_version_id, workout_version_id FROM links WHERE sound AND workout_version_id IS NOT NULL)
             ), broken AS (
               -- The session's own links, judged from the rows `links` already joined.
               SELECT links.id AS session_id, links.program_id, 'sessions[' || links.id || '].program_version_id' AS path,
@@ -67,7 +70,8 @@ struct SessionLinkCheck: CheckPager {
               SELECT page.id, page.program_id, 'sessions[' || page.id || '].logged_sets[' || l.id || '].exercise_version_id', l.exercise_version_id::text,
                      CASE WHEN e.id IS NOT NULL
                             THEN 'points at exercise ' || to_json(e.exercise_id)::text || ', not ' || to_json(l.exercise_id)::text
-                          WHEN EXISTS (SELECT 1 FROM program_version_exercises x WHERE x.id = l.exercise_version_id)
+                          WHEN EXISTS (SELECT 1 FROM program_version_exercises x
+                                        WHERE x.program_id = coalesce(l.program_id, page.program_id) AND x.id = l.exercise_version_id)
                             THEN 'points at an exercise outside the session''s workout'
                           ELSE 'points at no exercise row' END
                 FROM links page

@@ -74,6 +74,10 @@ struct DownDataLoss: Sendable, Equatable {
     /// backfills and checks are paused, also rows the migration itself inserts.
     static let notAtRisk: Set<String> = ["runtime_flags", "background_controls"]
 
+    /// Columns that only copy a value kept elsewhere: `logged_sets.program_id` is its
+    /// session's program (schema v2 keeps it so a set's link can name the program).
+    static let copies: Set<String> = ["logged_sets.program_id"]
+
     /// How many rows (or non-NULL values of a column) each target would destroy now; targets
     /// already gone count nothing. The names come from the migration files, never from data.
     static func rowsAtRisk(_ targets: [Target], on connection: PGConnection) async throws -> [(Target, Int)] {
@@ -87,6 +91,7 @@ struct DownDataLoss: Sendable, Equatable {
             case .table(let table): sql = "SELECT count(*) FROM \(table)"
             case .rows(let table, let condition): sql = "SELECT count(*) FROM \(table)" + (condition.map { " WHERE \($0)" } ?? "")
             case .column(let table, let column):
+                if Self.copies.contains("\(table).\(column)") { continue }
                 let exists = try await connection.query("""
                     SELECT count(*) FROM pg_attribute
                      WHERE attrelid = to_regclass(\(table)) AND attname = \(column) AND NOT attisdropped
