@@ -71,7 +71,7 @@ struct CheckTests {
             // 1. A version row changed with the immutability trigger switched off.
             let (exerciseRow, workoutID, exerciseID, reps) = try await db.pool.query("""
                 SELECT e.id, w.workout_id, e.exercise_id, e.reps FROM program_version_exercises e
-                  JOIN program_version_workouts w ON w.id = e.workout_version_id
+                  JOIN program_version_workouts w ON w.program_id = e.program_id AND w.id = e.workout_version_id
                  WHERE e.program_id = \(tampered) ORDER BY w.position, e.position LIMIT 1
                 """).single().decode((UUID, String, String, Int32).self)
             try await db.pool.withConnection { connection in
@@ -99,22 +99,31 @@ struct CheckTests {
                     try await connection.query(PGQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER USER"))
                 }
             }
-            // 4. A session pointed at another program's workout.
+            // 4. A session pointed at another program's workout (the links' foreign keys,
+            // which name the program since schema v2, switched off as a restore runs).
             let (session, foreignWorkout) = try await db.pool.query("""
                 SELECT s.id, (SELECT w.id FROM program_version_workouts w WHERE w.program_id = \(tampered) LIMIT 1)
                   FROM workout_sessions s WHERE s.program_id = \(sessionProgram) AND s.workout_version_id IS NOT NULL
                  ORDER BY s.id LIMIT 1
                 """).single().decode((UUID, UUID).self)
-            try await db.pool.query("UPDATE workout_sessions SET workout_version_id = \(foreignWorkout) WHERE id = \(session)")
+            try await db.pool.withConnection { connection in
+                try await connection.query("SET session_replication_role = replica")
+                try await connection.query("UPDATE workout_sessions SET workout_version_id = \(foreignWorkout) WHERE id = \(session)")
+                try await connection.query("SET session_replication_role = DEFAULT")
+            }
             // 5. A set pointed at an exercise of another program.
             let (setSession, loggedSet) = try await db.pool.query("""
                 SELECT s.id, l.id FROM workout_sessions s JOIN logged_sets l ON l.session_id = s.id
                  WHERE s.program_id = \(setProgram) AND l.exercise_version_id IS NOT NULL ORDER BY l.id LIMIT 1
                 """).single().decode((UUID, UUID).self)
-            try await db.pool.query("""
-                UPDATE logged_sets SET exercise_version_id = (SELECT id FROM program_version_exercises WHERE program_id = \(tampered) LIMIT 1)
-                 WHERE id = \(loggedSet)
-                """)
+            try await db.pool.withConnection { connection in
+                try await connection.query("SET session_replication_role = replica")
+                try await connection.query("""
+                    UPDATE logged_sets SET exercise_version_id = (SELECT id FROM program_version_exercises WHERE program_id = \(tampered) LIMIT 1)
+                     WHERE id = \(loggedSet)
+                    """)
+                try await connection.query("SET session_replication_role = DEFAULT")
+            }
 
             // 6. A program row deleted with foreign keys switched off: its version and its
             // sessions are left pointing at nothing.

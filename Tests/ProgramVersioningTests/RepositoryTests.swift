@@ -289,6 +289,48 @@ struct RepositoryTests {
         }
     }
 
+    /// A dual write of a program this instance has read is one statement: it locks the row,
+    /// checks the revision and the latest version, rewrites the legacy JSON and inserts the
+    /// next version, and its result is what the next read says. A conflict still is one.
+    @Test func aDualWriteOfAProgramTheInstanceHasReadIsOneStatement() async throws {
+        try await TestDatabase.withFresh { db in
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let created = try await repository.create(Fixtures.program(), for: UUID())
+            let read = try await Fixtures.repository(db, Fixtures.writesOn).program(created.id)
+            // A fresh instance that has only read it: the read taught it the latest version.
+            let app = Fixtures.repository(db, Fixtures.writesOn)
+            let seen = try await app.program(created.id)
+            #expect(seen.revision == read.revision)
+            let holder = try await PGConnection.connect(to: db.url)
+            try await holder.query("BEGIN")
+            try await holder.query("SELECT 1 FROM programs WHERE id = \(created.id) FOR UPDATE")
+            var edited = seen.program
+            edited.name = "One statement"
+            let sent = edited
+            let save = Task { try await app.save(sent, to: created.id, expectedRevision: seen.revision) }
+            let waiting = try await BackfillRobustnessTests.waitUntil(timeout: .seconds(10)) {
+                try await BackfillFixtures.count(db, """
+                    SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH go AS MATERIALIZED%UPDATE programs%'
+                    """) == 1
+            }
+            try await holder.query("COMMIT")
+            await holder.close()
+            let saved = try await save.value
+            #expect(waiting, "the save did not wait in its single statement")
+            #expect(saved.createdVersion && saved.wroteLegacy && saved.stored.version == 2)
+            let again = try await repository.program(created.id)
+            #expect(again.revision == saved.stored.revision && again.program.name == "One statement")
+            let legacyName = try await db.pool.query("SELECT program_json->>'name' FROM programs WHERE id = \(created.id)")
+                .single().decode(String.self, at: 0)
+            #expect(legacyName == "One statement")
+            // The old revision is a conflict, decided on the locking path, and nothing is written.
+            await #expect(throws: RepositoryError.self) { try await app.save(edited, to: created.id, expectedRevision: seen.revision) }
+            #expect(try await repository.versions(of: created.id).map(\.version) == [1, 2])
+            try await PhaseFiveFixtures.requireCleanCheck(db)
+        }
+    }
+
     @Test func anAIEditWithoutIdsKeepsTheIdsThroughASave() async throws {
         try await TestDatabase.withFresh { db in
             let repository = Fixtures.repository(db, Fixtures.writesOn)

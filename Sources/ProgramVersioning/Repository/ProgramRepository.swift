@@ -262,6 +262,12 @@ public final class ProgramRepository: Sendable, Service {
         } catch {
             throw RepositoryError.unreadableLegacy(programID: id, error)
         }
+        // The legacy JSON written with the latest version is that version's content: the
+        // next save of it can then be the one-statement one (`optimisticSave`).
+        if let latest = head.latest, head.legacyHoldsLatest, cache[latest.id] == nil, program.canonicalChecksum == latest.checksum {
+            cache.store(program, for: latest.id)
+            self.latest.store(KnownProgram(userID: head.userID, latest: latest), for: id)
+        }
         return StoredProgram(
             id: id, userID: head.userID, program: program, revision: head.revision, version: head.latest?.version, source: .legacy)
     }
@@ -353,8 +359,12 @@ public final class ProgramRepository: Sendable, Service {
         _ program: Program, to id: UUID, expectedRevision: Revision, idempotencyKey: UUID?
     ) async throws(RepositoryError) -> SaveResult {
         do {
-            if self.flags.current().legacyReadOnly,
-               let saved = try await phaseFiveSave(program, to: id, expectedRevision: expectedRevision, idempotencyKey: idempotencyKey) {
+            // One statement when this instance knows the program's latest version (phases 2-5);
+            // the locking path when that statement finds anything other than it assumed.
+            let flags = self.flags.current()
+            if flags.legacyReadOnly || flags.writes,
+               let saved = try await optimisticSave(
+                program, to: id, expectedRevision: expectedRevision, idempotencyKey: idempotencyKey, dualWrite: !flags.legacyReadOnly) {
                 return saved
             }
             return try await save(id, expectedRevision: expectedRevision, idempotencyKey: idempotencyKey) { _, _ in (program, Bool?.none) }
@@ -377,15 +387,18 @@ public final class ProgramRepository: Sendable, Service {
         }
     }
 
-    /// Phase 5's fast path: one statement, no transaction of its own, when this instance
+    /// The optimistic save: one statement, no transaction of its own, when this instance
     /// knows the program's latest version and holds its content. The statement locks the
-    /// row, checks the revision and the database's flag, and inserts the next version, or
-    /// writes nothing; nil then, and the caller takes the locking path, which decides (and
-    /// reports a conflict, an invalid program or an unchanged one) as always.
-    private func phaseFiveSave(
-        _ edited: Program, to id: UUID, expectedRevision: Revision, idempotencyKey: UUID?
+    /// row, checks the revision, the latest version and the database's LEGACY_READONLY (on
+    /// in phase 5; off in a dual write, whose legacy JSON must still be the one written with
+    /// that version), and writes the legacy JSON (dual write) and the next version, or
+    /// nothing; nil then, and the caller takes the locking path, which decides (and reports
+    /// a conflict, an invalid program or an unchanged one) as always.
+    private func optimisticSave(
+        _ edited: Program, to id: UUID, expectedRevision: Revision, idempotencyKey: UUID?, dualWrite: Bool
     ) async throws(RepositoryError) -> SaveResult? {
         guard let known = latest[id], let current = cache[known.latest.id] else { return nil }
+        metrics.versionCacheHits.increment()
         let started = ContinuousClock.now
         let reconciliation = edited.reconciled(with: current)
         let program = reconciliation.program
@@ -393,14 +406,15 @@ public final class ProgramRepository: Sendable, Service {
         let checksum = program.canonicalChecksum
         guard checksum != known.latest.checksum else { return nil }
         let version = known.latest.version + 1
-        // The row is untouched: its revision is the part before the version number.
+        // Phase 5 leaves the row untouched: its revision is the part before the version number.
         let legacyRevision = expectedRevision.token.split(separator: "/", maxSplits: 1).first.map(String.init) ?? expectedRevision.token
         let newRevision = Revision("\(legacyRevision)/v\(version)")
         let write = ProgramWrite(
-            programID: id, program: program, checksum: checksum, writeLegacy: false, version: version,
-            currentLegacyRevision: "", writtenToLegacy: false, createdBy: "save",
+            programID: id, program: program, checksum: checksum, writeLegacy: dualWrite, version: version,
+            currentLegacyRevision: "", writtenToLegacy: dualWrite, createdBy: "save",
             onlyIf: ProgramWrite.Guard(
-                revision: expectedRevision, latestVersionID: known.latest.id, idempotencyKey: idempotencyKey, newRevision: newRevision))
+                revision: expectedRevision, latestVersionID: known.latest.id, idempotencyKey: idempotencyKey, newRevision: newRevision,
+                writesLegacy: dualWrite))
         let outcome: ProgramWrite.Outcome
         do {
             outcome = try await pool.repositoryCall { try await write.run(on: $0) }
@@ -415,10 +429,12 @@ public final class ProgramRepository: Sendable, Service {
         guard outcome.applied, let versionID = outcome.versionID else { return nil }
         cache.store(program, for: versionID)
         latest.store(KnownProgram(userID: known.userID, latest: ProgramHead.Latest(id: versionID, version: version, checksum: checksum)), for: id)
-        metrics.versionOnlySaves.increment()
+        (dualWrite ? metrics.savesWithVersion : metrics.versionOnlySaves).increment()
         metrics.saveDuration.recordNanoseconds(started.nanosecondsElapsed)
-        let stored = StoredProgram(id: id, userID: known.userID, program: program, revision: newRevision, version: version, source: .versions)
-        return SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: true, wroteLegacy: false)
+        let stored = StoredProgram(
+            id: id, userID: known.userID, program: program, revision: dualWrite ? outcome.legacyRevision ?? newRevision : newRevision,
+            version: version, source: dualWrite ? .legacy : .versions)
+        return SaveResult(stored: stored, changes: reconciliation.changes, createdVersion: true, wroteLegacy: dualWrite)
     }
 
     /// Deletes a workout and its schedule entries, as a save: every other schedule entry

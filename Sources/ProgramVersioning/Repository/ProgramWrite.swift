@@ -21,17 +21,22 @@ struct ProgramWrite {
     /// `backfill legacy` writes it back.
     var writtenToLegacy = true
     var createdBy: String
-    /// The phase-5 fast path: write only if the program is still at `revision` with this
-    /// latest version and LEGACY_READONLY is on, locking the row in the same statement.
+    /// The optimistic single-statement save: write only if the program is still at
+    /// `revision` with this latest version and LEGACY_READONLY is as the save assumes,
+    /// locking the row in the same statement.
     var onlyIf: Guard?
 
     struct Guard {
         var revision: Revision
         var latestVersionID: UUID
+        /// True for a dual write (phases 2-4: LEGACY_READONLY must be off and the legacy JSON
+        /// must hold the latest version, and is rewritten); false for phase 5 (LEGACY_READONLY
+        /// must be on; legacy is left alone).
         /// With a key: no receipt may exist for it yet, and the save leaves one, holding
         /// `newRevision`, in the same statement.
         var idempotencyKey: UUID?
         var newRevision: Revision
+        var writesLegacy = false
     }
 
     /// What the statement reports back.
@@ -70,12 +75,21 @@ struct ProgramWrite {
         // and planning it was a fifth of a save.
         let statement: PGQuery
         if let onlyIf {
-            binds += [
-                onlyIf.revision.token.postgresBind, onlyIf.latestVersionID.postgresBind, (onlyIf.idempotencyKey?.postgresBind ?? .null),
-                onlyIf.newRevision.token.postgresBind,
-            ]
-            statement = PGQuery(unsafeSQL: Self.guardedNoLegacyUpdate + Self.versionInserts + Self.receipt + Self.result, binds: binds)
-                .prepared(as: "pv_save_versions_only_if")
+            // Only a save with a key names save_receipts: a role without rights on it (the
+            // operator's) still saves.
+            let keyed = onlyIf.idempotencyKey != nil
+            binds += [onlyIf.revision.token.postgresBind, onlyIf.latestVersionID.postgresBind]
+            if let key = onlyIf.idempotencyKey { binds += [key.postgresBind, onlyIf.newRevision.token.postgresBind] }
+            let text = onlyIf.writesLegacy
+                ? Self.guardedLegacyUpdate(keyed: keyed) + Self.versionInserts + (keyed ? Self.dualWriteReceipt : "")
+                : Self.guardedNoLegacyUpdate(keyed: keyed) + Self.versionInserts + (keyed ? Self.receipt : "")
+            let name: StaticString = switch (onlyIf.writesLegacy, keyed) {
+            case (true, false): "pv_save_dual_write_if"
+            case (true, true): "pv_save_dual_write_if_keyed"
+            case (false, false): "pv_save_versions_only_if"
+            case (false, true): "pv_save_versions_only_if_keyed"
+            }
+            statement = PGQuery(unsafeSQL: text + Self.result, binds: binds).prepared(as: name)
         } else if writeLegacy {
             statement = PGQuery(unsafeSQL: Self.legacyUpdate + Self.versionInserts + Self.result, binds: binds)
                 .prepared(as: "pv_save_dual_write")
@@ -118,7 +132,7 @@ struct ProgramWrite {
     /// under the phase lock; otherwise `go` is false and nothing is inserted. A save that
     /// committed a version while this statement waited for the row makes the sequence
     /// trigger (or the unique key) refuse the insert: the caller falls back to the locking path.
-    private static let guardedNoLegacyUpdate = """
+    private static func guardedNoLegacyUpdate(keyed: Bool) -> String { """
         WITH go AS MATERIALIZED (
           SELECT coalesce((
             SELECT program_versioning_legacy_readonly_for_save()
@@ -129,12 +143,40 @@ struct ProgramWrite {
              WHERE p.id = $2 AND v.id = $31
                AND CASE WHEN NOT v.written_to_legacy AND s.program_id IS NULL THEN p.xmin::text || '/v' || v.version
                         ELSE p.xmin::text END = $30
-               AND ($32::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM save_receipts WHERE idempotency_key = $32))
+               \(keyed ? "AND NOT EXISTS (SELECT 1 FROM save_receipts WHERE idempotency_key = $32)" : "")
                FOR UPDATE OF p), false) AS ok
         ), legacy AS (
           SELECT NULL::text AS revision WHERE $1::jsonb IS NOT NULL AND $3
         )
         """
+    }
+
+    /// `onlyIf` in phases 2-4: the row locked, its revision ($30: its `xmin`, the legacy
+    /// JSON being the latest version) and latest version ($31) as the caller last saw them,
+    /// the legacy JSON still the one written with that version, and LEGACY_READONLY off,
+    /// read under the phase lock. Then the legacy JSON is rewritten and the next version
+    /// inserted in the same statement; otherwise nothing is written and the caller takes
+    /// the locking path. A row changed while this statement waited for it fails the
+    /// revision test on the row's newest version (READ COMMITTED rechecks a locked row).
+    private static func guardedLegacyUpdate(keyed: Bool) -> String { """
+        WITH go AS MATERIALIZED (
+          SELECT coalesce((
+            SELECT NOT program_versioning_legacy_readonly_for_save()
+              FROM programs p
+              JOIN LATERAL (SELECT id, legacy_xmin FROM program_versions
+                             WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
+              LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
+             WHERE p.id = $2 AND v.id = $31 AND p.xmin::text = $30
+               AND (v.legacy_xmin = p.xmin::text OR s.legacy_xmin = p.xmin::text)
+               \(keyed ? "AND NOT EXISTS (SELECT 1 FROM save_receipts WHERE idempotency_key = $32)" : "")
+               FOR UPDATE OF p), false) AS ok
+        ), legacy AS (
+          UPDATE programs SET program_json = $1, updated_at = now()
+           WHERE id = $2 AND $3 AND (SELECT ok FROM go)
+          RETURNING xmin::text AS revision
+        )
+        """
+    }
 
     private static let versionInserts = """
         , version AS (
@@ -169,7 +211,17 @@ struct ProgramWrite {
     private static let receipt = """
         , receipt AS (
           INSERT INTO save_receipts (idempotency_key, program_id, version, revision, created_version, wrote_legacy)
-          SELECT $32, $2, $4, $33, true, false FROM version WHERE $32::uuid IS NOT NULL
+          SELECT $32, $2, $4, $33, true, false FROM version
+          RETURNING 1
+        )
+        """
+
+    /// The dual write's receipt: the revision it leaves is the row's new `xmin` ($33 is
+    /// what the caller expects it to be called when it cannot know it: unused then).
+    private static let dualWriteReceipt = """
+        , receipt AS (
+          INSERT INTO save_receipts (idempotency_key, program_id, version, revision, created_version, wrote_legacy)
+          SELECT $32, $2, $4, coalesce((SELECT revision FROM legacy), $33), true, true FROM version
           RETURNING 1
         )
         """

@@ -1,19 +1,19 @@
 import Foundation
 
-/// Row ids for the versioned tables: UUIDv7 (RFC 9562), 48 bits of Unix milliseconds
-/// followed by random bits. Ids made one after another land next to each other in a
+/// Row ids for the versioned tables (and any id an app wants sorted by creation time):
+/// UUIDv7 (RFC 9562), 48 bits of Unix milliseconds followed by random bits. Ids made one after another land next to each other in a
 /// (program_id, id) key, so the key's index grows at its right edge instead of taking
 /// writes on random pages, and the client can make them itself: a save names its rows and a
 /// COPY links exercises to workouts without asking the server for ids first.
-package enum TimeOrderedID {
-    package static func make(at date: Date = Date()) -> UUID {
+public enum TimeOrderedID {
+    public static func make(at date: Date = Date()) -> UUID {
         var generator = SystemRandomNumberGenerator()
         return make(milliseconds: UInt64(max(0, date.timeIntervalSince1970 * 1000)), random: generator.next(), generator.next())
     }
 
     /// The id for `milliseconds` with the given random bits (their version and variant bits
     /// are overwritten).
-    package static func make(milliseconds: UInt64, random high: UInt64, _ low: UInt64) -> UUID {
+    public static func make(milliseconds: UInt64, random high: UInt64, _ low: UInt64) -> UUID {
         let time = milliseconds & 0xFFFF_FFFF_FFFF
         // 48 bits of time, version 7, 12 random bits; variant 0b10, 62 random bits.
         let upper = (time << 16) | 0x7000 | (high & 0x0FFF)

@@ -261,4 +261,13 @@ ALTER TABLE workout_sessions
 ALTER TABLE logged_sets
   ADD CONSTRAINT logged_sets_exercise_version_fkey FOREIGN KEY (exercise_version_id) REFERENCES program_version_exercises (id);
 
+-- Back to the state step 1 left: its indexes became the v2 keys dropped above.
+CREATE UNIQUE INDEX program_versions_v2_pkey ON program_versions (program_id, id);
+CREATE UNIQUE INDEX program_version_workouts_v2_pkey ON program_version_workouts (program_id, id);
+CREATE UNIQUE INDEX program_version_workouts_v2_workout_key ON program_version_workouts (program_id, program_version_id, workout_id);
+CREATE UNIQUE INDEX program_version_exercises_v2_pkey ON program_version_exercises (program_id, id);
+CREATE UNIQUE INDEX program_version_exercises_v2_exercise_key
+  ON program_version_exercises (program_id, program_version_id, workout_version_id, exercise_id);
+CREATE UNIQUE INDEX program_version_schedule_v2_pkey ON program_version_schedule (program_id, program_version_id, position);
+
 DROP FUNCTION program_versioning_uuid_v7();
