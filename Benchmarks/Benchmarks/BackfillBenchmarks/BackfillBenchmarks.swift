@@ -8,9 +8,12 @@ import ProgramVersioningOps
 import RuntimeFlags
 
 // `backfill programs` on 100k and 400k seeded programs (mean 4 workouts x 6 exercises), run
-// as the operator runs it (the release CLI, PV_CLI), against its limit measured in the same
-// run: one plain COPY of the very rows it writes into the same versioned tables, with the
-// text prepared beforehand. Each run starts from a fresh copy of a seeded legacy database.
+// as the operator runs it (the release CLI, PV_CLI), against its limits measured in the same
+// run: PostgreSQL doing the same work set-based in one transaction (`SetBasedBackfill`, the
+// goal's limit), one plain COPY of the very rows it writes into the same tables (text made
+// beforehand), and the same COPY into bare tables without keys, indexes or triggers (what
+// the schema's guarantees cost at all). Each run starts from a fresh copy of a seeded
+// legacy database.
 //
 // As in phase 3 of a real rollout, the app has been dual-writing for a while: 20k other
 // programs already have a version (and the tables have statistics). Into tables whose
@@ -136,6 +139,29 @@ let benchmarks: @Sendable () -> Void = {
         try await rows.copy(on: connection)
         benchmark.stopMeasurement()
         await connection.close()
+    }
+
+    Benchmark("backfill: limit, set-based SQL into schema v2 in one transaction, 100k programs") { benchmark in
+        let url = try await freshCopy(of: try await legacyTemplate(programs: 100_000), as: "pv_bench_backfill_sql")
+        let connection = try await PGConnection.connect(to: url)
+        benchmark.startMeasurement()
+        let written = try await SetBasedBackfill.run(on: connection)
+        benchmark.stopMeasurement()
+        await connection.close()
+        guard written == 100_000 else { fatalError("the set-based backfill wrote \(written) versions, not 100000") }
+        try await admin("DROP DATABASE IF EXISTS pv_bench_backfill_sql WITH (FORCE)")
+    }
+
+    Benchmark("backfill: bare COPY of the same rows into tables without keys, 100k programs") { benchmark in
+        let template = try await legacyTemplate(programs: 100_000)
+        let rows = try await LimitRows.build(from: databaseURL(template))
+        let connection = try await PGConnection.connect(to: try await freshCopy(of: template, as: "pv_bench_backfill_bare"))
+        try await LimitRows.createBareTables(on: connection)
+        benchmark.startMeasurement()
+        try await rows.copy(on: connection, intoTablesPrefixed: "bare_")
+        benchmark.stopMeasurement()
+        await connection.close()
+        try await admin("DROP DATABASE IF EXISTS pv_bench_backfill_bare WITH (FORCE)")
     }
 
     Benchmark("backfill: programs, 100k programs", configuration: .init(metrics: [.wallClock, peakMemory])) { benchmark in

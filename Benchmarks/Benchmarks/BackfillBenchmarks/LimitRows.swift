@@ -1,6 +1,7 @@
 import Foundation
 import PostgresDriver
 import ProgramDomain
+import ProgramVersioning
 
 /// The limit for the backfill: the exact rows it writes for the programs without a version (one each, its
 /// workouts, exercises and schedule entries, same columns and values), as COPY text made
@@ -34,14 +35,15 @@ struct LimitRows: Sendable {
 
     private mutating func append(programID: UUID, revision: String, program: Program) {
         let checksum = program.canonicalChecksum
-        let program_ = programID.uuidString, version = UUID().uuidString
+        // Time-ordered ids made here, as the backfill makes them.
+        let program_ = programID.uuidString, version = TimeOrderedID.make().uuidString
         Self.row(&versions, [version, program_, "1", program.name, Self.extra(program.unknownKeys), checksum, checksum, "backfill", revision])
         for (w, workout) in program.workouts.enumerated() {
-            let workoutRow = UUID().uuidString
+            let workoutRow = TimeOrderedID.make().uuidString
             Self.row(&workouts, [workoutRow, program_, version, workout.id, workout.name, String(w), Self.extra(workout.unknownKeys)])
             for (e, exercise) in workout.exercises.enumerated() {
                 Self.row(&exercises, [
-                    program_, version, workoutRow, exercise.id, exercise.name, String(exercise.sets), String(exercise.reps),
+                    TimeOrderedID.make().uuidString, program_, version, workoutRow, exercise.id, exercise.name, String(exercise.sets), String(exercise.reps),
                     String(exercise.restSeconds), exercise.weightKg?.canonical, String(e), Self.extra(exercise.unknownKeys),
                 ])
             }
@@ -75,18 +77,20 @@ struct LimitRows: Sendable {
         buffer.append(0x0A)
     }
 
-    func copy(on connection: PGConnection) async throws {
+    /// One COPY per table in one transaction, into the versioned tables or, with a
+    /// `prefix`, into tables of that prefix with the same columns.
+    func copy(on connection: PGConnection, intoTablesPrefixed prefix: String = "") async throws {
         try await connection.transaction { connection in
-            for (statement, bytes) in [
-                ("COPY program_versions (id, program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin) FROM STDIN", versions),
-                ("COPY program_version_workouts (id, program_id, program_version_id, workout_id, name, position, extra) FROM STDIN", workouts),
-                ("""
-                 COPY program_version_exercises (program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps,
-                   rest_seconds, weight_kg, position, extra) FROM STDIN
-                 """, exercises),
-                ("COPY program_version_schedule (program_id, program_version_id, position, day_index, workout_id, extra) FROM STDIN", schedule),
+            for (table, columns, bytes) in [
+                ("program_versions", "id, program_id, version, name, extra, source_checksum, content_checksum, created_by, legacy_xmin", versions),
+                ("program_version_workouts", "id, program_id, program_version_id, workout_id, name, position, extra", workouts),
+                ("program_version_exercises",
+                 "id, program_id, program_version_id, workout_version_id, exercise_id, name, sets, reps, rest_seconds, weight_kg, position, extra",
+                 exercises),
+                ("program_version_schedule", "program_id, program_version_id, position, day_index, workout_id, extra", schedule),
             ] {
-                try await connection.copyFrom(PGQuery(unsafeSQL: statement)) { writer in
+                // Table names are constants of this file and the caller's constant prefix.
+                try await connection.copyFrom(PGQuery(unsafeSQL: "COPY \(prefix)\(table) (\(columns)) FROM STDIN")) { writer in
                     var start = 0
                     while start < bytes.count {
                         let end = min(bytes.count, start + 256 * 1024)
@@ -95,6 +99,14 @@ struct LimitRows: Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// Tables `bare_program_versions` ... with the versioned tables' columns, defaults,
+    /// NOT NULLs and CHECKs, and nothing else: no key, index, foreign key or trigger.
+    static func createBareTables(on connection: PGConnection) async throws {
+        for table in ["program_versions", "program_version_workouts", "program_version_exercises", "program_version_schedule"] {
+            try await connection.query(PGQuery(unsafeSQL: "CREATE TABLE bare_\(table) (LIKE \(table) INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"))
         }
     }
 }

@@ -98,14 +98,9 @@ struct ProgramWrite {
                 .prepared(as: "pv_save_versions_only")
         }
         let row = try await connection.query(statement).single()
-        let (revision, versionID, exercises, entries, applied) = try row.decode((String?, UUID?, Int, Int, Bool).self)
-        // Every exercise joins its workout by id; a count short of the rows sent would mean
-        // a version missing parts, so the whole save is refused (and rolled back) instead.
-        if versionID != nil, exercises != rows.exerciseIDs.count || entries != rows.scheduleDays.count {
-            throw PGError(
-                code: .server,
-                message: "version of program \(programID) would be incomplete (\(exercises)/\(rows.exerciseIDs.count) exercises, \(entries)/\(rows.scheduleDays.count) schedule entries); nothing was saved")
-        }
+        // Every row is named by the statement (no join can drop one), and the schema's
+        // statement checks refuse a row whose parent is missing: a version is whole or absent.
+        let (revision, versionID, applied) = try row.decode((String?, UUID?, Bool).self)
         return Outcome(legacyRevision: revision.map(Revision.init), versionID: versionID, applied: applied)
     }
 
@@ -130,8 +125,8 @@ struct ProgramWrite {
     /// `onlyIf`: the program row locked, its revision ($30, computed as `ProgramHead`
     /// computes it) and latest version ($31) as the caller last saw them, and the flag read
     /// under the phase lock; otherwise `go` is false and nothing is inserted. A save that
-    /// committed a version while this statement waited for the row makes the sequence
-    /// trigger (or the unique key) refuse the insert: the caller falls back to the locking path.
+    /// committed a version while this statement waited for the row makes the numbering check
+    /// (or the unique key) refuse the insert: the caller falls back to the locking path.
     private static func guardedNoLegacyUpdate(keyed: Bool) -> String { """
         WITH go AS MATERIALIZED (
           SELECT coalesce((
@@ -227,8 +222,7 @@ struct ProgramWrite {
         """
 
     private static let result = """
-        SELECT (SELECT revision FROM legacy), (SELECT id FROM version),
-               (SELECT count(*) FROM exercises), (SELECT count(*) FROM schedule), (SELECT ok FROM go)
+        SELECT (SELECT revision FROM legacy), (SELECT id FROM version), (SELECT ok FROM go)
         """
 }
 

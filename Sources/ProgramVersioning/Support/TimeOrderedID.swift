@@ -1,10 +1,9 @@
 import Foundation
 
 /// Row ids for the versioned tables (and any id an app wants sorted by creation time):
-/// UUIDv7 (RFC 9562), 48 bits of Unix milliseconds followed by random bits. Ids made one after another land next to each other in a
-/// (program_id, id) key, so the key's index grows at its right edge instead of taking
-/// writes on random pages, and the client can make them itself: a save names its rows and a
-/// COPY links exercises to workouts without asking the server for ids first.
+/// UUIDv7 (RFC 9562), 48 bits of Unix milliseconds followed by random bits. The client
+/// makes them itself, so a save names its rows and a COPY links exercises to their workout
+/// rows without asking the server for ids first; and they sort by when they were made.
 public enum TimeOrderedID {
     public static func make(at date: Date = Date()) -> UUID {
         var generator = SystemRandomNumberGenerator()

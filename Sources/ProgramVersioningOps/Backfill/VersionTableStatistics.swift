@@ -3,7 +3,7 @@ import PostgresDriver
 
 /// Planner statistics of the versioned tables, refreshed once when they say "empty".
 ///
-/// Plans for foreign-key checks and the version-sequence trigger are cached per connection
+/// Plans for the foreign-key and statement checks on the versioned tables are cached per connection
 /// from the first executions. Planned while the statistics say a table is empty, they scan
 /// it sequentially, and keep doing so as the backfill fills it: every batch would then pay
 /// for every row written before it. One ANALYZE after the first batch gives the planner
