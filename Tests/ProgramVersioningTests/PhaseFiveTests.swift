@@ -381,21 +381,12 @@ struct PhaseFiveTests {
             let repository = Fixtures.repository(db, F.phaseFive)
             let read = try await repository.program(created.id)
             // Hold the program's row, so the save waits where it locks it, and look at what it sends.
-            let holder = try await PGConnection.connect(to: db.url)
-            try await holder.query("BEGIN")
-            try await holder.query("SELECT 1 FROM programs WHERE id = \(created.id) FOR UPDATE")
             var edited = read.program
             edited.name = "One statement"
-            let save = Task { try await repository.save(edited, to: created.id, expectedRevision: read.revision) }
-            let waiting = try await BackfillRobustnessTests.waitUntil(timeout: .seconds(10)) {
-                try await BackfillFixtures.count(db, """
-                    SELECT count(*) FROM pg_stat_activity
-                     WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH go AS MATERIALIZED%'
-                    """) == 1
-            }
-            try await holder.query("COMMIT")
-            await holder.close()
-            let saved = try await save.value
+            let sent = edited
+            let (saved, waiting) = try await Fixtures.saveWaitsInOneStatement(
+                db, programID: created.id, statementPattern: "WITH go AS MATERIALIZED%"
+            ) { try await repository.save(sent, to: created.id, expectedRevision: read.revision) }
             #expect(waiting, "the save did not wait in its single statement")
             #expect(saved.createdVersion && !saved.wroteLegacy && saved.stored.version == 2 && saved.stored.userID == read.userID)
             // Its revision is what the next read says.

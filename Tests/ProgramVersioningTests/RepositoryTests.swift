@@ -10,6 +10,27 @@ import Testing
 
 /// A program with unknown keys at every level, as an app would store it.
 enum Fixtures {
+    /// Holds `programID`'s row in another transaction while `save` runs, so the save waits
+    /// where it locks the row; true when it was seen waiting in a statement that starts
+    /// like `statementPattern` (pg_stat_activity), i.e. the save is that single statement.
+    static func saveWaitsInOneStatement(
+        _ db: TestDatabase.Fresh, programID: UUID, statementPattern: String, _ save: @escaping @Sendable () async throws -> SaveResult
+    ) async throws -> (SaveResult, Bool) {
+        let holder = try await PGConnection.connect(to: db.url)
+        try await holder.query("BEGIN")
+        try await holder.query("SELECT 1 FROM programs WHERE id = \(programID) FOR UPDATE")
+        let task = Task { try await save() }
+        let waiting = try await BackfillRobustnessTests.waitUntil(timeout: .seconds(10)) {
+            try await BackfillFixtures.count(db, """
+                SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE \(statementPattern)
+                """) == 1
+        }
+        try await holder.query("COMMIT")
+        await holder.close()
+        return (try await task.value, waiting)
+    }
+
     static func program(name: String = "Upper/Lower") -> Program {
         Program(
             name: name,
@@ -301,22 +322,12 @@ struct RepositoryTests {
             let app = Fixtures.repository(db, Fixtures.writesOn)
             let seen = try await app.program(created.id)
             #expect(seen.revision == read.revision)
-            let holder = try await PGConnection.connect(to: db.url)
-            try await holder.query("BEGIN")
-            try await holder.query("SELECT 1 FROM programs WHERE id = \(created.id) FOR UPDATE")
             var edited = seen.program
             edited.name = "One statement"
             let sent = edited
-            let save = Task { try await app.save(sent, to: created.id, expectedRevision: seen.revision) }
-            let waiting = try await BackfillRobustnessTests.waitUntil(timeout: .seconds(10)) {
-                try await BackfillFixtures.count(db, """
-                    SELECT count(*) FROM pg_stat_activity
-                     WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH go AS MATERIALIZED%UPDATE programs%'
-                    """) == 1
-            }
-            try await holder.query("COMMIT")
-            await holder.close()
-            let saved = try await save.value
+            let (saved, waiting) = try await Fixtures.saveWaitsInOneStatement(
+                db, programID: created.id, statementPattern: "WITH go AS MATERIALIZED%UPDATE programs%"
+            ) { try await app.save(sent, to: created.id, expectedRevision: seen.revision) }
             #expect(waiting, "the save did not wait in its single statement")
             #expect(saved.createdVersion && saved.wroteLegacy && saved.stored.version == 2)
             let again = try await repository.program(created.id)

@@ -87,9 +87,10 @@ ALTER TABLE logged_sets
 
 -- The statement checks. Each reads only the rows its statement inserted (a transition
 -- table) and, by key, the rows they name; the first offending row is named in the error.
--- Parents are looked up LATERAL with LIMIT 1, one index probe per distinct parent: as an
--- anti-join the planner hashed the whole parent table for every batch of a backfill (288 ms
--- per batch of 1,000 programs at 480k workout rows, and growing).
+-- Every lookup is LATERAL, one index descent per distinct parent or version: PL/pgSQL keeps
+-- a trigger query's first plan for the session, and a plan made while the tables were small
+-- (a hash join over a whole table) made every later batch of a backfill pay for every row
+-- written before it (288 ms per 1,000-program batch at 480k workout rows, and growing).
 
 -- +goose StatementBegin
 CREATE FUNCTION program_versions_check_numbering() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -125,10 +126,11 @@ BEGIN
     RAISE EXCEPTION 'workout % names version % that program % does not have', bad.workout_id, bad.program_version_id, bad.program_id
       USING ERRCODE = 'foreign_key_violation';
   END IF;
-  SELECT w.program_version_id, w.position INTO bad
-    FROM program_version_workouts w
-   WHERE (w.program_id, w.program_version_id) IN (SELECT DISTINCT program_id, program_version_id FROM inserted)
-   GROUP BY w.program_id, w.program_version_id, w.position HAVING count(*) > 1
+  SELECT k.program_version_id, d.position INTO bad
+    FROM (SELECT DISTINCT program_id, program_version_id FROM inserted) k
+    CROSS JOIN LATERAL (SELECT w.position FROM program_version_workouts w
+                         WHERE w.program_id = k.program_id AND w.program_version_id = k.program_version_id
+                         GROUP BY w.position HAVING count(*) > 1 LIMIT 1) d
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'version % has two workouts at position %', bad.program_version_id, bad.position
@@ -156,10 +158,11 @@ BEGIN
                     bad.exercise_id, bad.workout_version_id, bad.program_version_id, bad.program_id
       USING ERRCODE = 'foreign_key_violation';
   END IF;
-  SELECT e.workout_version_id, e.position INTO bad
-    FROM program_version_exercises e
-   WHERE (e.program_id, e.program_version_id) IN (SELECT DISTINCT program_id, program_version_id FROM inserted)
-   GROUP BY e.program_id, e.workout_version_id, e.position HAVING count(*) > 1
+  SELECT d.workout_version_id, d.position INTO bad
+    FROM (SELECT DISTINCT program_id, program_version_id FROM inserted) k
+    CROSS JOIN LATERAL (SELECT e.workout_version_id, e.position FROM program_version_exercises e
+                         WHERE e.program_id = k.program_id AND e.program_version_id = k.program_version_id
+                         GROUP BY e.workout_version_id, e.position HAVING count(*) > 1 LIMIT 1) d
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'workout row % has two exercises at position %', bad.workout_version_id, bad.position
@@ -187,10 +190,11 @@ BEGIN
                     bad.workout_id, bad.program_version_id, bad.program_id
       USING ERRCODE = 'foreign_key_violation';
   END IF;
-  SELECT s.program_version_id, s.day_index, s.workout_id INTO bad
-    FROM program_version_schedule s
-   WHERE (s.program_id, s.program_version_id) IN (SELECT DISTINCT program_id, program_version_id FROM inserted)
-   GROUP BY s.program_id, s.program_version_id, s.day_index, s.workout_id HAVING count(*) > 1
+  SELECT k.program_version_id, d.day_index, d.workout_id INTO bad
+    FROM (SELECT DISTINCT program_id, program_version_id FROM inserted) k
+    CROSS JOIN LATERAL (SELECT s.day_index, s.workout_id FROM program_version_schedule s
+                         WHERE s.program_id = k.program_id AND s.program_version_id = k.program_version_id
+                         GROUP BY s.day_index, s.workout_id HAVING count(*) > 1 LIMIT 1) d
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'version % schedules workout % twice on day %', bad.program_version_id, bad.workout_id, bad.day_index
