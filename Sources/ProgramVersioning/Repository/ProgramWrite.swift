@@ -29,13 +29,13 @@ struct ProgramWrite {
     struct Guard {
         var revision: Revision
         var latestVersionID: UUID
-        /// True for a dual write (phases 2-4: LEGACY_READONLY must be off and the legacy JSON
-        /// must hold the latest version, and is rewritten); false for phase 5 (LEGACY_READONLY
-        /// must be on; legacy is left alone).
         /// With a key: no receipt may exist for it yet, and the save leaves one, holding
         /// `newRevision`, in the same statement.
         var idempotencyKey: UUID?
         var newRevision: Revision
+        /// True for a dual write (phases 2-4: LEGACY_READONLY must be off and the legacy JSON
+        /// must hold the latest version, and is rewritten); false for phase 5 (LEGACY_READONLY
+        /// must be on; legacy is left alone).
         var writesLegacy = false
     }
 
@@ -231,7 +231,7 @@ struct ProgramWrite {
 package struct VersionRows {
     package var programExtra: String
     package var workoutIDs: [String] = [], workoutNames: [String] = [], workoutExtras: [String] = []
-    package var exerciseWorkoutIDs: [String] = [], exerciseWorkoutPositions: [Int] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
+    package var exerciseWorkoutPositions: [Int] = [], exerciseIDs: [String] = [], exerciseNames: [String] = []
     package var sets: [Int] = [], reps: [Int] = [], restSeconds: [Int] = [], weights: [String?] = []
     package var exercisePositions: [Int] = [], exerciseExtras: [String] = []
     package var scheduleDays: [Int] = [], scheduleWorkoutIDs: [String] = [], scheduleExtras: [String] = []
@@ -243,7 +243,6 @@ package struct VersionRows {
             workoutNames.append(workout.name)
             workoutExtras.append(JSONValue.object(workout.unknownKeys).jsonText)
             for (position, exercise) in workout.exercises.enumerated() {
-                exerciseWorkoutIDs.append(workout.id)
                 exerciseWorkoutPositions.append(workoutPosition)
                 exerciseIDs.append(exercise.id)
                 exerciseNames.append(exercise.name)
