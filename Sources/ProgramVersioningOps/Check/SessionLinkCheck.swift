@@ -25,10 +25,10 @@ struct SessionLinkCheck: CheckPager {
             ), links AS (
               -- Sets are judged only in sessions whose own links hold: a session pointed at the
               -- wrong workout is one finding, not one more per set.
-              SELECT page.*, v.id AS version_row, v.program_id AS version_program, w.id AS workout_row,
+              SELECT page.*, v.id AS version_row, w.id AS workout_row,
                      w.program_version_id AS workout_version, w.workout_id AS linked_workout, w.position AS workout_position,
                      w.name AS workout_name,
-                     (page.program_version_id IS NULL OR v.program_id = page.program_id)
+                     (page.program_version_id IS NULL OR v.id IS NOT NULL)
                      AND (page.workout_version_id IS NULL
                           OR (w.program_version_id IS NOT DISTINCT FROM page.program_version_id
                               AND (w.workout_id = page.workout_id
@@ -50,10 +50,9 @@ struct SessionLinkCheck: CheckPager {
               -- The session's own links, judged from the rows `links` already joined.
               SELECT links.id AS session_id, links.program_id, 'sessions[' || links.id || '].program_version_id' AS path,
                      links.program_version_id::text AS versioned,
-                     CASE WHEN version_row IS NULL THEN 'points at no version'
-                          ELSE 'points at a version of program ' || version_program END AS problem
+                     'points at no version of its program' AS problem
                 FROM links
-               WHERE links.program_version_id IS NOT NULL AND (version_row IS NULL OR version_program <> links.program_id)
+               WHERE links.program_version_id IS NOT NULL AND version_row IS NULL
               UNION ALL
               SELECT links.id, links.program_id, 'sessions[' || links.id || '].workout_version_id', links.workout_version_id::text,
                      CASE WHEN workout_row IS NULL THEN 'points at no workout row'
