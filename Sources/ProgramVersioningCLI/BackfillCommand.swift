@@ -59,9 +59,24 @@ struct BackfillCommand: AsyncParsableCommand {
         @OptionGroup var run: RunOptions
         @Flag(help: "Run although PROGRAM_VERSIONING_WRITES is off (the app's saves would leave these versions stale).")
         var allowWritesOff = false
+        @Option(parsing: .unconditional, help: ArgumentHelp(
+            "Walk the programs in this many key ranges at once, each on its own connection (one more holds the run).",
+            discussion: "An unfinished run resumes only with the number it started with."))
+        var workers = 1
+
+        func validate() throws {
+            if workers > 32 { throw ValidationError("--workers must be 32 or fewer, got \(workers)") }
+            if let why = options.workersProblem(for: .programs) { throw ValidationError(why) }
+        }
+
+        private var options: BackfillOptions {
+            var options = run.options(allowWritesOff: allowWritesOff)
+            options.workers = workers
+            return options
+        }
 
         func run() async throws {
-            try await runBackfill(.programs, run, options: run.options(allowWritesOff: allowWritesOff))
+            try await runBackfill(.programs, run, options: options)
         }
     }
 
@@ -116,8 +131,9 @@ private func runBackfill(_ kind: BackfillKind, _ run: BackfillCommand.RunOptions
     defer { signals.uninstall() }
     let summary = try await reportingErrors(connection: run.connection) {
         do {
-            // backfill legacy reads two pages ahead of the one it writes: three connections.
-            return try await withPool(run.connection, maxConnections: kind == .legacy ? 3 : 2) { pool in
+            // backfill legacy reads two pages ahead of the one it writes: three connections;
+            // --workers N: the run's own and one per worker.
+            return try await withPool(run.connection, maxConnections: kind == .legacy ? 3 : max(2, options.workers + 1)) { pool in
                 try await Backfill(pool: pool).run(kind, options: options, stop: signals.stop) { progress.update($0) }
             }
         } catch BackfillError.flagOffRefused(let runID, let refused) {

@@ -128,6 +128,7 @@ public struct Backfill: Sendable {
         _ kind: BackfillKind, options: BackfillOptions, repair: BackfillRepairList? = nil, stop: StopRequest? = nil,
         on connection: PGConnection, progress: (BackfillProgress) -> Void, announce: (UUID) -> Void
     ) async throws -> BackfillSummary {
+        if let why = options.workersProblem(for: kind, repair: repair != nil) { throw BackfillError.workersNotPossible(why) }
         if kind == .programs, !options.dryRun, !options.allowWritesOff {
             guard try await FlagStore(pool: pool).snapshot().writes else { throw BackfillError.writesOff }
         }

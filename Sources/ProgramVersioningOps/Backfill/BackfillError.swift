@@ -26,6 +26,10 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
     case readOnlyDatabase(standby: Bool)
     /// A batch waited past the lock timeout for a table lock, `attempts` times in a row.
     case lockNotGranted(runID: UUID, attempts: Int, String)
+    /// `workers` above 1 where ranges cannot be walked apart; says which option to drop.
+    case workersNotPossible(String)
+    /// An unfinished run is resumed with a different number of workers than it started with.
+    case workersDiffer(runID: UUID, started: Int, asked: Int)
     /// `--throttle-query` cannot be used.
     case throttleQuery(ThrottleQueryError)
     /// The database failed; the run stopped after its last committed batch.
@@ -65,6 +69,12 @@ public enum BackfillError: Error, Sendable, CustomStringConvertible {
                 + "each was rolled back and the run stopped after its last committed batch: find what holds the lock "
                 + "(SELECT pid, query FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0 ...), "
                 + "then run the same command again to resume"
+        case .workersNotPossible(let why):
+            "nothing was run: \(why)"
+        case .workersDiffer(let runID, let started, let asked):
+            "run \(runID) started with \(started) worker\(started == 1 ? "" : "s") and did not finish; its cursors are kept per range, "
+                + "so it resumes only as it started: run the same command with --workers \(started) (asked for \(asked)); "
+                + "nothing was run"
         case .throttleQuery(let error):
             error.description
         case .database(_, let error) where NotMigrated.message(for: error) != nil:

@@ -28,6 +28,9 @@ struct BackfillLedger {
     ) async throws -> BackfillLedger {
         let client = Self.client
         let user = options.userID?.uuidString.lowercased()
+        if repairOfCheck == nil {
+            try await refuseOtherWorkerCount(kind, user: user, asked: options.workers, on: connection)
+        }
         let running = try await connection.query("""
             WITH latest AS (
               SELECT id, status FROM backfill_runs
@@ -70,12 +73,29 @@ struct BackfillLedger {
                    (SELECT coalesce(jsonb_object_agg(name, jsonb_build_object('enabled', enabled, 'percent', percent)), '{}')
                       FROM runtime_flags),
                    jsonb_build_object('batchSize', \(options.batchSize)::int, 'limit', \(options.limit)::int8, 'user', \(user)::text,
-                                      'allowWritesOff', \(options.allowWritesOff))
+                                      'allowWritesOff', \(options.allowWritesOff), 'workers', \(options.workers)::int)
                    || CASE WHEN \(repairOfCheck)::uuid IS NULL THEN '{}'::jsonb
                            ELSE jsonb_build_object('repairOfCheck', \(repairOfCheck)::uuid) END,
                    \(countsBefore.json)::jsonb, now(), pg_backend_pid(), \(client), \(total), '{}'
             """)
         return BackfillLedger(runID: runID, resumed: false, cursor: nil, counts: BackfillCounts(), countsBefore: countsBefore, deferred: [])
+    }
+
+    /// An unfinished run resumes only with the workers it started with: its cursors are
+    /// per range. Checked before the run is claimed, so a refusal changes nothing.
+    private static func refuseOtherWorkerCount(_ kind: BackfillKind, user: String?, asked: Int, on connection: PGConnection) async throws {
+        let latest = try await connection.query("""
+            WITH latest AS (
+              SELECT id, status, coalesce((options->>'workers')::int, 1) AS workers FROM backfill_runs
+               WHERE kind = \(kind.rawValue) AND NOT dry_run AND (options->>'user') IS NOT DISTINCT FROM \(user)
+                 AND NOT options ? 'repairOfCheck'
+               ORDER BY started_at DESC LIMIT 1
+            )
+            SELECT id, workers FROM latest WHERE status IN ('RUNNING', 'FAILED', 'INTERRUPTED')
+            """).first?.decode((UUID, Int).self)
+        if let (runID, started) = latest, started != asked {
+            throw BackfillError.workersDiffer(runID: runID, started: started, asked: asked)
+        }
     }
 
     /// "host pid N": the process running the run, for `backfill status`.
@@ -85,19 +105,27 @@ struct BackfillLedger {
 
     /// Adds one batch's counts, moves the cursor (nil: it stays) and stores the rows still
     /// deferred and the batch size; call inside the batch's transaction. Beats the heartbeat.
+    /// A worker's batch (`range`: its worker number) moves its range's cursor and deferred
+    /// rows instead of the run's, in the same statement.
     func advance(
-        by batch: BackfillCounts, to cursor: UUID?, deferred: [UUID], batchSize: Int, on connection: PGConnection
+        by batch: BackfillCounts, to cursor: UUID?, deferred: [UUID], batchSize: Int, range: Int? = nil, on connection: PGConnection
     ) async throws {
         let updated = try await connection.query("""
+            WITH moved AS (
+              UPDATE backfill_run_ranges SET cursor_key = coalesce(\(cursor), cursor_key), deferred = \(deferred)
+               WHERE run_id = \(runID) AND worker = \(range)::int
+              RETURNING worker
+            )
             UPDATE backfill_runs
-               SET cursor_key = coalesce(\(cursor?.uuidString.lowercased()), cursor_key), seen = seen + \(batch.seen),
-                   deferred = \(deferred), batch_size = \(batchSize), heartbeat_at = now(),
+               SET cursor_key = CASE WHEN \(range)::int IS NULL THEN coalesce(\(cursor?.uuidString.lowercased()), cursor_key) ELSE cursor_key END,
+                   deferred = CASE WHEN \(range)::int IS NULL THEN \(deferred) ELSE deferred END,
+                   seen = seen + \(batch.seen), batch_size = \(batchSize), heartbeat_at = now(),
                    migrated = migrated + \(batch.migrated), written = written + \(batch.written),
                    unchanged = unchanged + \(batch.unchanged),
                    linked = linked + \(batch.linked), already_linked = already_linked + \(batch.alreadyLinked),
                    reported = reported + \(batch.reported), sets_linked = sets_linked + \(batch.setsLinked),
                    sets_reported = sets_reported + \(batch.setsReported)
-             WHERE id = \(runID) AND status = 'RUNNING'
+             WHERE id = \(runID) AND status = 'RUNNING' AND (\(range)::int IS NULL OR EXISTS (SELECT FROM moved))
             """)
         guard updated.affectedRows == 1 else {
             throw BackfillError.runTakenOver(runID)
@@ -114,11 +142,15 @@ struct BackfillLedger {
             """)
     }
 
-    /// Ends the run and returns the counts as stored.
+    /// Ends the run and returns the counts as stored. A run that succeeded forgets its
+    /// workers' ranges (scratch: only an unfinished run resumes from them).
     func finish(
         status: BackfillRunState, countsAfter: BackfillAudit.Counts?, error: String?, throttledFor: Duration? = nil, on connection: PGConnection
     ) async throws -> BackfillCounts {
         let row = try await connection.query("""
+            WITH forgotten AS (
+              DELETE FROM backfill_run_ranges WHERE run_id = \(runID) AND \(status) = 'SUCCEEDED'
+            )
             UPDATE backfill_runs SET status = \(status), finished_at = now(), counts_after = \(countsAfter?.json)::jsonb, error = \(error),
                    heartbeat_at = now(), throttled = NULL, throttled_since = NULL,
                    throttled_seconds = coalesce(\(throttledFor?.seconds)::float8, throttled_seconds)

@@ -45,11 +45,16 @@ public struct BackfillOptions: Sendable, Equatable {
     /// How long the run keeps coming back for rows another transaction held, after its
     /// last batch; those still held then are reported (`ROW_LOCKED`).
     public var lockedRowPatience: Duration
+    /// `backfill programs` only: walk the program ids in this many ranges at once, each on
+    /// its own connection (the pool must allow `workers + 1`). An unfinished run resumes
+    /// only with the number it started with; `limit` needs one worker.
+    public var workers: Int
 
     public init(
         dryRun: Bool = false, batchSize: Int? = nil, userID: UUID? = nil, limit: Int? = nil, allowWritesOff: Bool = false,
         backupDirectory: String? = nil, turnLegacyReadOnlyOff: FlagFlipRequest? = nil, throttle: ThrottleOptions = ThrottleOptions(),
-        lockTimeout: Duration = .milliseconds(500), statementTimeout: Duration = .seconds(300), lockedRowPatience: Duration = .seconds(30)
+        lockTimeout: Duration = .milliseconds(500), statementTimeout: Duration = .seconds(300), lockedRowPatience: Duration = .seconds(30),
+        workers: Int = 1
     ) {
         self.dryRun = dryRun
         self.batchSize = batchSize
@@ -62,6 +67,23 @@ public struct BackfillOptions: Sendable, Equatable {
         self.lockTimeout = lockTimeout
         self.statementTimeout = statementTimeout
         self.lockedRowPatience = lockedRowPatience
+        self.workers = workers
+    }
+}
+
+extension BackfillOptions {
+    /// Why `workers` cannot be had for a run of `kind`, if it cannot (nil: it can).
+    public func workersProblem(for kind: BackfillKind, repair: Bool = false) -> String? {
+        if workers < 1 { return "--workers must be 1 or more, got \(workers)" }
+        guard workers > 1 else { return nil }
+        if kind != .programs {
+            return "--workers applies to backfill programs only (backfill \(kind.rawValue) walks in one range): drop --workers"
+        }
+        if repair { return "a repair works through the check's list of programs in one walk: drop --workers" }
+        if limit != nil {
+            return "--limit counts the records of the whole run, which ranges walked at once cannot stop at exactly: drop --limit or --workers"
+        }
+        return nil
     }
 }
 

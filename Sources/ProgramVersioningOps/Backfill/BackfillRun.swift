@@ -38,14 +38,20 @@ struct BackfillRun {
     private var batchSize = 0
     private var statistics: VersionTableStatistics?
     private var progress: (BackfillProgress) -> Void = { _ in }
+    /// `--workers N`: the ranges walked at once, each by a `ProgramRangeWorker` (nil: one walk
+    /// on this connection).
+    private let ranges: [BackfillRange]?
+    /// The longest any worker waited on throttle signals (they wait side by side).
+    private var workersThrottled: Duration = .zero
 
     private init(
         kind: BackfillKind, options: BackfillOptions, repair: BackfillRepairList?, connection: PGConnection, pool: PGPool,
         logger: Logger, ledger: BackfillLedger?, runID: UUID, before: BackfillAudit.Counts, total: Int, pacer: BatchPacer,
-        statistics: VersionTableStatistics?
+        statistics: VersionTableStatistics?, ranges: [BackfillRange]?
     ) {
         (self.kind, self.options, self.repair, self.connection, self.pool, self.logger) = (kind, options, repair, connection, pool, logger)
         (self.ledger, self.runID, self.before, self.total, self.pacer, self.statistics) = (ledger, runID, before, total, pacer, statistics)
+        self.ranges = ranges
         cursor = ledger?.cursor
         counts = ledger?.counts ?? BackfillCounts()
         deferred = ledger?.deferred ?? []
@@ -71,12 +77,29 @@ struct BackfillRun {
             ])
         }
         let statistics = kind == .programs && !options.dryRun ? try await VersionTableStatistics.read(on: connection) : nil
+        let ranges = kind == .programs && repair == nil && options.workers > 1
+            ? try await Self.ranges(runID: runID, ledger: ledger, options: options, on: connection)
+            : nil
         return BackfillRun(
             kind: kind, options: options, repair: repair, connection: connection, pool: pool, logger: logger, ledger: ledger,
             runID: runID, before: ledger?.countsBefore ?? before, total: total,
             pacer: BatchPacer(signals: signals, fixedBatchSize: options.batchSize, options: options.throttle, stop: stop),
-            statistics: statistics)
+            statistics: statistics, ranges: ranges)
     }
+
+    /// A resumed run's ranges as its committed batches left them; else new ones, stored
+    /// before any batch (a dry run keeps them in memory).
+    private static func ranges(runID: UUID, ledger: BackfillLedger?, options: BackfillOptions, on connection: PGConnection) async throws -> [BackfillRange] {
+        if ledger != nil {
+            let stored = try await BackfillRange.load(runID: runID, on: connection)
+            if !stored.isEmpty { return stored }
+        }
+        let ranges = try await BackfillRange.split(into: options.workers, userID: options.userID, on: connection)
+        if ledger != nil { try await BackfillRange.store(ranges, runID: runID, on: connection) }
+        return ranges
+    }
+
+    private var throttledSoFar: Duration { pacer.throttled + workersThrottled }
 
     mutating func execute(progress: @escaping (BackfillProgress) -> Void) async throws -> BackfillSummary {
         self.progress = progress
@@ -103,6 +126,7 @@ struct BackfillRun {
 
     /// Every batch in key order (or the repair's list); false when a stop was asked for.
     private mutating func walk() async throws -> Bool {
+        if let ranges { return try await walk(ranges) }
         let programBatch = ProgramBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
         let sessionBatch = SessionBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
         let legacyBatch = LegacyBackfillBatch(runID: runID, dryRun: options.dryRun, userID: options.userID)
@@ -162,6 +186,62 @@ struct BackfillRun {
         }
     }
 
+    /// `--workers N`: every range at once, each by its worker on a connection of its own;
+    /// what they do is recorded here as it happens. When one fails the others stop after
+    /// the batch in hand and the run fails with the first error. When all are done, the
+    /// rows they skipped are gathered for the come-back. False when a stop was asked for.
+    private mutating func walk(_ ranges: [BackfillRange]) async throws -> Bool {
+        let (events, sink) = AsyncStream.makeStream(of: ProgramRangeWorker.Event.self)
+        let abandon = StopRequest()
+        let workers = ranges.map { range in
+            ProgramRangeWorker(
+                range: range, options: options, runID: runID, ledger: ledger, signals: pacer.signals, stop: pacer.stop, abandon: abandon,
+                logger: logger)
+        }
+        deferred += ranges.flatMap(\.deferred)
+        logger.info("walking the programs in ranges", metadata: ["run": "\(runID)", "workers": "\(workers.count)"])
+        var (failure, stopped): ((any Error)?, Bool) = (nil, false)
+        await withTaskGroup(of: Void.self) { [pool] group in
+            for worker in workers {
+                group.addTask {
+                    do {
+                        try await pool.withConnection { await worker.run(on: $0, events: sink) }
+                    } catch {
+                        sink.yield(.failed(worker: worker.range.worker, error))
+                    }
+                }
+            }
+            var running = Set(workers.map(\.range.worker))
+            for await event in events {
+                switch event {
+                case .batch(let outcome):
+                    deferred += outcome.deferred
+                    record(outcome, advancesCursor: false)
+                    await refreshStatisticsAfterFirstVersions(outcome)
+                case .waiting(let reason):
+                    progress(currentProgress(throttled: reason))
+                case .finished(let worker, let stoppedEarly, let throttled):
+                    stopped = stopped || stoppedEarly
+                    workersThrottled = max(workersThrottled, throttled)
+                    running.remove(worker)
+                case .failed(let worker, let error):
+                    logger.error("a worker failed; the others stop after the batch in hand", metadata: [
+                        "run": "\(runID)", "worker": "\(worker)", "error": "\(error)",
+                    ])
+                    failure = failure ?? error
+                    abandon.request("worker \(worker) failed")
+                    running.remove(worker)
+                }
+                if running.isEmpty { break }
+            }
+            sink.finish()
+        }
+        if let failure { throw failure }
+        guard !stopped else { return false }
+        if !options.dryRun { deferred = try await BackfillRange.gatherDeferred(runID: runID, on: connection) }
+        return true
+    }
+
     /// The rows batches skipped because another transaction held them: tried again in
     /// sweeps with a growing pause, for up to `lockedRowPatience`; those never had are
     /// reported. False when a stop was asked for.
@@ -198,7 +278,7 @@ struct BackfillRun {
                 break
             }
             try await ledger?.show(
-                throttled: "coming back for \(deferred.count) rows another transaction holds", throttledFor: pacer.throttled, on: connection)
+                throttled: "coming back for \(deferred.count) rows another transaction holds", throttledFor: throttledSoFar, on: connection)
             try await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(4))
         }
@@ -250,7 +330,7 @@ struct BackfillRun {
     /// The next batch's size once nothing says wait (nil: stop). While it waits, the run
     /// row and the progress line say why.
     private mutating func nextBatchSize() async throws -> Int? {
-        let (ledger, connection, throttledSoFar) = (self.ledger, self.connection, self.pacer.throttled)
+        let (ledger, connection, throttledSoFar) = (self.ledger, self.connection, self.throttledSoFar)
         var pacer = self.pacer
         let size = try await pacer.nextBatchSize(on: connection) { reason in
             try await ledger?.show(throttled: reason, throttledFor: throttledSoFar, on: connection)
@@ -261,57 +341,19 @@ struct BackfillRun {
         return size
     }
 
-    /// Runs `body` as one batch: its own transaction (a dry run's always rolled back), its
-    /// counts checked and written to the run row with the cursor and `deferredAfter` plus
-    /// what the batch deferred. A lock wait past the lock timeout rolls it back; it is tried
-    /// again after 0.2, 0.4, ... 3.2 s, then the run stops (resumable) with what holds it.
+    /// Runs `body` as one batch (`BatchTransaction`), its counts written to the run row with
+    /// the cursor and `deferredAfter` plus what the batch deferred.
     private func batch(
         deferredAfter: [UUID], _ body: (PGConnection) async throws -> BackfillBatchOutcome
     ) async throws -> BackfillBatchOutcome {
-        var pause: Duration = .milliseconds(200)
-        for attempt in 1... {
-            do {
-                return try await transaction { connection in
-                    let outcome = try await body(connection)
-                    guard outcome.counts.addsUp(for: kind) else { throw BackfillError.countsDoNotAddUp(runID: runID, outcome.counts) }
-                    try await ledger?.advance(
-                        by: outcome.counts, to: outcome.lastKey, deferred: deferredAfter + outcome.deferred, batchSize: batchSize,
-                        on: connection)
-                    return outcome
-                }
-            } catch let error as PGError where Self.isLockWait(error) {
-                guard attempt < 5 else { throw BackfillError.lockNotGranted(runID: runID, attempts: attempt, error.message) }
-                logger.notice("a batch waited too long for a lock; rolled back, trying again", metadata: [
-                    "run": "\(runID)", "attempt": "\(attempt)", "error": "\(error.message)",
-                ])
-                try await ledger?.show(
-                    throttled: "a lock was not granted within the lock timeout; trying again (attempt \(attempt + 1))",
-                    throttledFor: pacer.throttled, on: connection)
-                try await Task.sleep(for: pause)
-                pause *= 2
-            }
-        }
-        fatalError("unreachable: the loop returns or throws")
-    }
-
-    /// lock_not_available, deadlock_detected, serialization_failure: worth a second try.
-    private static func isLockWait(_ error: PGError) -> Bool {
-        ["55P03", "40P01", "40001"].contains(error.sqlState ?? "")
-    }
-
-    /// A batch's transaction; a dry run's is always rolled back (belt and braces: a dry
-    /// batch sends no writing statement that could change a row).
-    private func transaction<T: Sendable>(_ body: (PGConnection) async throws -> T) async throws -> T {
-        guard options.dryRun else { return try await connection.transaction(body) }
-        try await connection.query("BEGIN")
-        do {
-            let value = try await body(connection)
-            try await connection.rollback()
-            return value
-        } catch {
-            _ = try? await connection.rollback()
-            throw error
-        }
+        let (ledger, connection, throttled, batchSize) = (self.ledger, self.connection, self.throttledSoFar, self.batchSize)
+        return try await BatchTransaction(kind: kind, runID: runID, dryRun: options.dryRun, connection: connection, logger: logger).run(
+            showRetry: { try await ledger?.show(throttled: $0, throttledFor: throttled, on: connection) },
+            body,
+            commit: { outcome, connection in
+                try await ledger?.advance(
+                    by: outcome.counts, to: outcome.lastKey, deferred: deferredAfter + outcome.deferred, batchSize: batchSize, on: connection)
+            })
     }
 
     private mutating func record(_ outcome: BackfillBatchOutcome, advancesCursor: Bool = true) {
@@ -346,7 +388,7 @@ struct BackfillRun {
             before: before, after: after, invalidLinks: try await BackfillAudit.invalidLinks(userID: options.userID, on: connection))
         if let ledger {
             counts = try await ledger.finish(
-                status: .succeeded, countsAfter: after, error: nil, throttledFor: pacer.throttled, on: connection)
+                status: .succeeded, countsAfter: after, error: nil, throttledFor: throttledSoFar, on: connection)
             guard counts.addsUp(for: kind), try await Backfill.reportsMatch(counts, kind: kind, runID: runID, on: connection) else {
                 throw BackfillError.countsDoNotAddUp(runID: runID, counts)
             }
@@ -362,7 +404,7 @@ struct BackfillRun {
         if let ledger {
             counts = try await ledger.finish(
                 status: .interrupted, countsAfter: after, error: "\(why); run the same command again to resume",
-                throttledFor: pacer.throttled, on: connection)
+                throttledFor: throttledSoFar, on: connection)
             try await loadStoredReasons()
         }
         logger.notice("backfill interrupted after its last committed batch", metadata: ["run": "\(runID)", "why": "\(why)"])
@@ -392,7 +434,7 @@ struct BackfillRun {
         BackfillSummary(
             runID: runID, kind: kind, dryRun: options.dryRun, resumed: ledger?.resumed ?? false, counts: counts, status: status,
             startedAt: startedAt, finishedAt: Date(), audit: audit, reports: reports, reportsByReason: reasons, backup: backup,
-            throttledSeconds: pacer.throttled.seconds)
+            throttledSeconds: throttledSoFar.seconds)
     }
 }
 

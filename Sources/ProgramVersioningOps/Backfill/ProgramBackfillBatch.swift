@@ -18,7 +18,8 @@ struct ProgramBackfillBatch {
     var dryRun: Bool
     var userID: UUID?
 
-    func run(after cursor: UUID?, pageSize: Int, on connection: PGConnection) async throws -> BackfillBatchOutcome {
+    /// The next page after `cursor` (nil: from the start of `range`), within `range`.
+    func run(after cursor: UUID?, within range: KeyRange = .all, pageSize: Int, on connection: PGConnection) async throws -> BackfillBatchOutcome {
         var outcome = BackfillBatchOutcome()
         let page = try await connection.query("""
             SELECT p.id, v.legacy_xmin = p.xmin::text OR s.legacy_xmin = p.xmin::text
@@ -27,6 +28,7 @@ struct ProgramBackfillBatch {
                                   WHERE program_id = p.id ORDER BY version DESC LIMIT 1) v ON true
               LEFT JOIN legacy_syncs s ON s.program_id = p.id AND s.program_version_id = v.id
              WHERE (\(cursor)::uuid IS NULL OR p.id > \(cursor)) AND (\(userID)::uuid IS NULL OR p.user_id = \(userID))
+               AND (\(range.start)::uuid IS NULL OR p.id >= \(range.start)) AND (\(range.end)::uuid IS NULL OR p.id < \(range.end))
              ORDER BY p.id
              LIMIT \(pageSize)
             """)

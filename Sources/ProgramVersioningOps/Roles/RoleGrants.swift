@@ -46,7 +46,7 @@ public enum RoleGrants {
                 Grant(privileges: "INSERT", tables: versionTables + ["runtime_flag_audit", "check_runs", "backfill_reports", "legacy_backups"]),
                 Grant(privileges: "UPDATE", tables: ["runtime_flags", "programs", "workout_sessions", "logged_sets", "background_controls"]),
                 Grant(privileges: "INSERT, UPDATE", tables: ["backfill_runs", "legacy_syncs"]),
-                Grant(privileges: "SELECT, INSERT, UPDATE, DELETE", tables: checkProgressTables),
+                Grant(privileges: "SELECT, INSERT, UPDATE, DELETE", tables: checkProgressTables + ["backfill_run_ranges"]),
             ]
         case .nightly:
             [

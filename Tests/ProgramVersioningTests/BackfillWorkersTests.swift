@@ -1,0 +1,162 @@
+import Foundation
+import PostgresDriver
+import ProgramSeeding
+import ProgramVersioning
+import ProgramVersioningOps
+import TestSupport
+import Testing
+
+@Suite("backfill programs --workers N: ranges walked at once, counted once, resumed as started")
+struct BackfillWorkersTests {
+    typealias Wait = BackfillRobustnessTests
+    static let seed = LegacySeeder.Options(programs: 1_500, messyPercent: 30, seed: 141)
+
+    /// What one worker leaves on the same data: the reference every multi-worker run must equal.
+    static func oneWorkerOutcome() async throws -> [String] {
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(seed)
+            try await BackfillFixtures.turnWritesOn(db)
+            _ = try await Backfill(pool: db.pool).run(.programs, options: .init(batchSize: 10))
+            return try await BackfillFixtures.outcomeShape(db)
+        }
+    }
+
+    @Test func threeWorkersWalkAtOnceComeBackForAHeldRowAndEndAsOneWorkerDoes() async throws {
+        let reference = try await Self.oneWorkerOutcome()
+        try await TestDatabase.withFresh(maxConnections: 10) { db in
+            try await LegacySeeder(pool: db.pool).seed(Self.seed)
+            try await BackfillFixtures.turnWritesOn(db)
+            // A program in the middle of the key space, held by another transaction until the
+            // ranges are walked: its worker skips it, the run comes back for it.
+            let held = try await db.pool.query("SELECT id FROM programs ORDER BY id OFFSET 700 LIMIT 1").single().decode(UUID.self, at: 0)
+            let holder = try await GentleBackfillTests.HeldRow(db, programID: held)
+            let run = Task { try await Backfill(pool: db.pool).run(.programs, options: .init(batchSize: 10, workers: 3)) }
+
+            // All three ranges have moved before a third of the programs is seen: one walk
+            // after another would need two ranges' worth first.
+            let atOnce = try await Wait.waitUntil {
+                try await BackfillFixtures.count(db, """
+                    SELECT count(*) FROM backfill_runs r
+                     WHERE r.status = 'RUNNING' AND r.seen < 1000
+                       AND (SELECT count(cursor_key) FROM backfill_run_ranges WHERE run_id = r.id) = 3
+                    """) == 1
+            }
+            #expect(atOnce, "the three ranges were not walked at the same time")
+            // Every range walked; the held program gathered into the run's come-back list.
+            #expect(try await Wait.waitUntil {
+                try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_runs WHERE \(held) = ANY(deferred)") == 1
+            })
+            try await holder.release()
+            let summary = try await run.value
+
+            #expect(summary.status == .succeeded && summary.counts.seen == 1_500)
+            #expect(summary.counts.seen == summary.counts.migrated + summary.counts.unchanged + summary.counts.reported)
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM program_versions WHERE program_id = \(held)") == 1)
+            #expect(try await BackfillFixtures.outcomeShape(db) == reference)
+            // The ranges were scratch: a run that succeeded keeps none.
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_run_ranges") == 0)
+            let workers = try await db.pool.query("SELECT options->>'workers' FROM backfill_runs").single().decode(String.self, at: 0)
+            #expect(workers == "3")
+        }
+    }
+
+    @Test func aKilledRunResumesOnlyWithItsWorkersAndCountsEveryProgramOnce() async throws {
+        let reference = try await Self.oneWorkerOutcome()
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(Self.seed)
+            try await BackfillFixtures.turnWritesOn(db)
+            let process = try CommandLineTool.start(["backfill", "programs", "--workers", "3", "--batch-size", "10", "--database-url", db.url])
+            let started = try await Wait.waitUntil {
+                try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_runs WHERE seen >= 300") > 0
+            }
+            kill(process.processIdentifier, SIGKILL)
+            #expect(started)
+            #expect(try await Wait.waitUntil { !process.isRunning })
+            let (status, seen) = try await db.pool.query("SELECT status, seen FROM backfill_runs").single().decode((String, Int).self)
+            #expect(status == "RUNNING" && seen < 1_500, "the kill came after the run finished")
+            let ranges = try await BackfillFixtures.digest(db, tables: ["backfill_run_ranges", "backfill_runs"])
+
+            // Another number of workers would walk other ranges: refused, nothing touched.
+            var other = try await CommandLineTool.run(["backfill", "programs", "--workers", "2", "--database-url", db.url])
+            for _ in 0..<50 where other.stderr.contains("another backfill is running") {
+                // The killed backend has not noticed its client is gone yet.
+                try await Task.sleep(for: .milliseconds(200))
+                other = try await CommandLineTool.run(["backfill", "programs", "--workers", "2", "--database-url", db.url])
+            }
+            #expect(other.status == 2)
+            #expect(other.stderr.contains("started with 3 workers") && other.stderr.contains("--workers 3"), "\(other.stderr)")
+            #expect(try await BackfillFixtures.digest(db, tables: ["backfill_run_ranges", "backfill_runs"]) == ranges)
+
+            let resumed = try await CommandLineTool.run(["backfill", "programs", "--workers", "3", "--batch-size", "10", "--json", "--database-url", db.url])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(resumed.stdout.utf8)) as? [String: Any])
+            #expect(json["resumed"] as? Bool == true && json["status"] as? String == "SUCCEEDED")
+            // One run, every program counted once across the kill: nothing redone, nothing skipped.
+            #expect(json["seen"] as? Int == 1_500)
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_runs") == 1)
+            #expect(try await BackfillFixtures.count(db, "SELECT count(DISTINCT program_id) FROM backfill_reports")
+                == json["reported"] as? Int)
+            #expect(try await BackfillFixtures.outcomeShape(db) == reference)
+        }
+    }
+
+    @Test func appSavesDuringATwoWorkerRunLeaveNoDuplicateAndNoStaleVersion() async throws {
+        try await TestDatabase.withFresh(maxConnections: 12) { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 1_200, messyPercent: 20, seed: 142))
+            try await BackfillFixtures.turnWritesOn(db)
+            let ids = try await db.pool.query("SELECT id FROM programs ORDER BY random()").map { try $0.decode(UUID.self, at: 0) }
+            let repository = Fixtures.repository(db, Fixtures.writesOn)
+            let backfill = Task { try await Backfill(pool: db.pool).run(.programs, options: .init(batchSize: 20, workers: 2)) }
+            let saves = try await withThrowingTaskGroup(of: Int.self) { group in
+                for worker in 0..<4 {
+                    group.addTask {
+                        var (saved, round) = (0, 0)
+                        while saved < 40 || round < 400 {
+                            round += 1
+                            let id = ids[(worker * 7_919 + round * 31) % ids.count]
+                            guard let current = try? await repository.program(id) else { continue }
+                            var edited = current.program
+                            edited.name = "Edited by app worker \(worker) round \(round)"
+                            if (try? await repository.save(edited, to: id, expectedRevision: current.revision)) != nil { saved += 1 }
+                            if round > 4_000 { break }
+                        }
+                        return saved
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            let summary = try await backfill.value
+            #expect(saves >= 160 && summary.counts.seen == 1_200)
+            #expect(summary.counts.seen == summary.counts.migrated + summary.counts.unchanged + summary.counts.reported)
+            let duplicates = try await BackfillFixtures.count(db, """
+                SELECT count(*) FROM program_versions a JOIN program_versions b ON b.program_id = a.program_id AND b.version = a.version + 1
+                 WHERE a.content_checksum = b.content_checksum
+                """)
+            #expect(duplicates == 0)
+            #expect(try await BackfillFixtures.programsWithStaleOrMissingVersion(db).isEmpty)
+            #expect(try await BackfillFixtures.count(db, """
+                SELECT count(*) FROM program_versions v, backfill_runs r
+                 WHERE v.created_by = 'save' AND v.created_at BETWEEN r.started_at AND r.finished_at
+                """) > 0)
+        }
+    }
+
+    @Test func workersAreRefusedWhereRangesCannotBeWalkedApart() async throws {
+        try await TestDatabase.withFresh { db in
+            try await LegacySeeder(pool: db.pool).seed(.init(programs: 20, seed: 143))
+            try await BackfillFixtures.turnWritesOn(db)
+            for arguments in [["backfill", "sessions", "--workers", "2"], ["backfill", "programs", "--workers", "2", "--limit", "5"],
+                              ["backfill", "programs", "--workers", "0"]] {
+                let refused = try await CommandLineTool.run(arguments + ["--database-url", db.url])
+                #expect(refused.status == 64, "\(arguments): \(refused.stderr)")
+                #expect(refused.stderr.contains("--workers"), "\(arguments): \(refused.stderr)")
+            }
+            await #expect(throws: BackfillError.self) {
+                try await Backfill(pool: db.pool).run(.legacy, options: .init(workers: 2))
+            }
+            // Nothing ran.
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_runs") == 0)
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM program_versions") == 0)
+        }
+    }
+}
