@@ -108,10 +108,12 @@ func freshCopy(of template: String, as name: String) async throws -> String {
     return databaseURL(name)
 }
 
-/// Runs the CLI's `backfill programs --json` and checks it did what it says.
-func backfill(_ url: String, expectMigrated: Int) async throws -> MeasuredProcess {
+/// Runs the CLI's `backfill programs --json [--workers N]` and checks it did what it says.
+func backfill(_ url: String, expectMigrated: Int, workers: Int = 1) async throws -> MeasuredProcess {
     // As fast as the database allows: the throttle's waits are measured in GentleBackfillBenchmarks.
-    let run = try await MeasuredProcess.run(cli(), ["backfill", "programs", "--json", "--batch-size", "1000", "--no-throttle", "--database-url", url])
+    let run = try await MeasuredProcess.run(cli(), [
+        "backfill", "programs", "--json", "--batch-size", "1000", "--no-throttle", "--workers", "\(workers)", "--database-url", url,
+    ])
     let json = try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
     guard run.status == 0, let json, json["migrated"] as? Int == expectMigrated, json["reported"] as? Int == 0,
           json["seen"] as? Int == (json["migrated"] as? Int ?? -1) + (json["unchanged"] as? Int ?? -1)
@@ -170,6 +172,18 @@ let benchmarks: @Sendable () -> Void = {
         let run = try await backfill(url, expectMigrated: 100_000)
         benchmark.stopMeasurement()
         benchmark.measurement(peakMemory, run.peakResidentKiB)
+    }
+
+    // Reported beside the one-worker run: how far two ranges at once go on this machine's
+    // two cores, where the database's own work (COPY, index and check maintenance, WAL)
+    // shares them with the CLI.
+    Benchmark("backfill: programs with --workers 2, 100k programs", configuration: .init(metrics: [.wallClock, peakMemory])) { benchmark in
+        let url = try await freshCopy(of: try await legacyTemplate(programs: 100_000), as: "pv_bench_backfill_workers")
+        benchmark.startMeasurement()
+        let run = try await backfill(url, expectMigrated: 100_000, workers: 2)
+        benchmark.stopMeasurement()
+        benchmark.measurement(peakMemory, run.peakResidentKiB)
+        try await admin("DROP DATABASE IF EXISTS pv_bench_backfill_workers WITH (FORCE)")
     }
 
     Benchmark("backfill: programs re-run over unchanged data, 100k programs") { benchmark in
