@@ -204,27 +204,34 @@ public struct PGJSON<Value: Codable & Sendable>: Sendable, PGEncodable, PGDecoda
 /// element is its length and its bytes, so the server copies it instead of parsing an
 /// escaped literal (a text literal of JSON documents has a backslash before every quote).
 extension Array: PGEncodable where Element: PGArrayElement {
+    // Inlinable so each call site gets a version specialized to its element type: the
+    // generic one looked up type metadata for every element, and a save binds ~600 of them.
+    @inlinable
     public var postgresBind: PGBind {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(20 + count * 12)
-        let hasNull = contains { $0.isNull }
-        bytes += bigEndianBytes(Int32(isEmpty ? 0 : 1))  // dimensions (an empty array has none)
-        bytes += bigEndianBytes(Int32(hasNull ? 1 : 0))
-        bytes += bigEndianBytes(Element.elementTypeOID)
+        var hasNull = false
+        for element in self where element.isNull {
+            hasNull = true
+            break
+        }
+        appendBigEndian(Int32(isEmpty ? 0 : 1), to: &bytes)  // dimensions (an empty array has none)
+        appendBigEndian(Int32(hasNull ? 1 : 0), to: &bytes)
+        appendBigEndian(Element.elementTypeOID, to: &bytes)
         if !isEmpty {
-            bytes += bigEndianBytes(Int32(count))
-            bytes += bigEndianBytes(Int32(1))  // lower bound
+            appendBigEndian(Int32(count), to: &bytes)
+            appendBigEndian(Int32(1), to: &bytes)  // lower bound
         }
         for element in self {
             guard !element.isNull else {
-                bytes += bigEndianBytes(Int32(-1))
+                appendBigEndian(Int32(-1), to: &bytes)
                 continue
             }
             let lengthAt = bytes.count
-            bytes += [0, 0, 0, 0]
+            appendBigEndian(Int32(0), to: &bytes)
             element.appendBinary(to: &bytes)
-            let length = Int32(bytes.count - lengthAt - 4).bigEndian
-            Swift.withUnsafeBytes(of: length) { bytes.replaceSubrange(lengthAt..<lengthAt + 4, with: $0) }
+            let length = UInt32(bytes.count - lengthAt - 4)
+            for shift in 0..<4 { bytes[lengthAt + shift] = UInt8(truncatingIfNeeded: length >> (24 - 8 * shift)) }
         }
         return PGBind(typeOID: Element.arrayTypeOID, format: .binary, bytes: bytes)
     }
@@ -265,14 +272,17 @@ extension Int: PGArrayElement {
     public static var elementTypeOID: UInt32 { PGType.int8 }
     public var isNull: Bool { false }
     public func appendBinary(to bytes: inout [UInt8]) {
-        bytes += bigEndianBytes(Int64(self))
+        appendBigEndian(Int64(self), to: &bytes)
     }
 }
 
 extension Optional: PGArrayElement where Wrapped: PGArrayElement {
     public static var arrayTypeOID: UInt32 { Wrapped.arrayTypeOID }
     public static var elementTypeOID: UInt32 { Wrapped.elementTypeOID }
-    public var isNull: Bool { self.map(\.isNull) ?? true }
+    public var isNull: Bool {
+        guard let value = self else { return true }
+        return value.isNull
+    }
     public func appendBinary(to bytes: inout [UInt8]) {
         self?.appendBinary(to: &bytes)
     }
@@ -290,6 +300,12 @@ enum PGEpoch {
 @inline(__always)
 func bigEndianBytes<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
     withUnsafeBytes(of: value.bigEndian) { Array($0) }
+}
+
+/// Appends `value` in network byte order, without a temporary array.
+@inlinable @inline(__always)
+func appendBigEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+    withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
 }
 
 /// A string-backed enum binds as its text.

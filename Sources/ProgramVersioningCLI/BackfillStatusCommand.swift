@@ -40,7 +40,7 @@ extension BackfillCommand {
                         "heartbeatAt": run.heartbeatAt.map(iso8601) ?? NSNull(),
                         "secondsSinceHeartbeat": run.secondsSinceHeartbeat ?? NSNull(), "client": run.client ?? NSNull(),
                         "seen": run.seen, "total": run.total ?? NSNull(), "reported": run.reported,
-                        "batchSize": run.batchSize ?? NSNull(), "deferred": run.deferred, "throttled": run.throttled ?? NSNull(),
+                        "batchSize": run.batchSize ?? NSNull(), "deferred": run.deferred, "workers": run.workers, "throttled": run.throttled ?? NSNull(),
                         "throttledSeconds": run.throttledSeconds ?? NSNull(), "error": run.error ?? NSNull(),
                     ] as [String: Any]
                 },
@@ -66,6 +66,7 @@ extension BackfillCommand {
                     if let client = run.client { line += "by \(client), " }
                     if let since = run.secondsSinceHeartbeat { line += "last heartbeat \(Int(since.rounded())) s ago" }
                     if let size = run.batchSize { line += ", batch size \(size)" }
+                    if run.workers > 1 { line += ", \(run.workers) workers (resume with --workers \(run.workers))" }
                     if run.deferred > 0 { line += ", \(run.deferred) rows to come back for" }
                     out += line + "\n"
                 }

@@ -5,6 +5,7 @@ import ProgramVersioning
 import ProgramVersioningOps
 import RuntimeFlags
 import TestSupport
+import Testing
 
 /// Helpers for the backfill tests: flags, table digests, and the shape of what a run left.
 enum BackfillFixtures {
@@ -69,5 +70,49 @@ enum BackfillFixtures {
             if checksum != program.canonicalChecksum { stale.append(id) }
         }
         return stale
+    }
+
+    /// Four app workers, each editing programs (one field each time) through the repository
+    /// with dual writes, while `backfill` runs, until each made at least 40 saves and 400
+    /// attempts; then checks what a backfill next to saves must leave: no version repeating
+    /// the content of the one before it, none stale or missing, and app versions written
+    /// while the run ran. Returns the saves made and the run's summary.
+    static func appSavesDuring(
+        _ db: TestDatabase.Fresh, _ backfill: @escaping @Sendable () async throws -> BackfillSummary
+    ) async throws -> (saves: Int, summary: BackfillSummary) {
+        let ids = try await db.pool.query("SELECT id FROM programs ORDER BY random()").map { try $0.decode(UUID.self, at: 0) }
+        let repository = Fixtures.repository(db, Fixtures.writesOn)
+        let run = Task { try await backfill() }
+        let saves = try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var (saved, round) = (0, 0)
+                    while saved < 40 || round < 400 {
+                        round += 1
+                        let id = ids[(worker * 7_919 + round * 31) % ids.count]
+                        guard let current = try? await repository.program(id) else { continue }
+                        var edited = current.program
+                        edited.name = "Edited by app worker \(worker) round \(round)"
+                        if (try? await repository.save(edited, to: id, expectedRevision: current.revision)) != nil { saved += 1 }
+                        if round > 4_000 { break }
+                    }
+                    return saved
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let summary = try await run.value
+        let duplicates = try await count(db, """
+            SELECT count(*) FROM program_versions a JOIN program_versions b ON b.program_id = a.program_id AND b.version = a.version + 1
+             WHERE a.content_checksum = b.content_checksum
+            """)
+        #expect(duplicates == 0)
+        #expect(try await programsWithStaleOrMissingVersion(db).isEmpty)
+        // The app really wrote versions while the backfill ran.
+        #expect(try await count(db, """
+            SELECT count(*) FROM program_versions v, backfill_runs r
+             WHERE v.created_by = 'save' AND v.created_at BETWEEN r.started_at AND r.finished_at
+            """) > 0)
+        return (saves, summary)
     }
 }

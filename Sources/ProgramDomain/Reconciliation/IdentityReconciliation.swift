@@ -19,17 +19,22 @@ extension Program {
     /// different item, and no two items get the same id.
     public func reconciled(with previous: Program, retiredWorkoutIDs: Set<String> = []) -> Reconciliation {
         let matcher = ItemMatcher()
-        let previousItems = previous.workouts.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
-        let editedItems = workouts.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
-        // Built only when matching needs content (most workouts match by id or name first).
-        let previousContents = LazyContents(previous.workouts), editedContents = LazyContents(workouts)
-        let workoutMatches = matcher.match(
-            previous: previousItems, edited: editedItems,
-            sameContent: { previousContents[$0] == editedContents[$1] },
-            similarity: { p, e in
-                0.4 * ItemMatcher.jaccard(previousItems[p].nameTokens, editedItems[e].nameTokens)
-                    + 0.6 * ItemMatcher.jaccard(previousContents[p].exerciseNames, editedContents[e].exerciseNames)
-            })
+        let workoutMatches: [Int?]
+        if ItemMatcher.keepsEveryItemInPlace(previous: previous.workouts, edited: workouts, id: { $0.id }, name: { $0.name }) {
+            workoutMatches = Array(workouts.indices)
+        } else {
+            let previousItems = previous.workouts.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
+            let editedItems = workouts.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
+            // Built only when matching needs content (most workouts match by id or name first).
+            let previousContents = LazyContents(previous.workouts), editedContents = LazyContents(workouts)
+            workoutMatches = matcher.match(
+                previous: previousItems, edited: editedItems,
+                sameContent: { previousContents[$0] == editedContents[$1] },
+                similarity: { p, e in
+                    0.4 * ItemMatcher.jaccard(previousItems[p].nameTokens, editedItems[e].nameTokens)
+                        + 0.6 * ItemMatcher.jaccard(previousContents[p].exerciseNames, editedContents[e].exerciseNames)
+                })
+        }
 
         // Final workout ids: matched ones first, then new ones in order. A messy previous
         // program may repeat an id: only its first holder passes it on, so an edit that
@@ -109,15 +114,20 @@ extension Program {
     private static func reconcileExercises(
         previous: [Exercise], edited: [Exercise], workoutID: String, matcher: ItemMatcher
     ) -> ([Exercise], [ItemChange]) {
-        let previousItems = previous.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
-        let editedItems = edited.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
-        let matches = matcher.match(
-            previous: previousItems, edited: editedItems,
-            sameContent: { previous[$0].changedFields(comparedTo: edited[$1]).isEmpty },
-            similarity: { p, e in
-                let sameFields = 4 - previous[p].changedFields(comparedTo: edited[e]).filter { $0 != "app fields" }.count
-                return 0.5 * ItemMatcher.jaccard(previousItems[p].nameTokens, editedItems[e].nameTokens) + 0.5 * Double(sameFields) / 4
-            })
+        let matches: [Int?]
+        if ItemMatcher.keepsEveryItemInPlace(previous: previous, edited: edited, id: { $0.id }, name: { $0.name }) {
+            matches = Array(edited.indices)
+        } else {
+            let previousItems = previous.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
+            let editedItems = edited.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
+            matches = matcher.match(
+                previous: previousItems, edited: editedItems,
+                sameContent: { previous[$0].changedFields(comparedTo: edited[$1]).isEmpty },
+                similarity: { p, e in
+                    let sameFields = 4 - previous[p].changedFields(comparedTo: edited[e]).filter { $0 != "app fields" }.count
+                    return 0.5 * ItemMatcher.jaccard(previousItems[p].nameTokens, editedItems[e].nameTokens) + 0.5 * Double(sameFields) / 4
+                })
+        }
         var taken = Set(previous.map(\.id))
         var result = edited
         var changes: [ItemChange] = []

@@ -122,6 +122,22 @@ struct ItemMatcher {
         return result
     }
 
+    /// The common edit, most of all an app's: every item where it was, with its id and its
+    /// exact name, no id empty or repeated. `match` pairs each such item with the previous
+    /// item at its own position (rule 1 for every item), which this finds without
+    /// normalizing a name or hashing an id list twice.
+    static func keepsEveryItemInPlace<Item>(
+        previous: [Item], edited: [Item], id: (Item) -> String, name: (Item) -> String
+    ) -> Bool {
+        guard previous.count == edited.count else { return false }
+        for (p, e) in zip(previous, edited) where id(p).isEmpty || id(p) != id(e) || name(p) != name(e) {
+            return false
+        }
+        var ids = Set<String>(minimumCapacity: previous.count)
+        for item in previous where !ids.insert(id(item)).inserted { return false }
+        return true
+    }
+
     /// Jaccard similarity of two token sets (1 when both are empty).
     static func jaccard(_ a: Set<String>, _ b: Set<String>) -> Double {
         if a.isEmpty && b.isEmpty { return 1 }

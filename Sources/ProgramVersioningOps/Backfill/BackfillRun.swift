@@ -214,8 +214,8 @@ struct BackfillRun {
             var running = Set(workers.map(\.range.worker))
             for await event in events {
                 switch event {
-                case .batch(let outcome):
-                    deferred += outcome.deferred
+                case .batch(let outcome, let size):
+                    (batchSize, deferred) = (size, deferred + outcome.deferred)
                     record(outcome, advancesCursor: false)
                     await refreshStatisticsAfterFirstVersions(outcome)
                 case .waiting(let reason):

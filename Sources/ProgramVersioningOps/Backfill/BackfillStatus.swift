@@ -20,6 +20,8 @@ public struct BackfillStatus: Sendable {
         public var reported: Int
         public var batchSize: Int?
         public var deferred: Int
+        /// `backfill programs --workers N`: N (a resumed run needs the same).
+        public var workers: Int
         /// Why it waits now, while it runs.
         public var throttled: String?
         public var throttledSeconds: Double?
@@ -43,8 +45,10 @@ public struct BackfillStatus: Sendable {
                                       AND l.objid::text::int8 = \(Backfill.lockKey & 0xFFFF_FFFF))
                             THEN 'STALE' ELSE r.status END,
                        r.started_at, r.finished_at, r.heartbeat_at, extract(epoch FROM now() - r.heartbeat_at)::float8, r.client,
-                       r.seen, r.total, r.reported, r.batch_size, coalesce(cardinality(r.deferred), 0), r.throttled,
-                       r.throttled_seconds, r.error
+                       r.seen, r.total, r.reported, r.batch_size,
+                       coalesce(cardinality(r.deferred), 0)
+                         + (SELECT coalesce(sum(cardinality(g.deferred)), 0)::int FROM backfill_run_ranges g WHERE g.run_id = r.id),
+                       r.throttled, r.throttled_seconds, r.error, coalesce((r.options->>'workers')::int, 1)
                   FROM backfill_runs r
                  WHERE NOT r.dry_run
                  ORDER BY r.started_at DESC
@@ -56,10 +60,11 @@ public struct BackfillStatus: Sendable {
                     row.decode(Int.self, at: 8), row.decode(Int?.self, at: 9), row.decode(Int.self, at: 10), row.decode(Int?.self, at: 11),
                     row.decode(Int.self, at: 12), row.decode(String?.self, at: 13), row.decode(Double?.self, at: 14),
                     row.decode(String?.self, at: 15))
+                let workers = try row.decode(Int.self, at: 16)
                 return Run(
                     id: id, kind: kind, state: state, startedAt: startedAt, finishedAt: finishedAt, heartbeatAt: heartbeatAt,
                     secondsSinceHeartbeat: sinceHeartbeat, client: client, seen: seen, total: total, reported: reported,
-                    batchSize: batchSize, deferred: deferred, throttled: state == .running ? throttled : nil,
+                    batchSize: batchSize, deferred: deferred, workers: workers, throttled: state == .running ? throttled : nil,
                     throttledSeconds: throttledSeconds, error: error)
             }
             return BackfillStatus(control: control, runs: runs)

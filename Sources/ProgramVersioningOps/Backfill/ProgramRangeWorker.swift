@@ -10,7 +10,8 @@ import PostgresDriver
 struct ProgramRangeWorker: Sendable {
     /// What a worker tells the run, in order.
     enum Event: Sendable {
-        case batch(BackfillBatchOutcome)
+        /// A committed batch, and the size it was asked for.
+        case batch(BackfillBatchOutcome, size: Int)
         /// Why the worker waits now (nil: it works again).
         case waiting(String?)
         /// The range is walked (`stopped`: a stop was asked for first); how long it waited
@@ -73,7 +74,7 @@ struct ProgramRangeWorker: Sendable {
                 })
             cursor = outcome.lastKey ?? cursor
             deferred += outcome.deferred
-            events.yield(.batch(outcome))
+            events.yield(.batch(outcome, size: size))
             try await pacer.finished(records: outcome.scanned, took: started.duration(to: .now))
             if outcome.scanned < size { return false }
         }
