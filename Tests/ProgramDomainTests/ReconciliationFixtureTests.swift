@@ -16,6 +16,38 @@ struct ReconciliationFixtureTests {
         ],
         schedule: [ScheduleEntry(dayIndex: 0, workoutID: "w-push"), ScheduleEntry(dayIndex: 2, workoutID: "w-pull"), ScheduleEntry(dayIndex: 4, workoutID: "w-legs")])
 
+    @Test func anEditThatKeepsEveryItemInPlaceEndsAsTheFullMatchWouldEndIt() {
+        // Values changed, every item where it was with its id and name: the shortcut.
+        var edited = Self.previous
+        edited.workouts[0].exercises[0].reps = 5
+        edited.workouts[2].exercises[1].sets = 4
+        let shortcut = edited.reconciled(with: Self.previous)
+        #expect(shortcut.program == edited)
+        #expect(shortcut.changes.description == """
+            workout w-push "Push": modified (exercises)
+            workout w-legs "Legs": modified (exercises)
+            exercise e-bench of workout w-push "Bench Press": modified (reps)
+            exercise e-lunge of workout w-legs "Lunge": modified (sets)
+            """)
+        // The same edit with names differing only in case and spacing takes the full
+        // matcher (rule 1 on normalized names): the same ids, no item moved, added or removed.
+        var spelled = edited
+        for w in spelled.workouts.indices {
+            spelled.workouts[w].name = " " + spelled.workouts[w].name.uppercased()
+            for e in spelled.workouts[w].exercises.indices { spelled.workouts[w].exercises[e].name += "  " }
+        }
+        let full = spelled.reconciled(with: Self.previous)
+        #expect(full.program.workouts.map(\.id) == shortcut.program.workouts.map(\.id))
+        #expect(full.program.workouts.map { $0.exercises.map(\.id) } == shortcut.program.workouts.map { $0.exercises.map(\.id) })
+        #expect(!full.changes.items.contains { !Set($0.kinds).isDisjoint(with: [.moved, .added, .removed]) })
+        // A previous id held twice is not taken as "in place": the full match decides.
+        var repeated = Self.previous
+        repeated.workouts[1].exercises[1].id = "e-row"
+        let repaired = repeated.reconciled(with: repeated)
+        let ids = repaired.program.workouts[1].exercises.map(\.id)
+        #expect(ids.first == "e-row" && ids.count == 2 && ids[1] != "e-row", "\(ids)")
+    }
+
     @Test func aTypicalAIEditIsSummarizedExactly() throws {
         // The AI returns the program without ids: Pull renamed and moved first, Legs removed,
         // a new Core workout, Bench reps changed, Dip dropped, a new Push-up, schedule redone.
