@@ -91,6 +91,7 @@ struct RoleGrantTests {
                     try await FlagStore(pool: pool).set(.writes, enabled: true, actor: "matrix", reason: nil, force: false)
                 }),
                 ("backfill programs", { pool in _ = try await Backfill(pool: pool).run(.programs, options: .init()) }),
+                ("backfill programs with 2 workers", { pool in _ = try await Backfill(pool: pool).run(.programs, options: .init(workers: 2)) }),
                 ("run the check", { pool in _ = try await ConsistencyCheck(pool: pool).run() }),
                 ("update a flag row by hand", { pool in try await pool.query("UPDATE runtime_flags SET percent = 5 WHERE name = 'PROGRAM_VERSIONING_READS'") }),
                 ("delete the flag audit", { pool in try await pool.query("DELETE FROM runtime_flag_audit") }),
@@ -119,6 +120,7 @@ struct RoleGrantTests {
                 "start a session": [.allowed, .refused, .refused],
                 "flip a flag": [.refused, .allowed, .refused],
                 "backfill programs": [.refused, .allowed, .refused],
+                "backfill programs with 2 workers": [.refused, .allowed, .refused],
                 "run the check": [.refused, .allowed, .allowed],
                 "update a flag row by hand": [.refused, .allowed, .refused],
                 "delete the flag audit": [.refused, .refused, .refused],
@@ -140,6 +142,14 @@ struct RoleGrantTests {
                 }
                 await pool.close()
             }
+            // An operator granted before migration 27 (no rights on backfill_run_ranges) still
+            // runs a single walk: only workers name that table.
+            try await db.pool.query(PGQuery(unsafeSQL: "REVOKE ALL ON backfill_run_ranges FROM \(roles.operator)"))
+            let earlier = PGPool(.init(connectionString: TestDatabase.url(for: db.name) + " user=\(roles.operator)", maxConnections: 3))
+            let single = await Self.outcome { _ = try await Backfill(pool: earlier).run(.programs, options: .init()) }
+            let workers = await Self.outcome { _ = try await Backfill(pool: earlier).run(.programs, options: .init(workers: 2)) }
+            await earlier.close()
+            #expect(single == .allowed && workers == .refused, "single walk \(single), two workers \(workers)")
         }
     }
 

@@ -106,16 +106,19 @@ struct BackfillLedger {
     /// Adds one batch's counts, moves the cursor (nil: it stays) and stores the rows still
     /// deferred and the batch size; call inside the batch's transaction. Beats the heartbeat.
     /// A worker's batch (`range`: its worker number) moves its range's cursor and deferred
-    /// rows instead of the run's, in the same statement.
+    /// rows instead of the run's. (A single walk never names the ranges' table, so a role
+    /// granted before it existed still runs one.)
     func advance(
         by batch: BackfillCounts, to cursor: UUID?, deferred: [UUID], batchSize: Int, range: Int? = nil, on connection: PGConnection
     ) async throws {
+        if let range {
+            let moved = try await connection.query("""
+                UPDATE backfill_run_ranges SET cursor_key = coalesce(\(cursor), cursor_key), deferred = \(deferred)
+                 WHERE run_id = \(runID) AND worker = \(range)
+                """)
+            guard moved.affectedRows == 1 else { throw BackfillError.runTakenOver(runID) }
+        }
         let updated = try await connection.query("""
-            WITH moved AS (
-              UPDATE backfill_run_ranges SET cursor_key = coalesce(\(cursor), cursor_key), deferred = \(deferred)
-               WHERE run_id = \(runID) AND worker = \(range)::int
-              RETURNING worker
-            )
             UPDATE backfill_runs
                SET cursor_key = CASE WHEN \(range)::int IS NULL THEN coalesce(\(cursor?.uuidString.lowercased()), cursor_key) ELSE cursor_key END,
                    deferred = CASE WHEN \(range)::int IS NULL THEN \(deferred) ELSE deferred END,
@@ -125,7 +128,7 @@ struct BackfillLedger {
                    linked = linked + \(batch.linked), already_linked = already_linked + \(batch.alreadyLinked),
                    reported = reported + \(batch.reported), sets_linked = sets_linked + \(batch.setsLinked),
                    sets_reported = sets_reported + \(batch.setsReported)
-             WHERE id = \(runID) AND status = 'RUNNING' AND (\(range)::int IS NULL OR EXISTS (SELECT FROM moved))
+             WHERE id = \(runID) AND status = 'RUNNING'
             """)
         guard updated.affectedRows == 1 else {
             throw BackfillError.runTakenOver(runID)
@@ -142,15 +145,11 @@ struct BackfillLedger {
             """)
     }
 
-    /// Ends the run and returns the counts as stored. A run that succeeded forgets its
-    /// workers' ranges (scratch: only an unfinished run resumes from them).
+    /// Ends the run and returns the counts as stored.
     func finish(
         status: BackfillRunState, countsAfter: BackfillAudit.Counts?, error: String?, throttledFor: Duration? = nil, on connection: PGConnection
     ) async throws -> BackfillCounts {
         let row = try await connection.query("""
-            WITH forgotten AS (
-              DELETE FROM backfill_run_ranges WHERE run_id = \(runID) AND \(status) = 'SUCCEEDED'
-            )
             UPDATE backfill_runs SET status = \(status), finished_at = now(), counts_after = \(countsAfter?.json)::jsonb, error = \(error),
                    heartbeat_at = now(), throttled = NULL, throttled_since = NULL,
                    throttled_seconds = coalesce(\(throttledFor?.seconds)::float8, throttled_seconds)

@@ -91,4 +91,9 @@ struct BackfillRange: Sendable, Equatable {
             return gathered
         }
     }
+
+    /// Deletes the ranges of a run that succeeded.
+    static func forget(runID: UUID, on connection: PGConnection) async throws {
+        try await connection.query("DELETE FROM backfill_run_ranges WHERE run_id = \(runID)")
+    }
 }

@@ -387,8 +387,13 @@ struct BackfillRun {
         let audit = BackfillAudit(
             before: before, after: after, invalidLinks: try await BackfillAudit.invalidLinks(userID: options.userID, on: connection))
         if let ledger {
-            counts = try await ledger.finish(
-                status: .succeeded, countsAfter: after, error: nil, throttledFor: throttledSoFar, on: connection)
+            // A run that succeeded forgets its workers' ranges with its end (scratch: only an
+            // unfinished run resumes from them).
+            let (ranges, runID, throttled) = (self.ranges, self.runID, self.throttledSoFar)
+            counts = try await connection.transaction { connection in
+                if ranges != nil { try await BackfillRange.forget(runID: runID, on: connection) }
+                return try await ledger.finish(status: .succeeded, countsAfter: after, error: nil, throttledFor: throttled, on: connection)
+            }
             guard counts.addsUp(for: kind), try await Backfill.reportsMatch(counts, kind: kind, runID: runID, on: connection) else {
                 throw BackfillError.countsDoNotAddUp(runID: runID, counts)
             }
