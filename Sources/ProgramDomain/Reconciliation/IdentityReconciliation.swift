@@ -20,7 +20,9 @@ extension Program {
     public func reconciled(with previous: Program, retiredWorkoutIDs: Set<String> = []) -> Reconciliation {
         let matcher = ItemMatcher()
         let workoutMatches: [Int?]
-        if ItemMatcher.keepsEveryItemInPlace(previous: previous.workouts, edited: workouts, id: { $0.id }, name: { $0.name }) {
+        // Every workout where it was, with its id and name: each keeps its id, none moved.
+        let inPlace = ItemMatcher.keepsEveryItemInPlace(previous: previous.workouts, edited: workouts, id: { $0.id }, name: { $0.name })
+        if inPlace {
             workoutMatches = Array(workouts.indices)
         } else {
             let previousItems = previous.workouts.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
@@ -36,28 +38,14 @@ extension Program {
                 })
         }
 
-        // Final workout ids: matched ones first, then new ones in order. A messy previous
-        // program may repeat an id: only its first holder passes it on, so an edit that
-        // gives the others ids of their own (the way to repair it) keeps them.
-        var taken = Set(previous.workouts.map(\.id)).union(retiredWorkoutIDs)
-        var finalIDs = [String](repeating: "", count: workouts.count)
-        let inherits = Self.passesItsID(previous.workouts.map(\.id))
-        for (e, match) in workoutMatches.enumerated() {
-            if let p = match, inherits[p] { finalIDs[e] = previous.workouts[p].id }
-        }
-        for (e, workout) in workouts.enumerated() where finalIDs[e].isEmpty {
-            if !workout.id.isEmpty, !taken.contains(workout.id) {
-                taken.insert(workout.id)
-                finalIDs[e] = workout.id
-            } else {
-                finalIDs[e] = GeneratedIDs.firstFree(GeneratedIDs.workoutID(position: e, name: workout.name), taken: &taken)
-            }
-        }
+        let finalIDs = inPlace
+            ? workouts.map(\.id)
+            : Self.finalWorkoutIDs(workouts, matches: workoutMatches, previous: previous, retired: retiredWorkoutIDs)
 
         var result = self
         var workoutChanges: [ItemChange] = []
         var exerciseChanges: [ItemChange] = []
-        let movedWorkouts = ItemMatcher.movedPairs(workoutMatches.enumerated().compactMap { e, p in p.map { ($0, e) } })
+        let movedWorkouts = inPlace ? [] : ItemMatcher.movedPairs(workoutMatches.enumerated().compactMap { e, p in p.map { ($0, e) } })
         var matchedIndex = 0
         for (e, match) in workoutMatches.enumerated() {
             result.workouts[e].id = finalIDs[e]
@@ -85,8 +73,8 @@ extension Program {
                     previousName: kinds.contains(.renamed) ? previous.workouts[p].name : nil, modifiedFields: fields))
             }
         }
-        let matchedPrevious = Set(workoutMatches.compactMap { $0 })
-        for (p, workout) in previous.workouts.enumerated() where !matchedPrevious.contains(p) {
+        let matchedPrevious = inPlace ? [] : Set(workoutMatches.compactMap { $0 })
+        for (p, workout) in previous.workouts.enumerated() where !inPlace && !matchedPrevious.contains(p) {
             workoutChanges.append(ItemChange(subject: .workout(id: workout.id), kinds: [.removed], name: workout.name, modifiedFields: []))
         }
 
@@ -104,6 +92,27 @@ extension Program {
         return Reconciliation(program: result, changes: changes)
     }
 
+    /// Final workout ids: matched ones first, then new ones in order. A messy previous
+    /// program may repeat an id: only its first holder passes it on, so an edit that gives
+    /// the others ids of their own (the way to repair it) keeps them.
+    private static func finalWorkoutIDs(_ workouts: [Workout], matches: [Int?], previous: Program, retired: Set<String>) -> [String] {
+        var taken = Set(previous.workouts.map(\.id)).union(retired)
+        var finalIDs = [String](repeating: "", count: workouts.count)
+        let inherits = passesItsID(previous.workouts.map(\.id))
+        for (e, match) in matches.enumerated() {
+            if let p = match, inherits[p] { finalIDs[e] = previous.workouts[p].id }
+        }
+        for (e, workout) in workouts.enumerated() where finalIDs[e].isEmpty {
+            if !workout.id.isEmpty, !taken.contains(workout.id) {
+                taken.insert(workout.id)
+                finalIDs[e] = workout.id
+            } else {
+                finalIDs[e] = GeneratedIDs.firstFree(GeneratedIDs.workoutID(position: e, name: workout.name), taken: &taken)
+            }
+        }
+        return finalIDs
+    }
+
     /// For each id in order: whether it is the first holder of that id (later holders of a
     /// repeated id do not pass it on).
     private static func passesItsID(_ ids: [String]) -> [Bool] {
@@ -114,10 +123,20 @@ extension Program {
     private static func reconcileExercises(
         previous: [Exercise], edited: [Exercise], workoutID: String, matcher: ItemMatcher
     ) -> ([Exercise], [ItemChange]) {
-        let matches: [Int?]
         if ItemMatcher.keepsEveryItemInPlace(previous: previous, edited: edited, id: { $0.id }, name: { $0.name }) {
-            matches = Array(edited.indices)
-        } else {
+            // Each exercise continues the one at its position under its own id and name: only
+            // its values can have changed.
+            let changes = edited.indices.compactMap { e -> ItemChange? in
+                let fields = previous[e].changedFields(comparedTo: edited[e])
+                guard !fields.isEmpty else { return nil }
+                return ItemChange(
+                    subject: .exercise(workoutID: workoutID, exerciseID: edited[e].id), kinds: [.modified], name: edited[e].name,
+                    previousName: nil, modifiedFields: fields)
+            }
+            return (edited, changes)
+        }
+        let matches: [Int?]
+        do {
             let previousItems = previous.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
             let editedItems = edited.enumerated().map { MatchItem(id: $1.id, name: $1.name, position: $0) }
             matches = matcher.match(

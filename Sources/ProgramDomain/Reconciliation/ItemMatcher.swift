@@ -133,6 +133,13 @@ struct ItemMatcher {
         for (p, e) in zip(previous, edited) where id(p).isEmpty || id(p) != id(e) || name(p) != name(e) {
             return false
         }
+        // Few items (a workout's exercises): compared pairwise, cheaper than hashing each id.
+        guard previous.count > 16 else {
+            for i in previous.indices {
+                for j in previous.indices where j < i && id(previous[j]) == id(previous[i]) { return false }
+            }
+            return true
+        }
         var ids = Set<String>(minimumCapacity: previous.count)
         for item in previous where !ids.insert(id(item)).inserted { return false }
         return true
