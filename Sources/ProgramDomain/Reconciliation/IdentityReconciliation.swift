@@ -73,9 +73,11 @@ extension Program {
                     previousName: kinds.contains(.renamed) ? previous.workouts[p].name : nil, modifiedFields: fields))
             }
         }
-        let matchedPrevious = inPlace ? [] : Set(workoutMatches.compactMap { $0 })
-        for (p, workout) in previous.workouts.enumerated() where !inPlace && !matchedPrevious.contains(p) {
-            workoutChanges.append(ItemChange(subject: .workout(id: workout.id), kinds: [.removed], name: workout.name, modifiedFields: []))
+        if !inPlace {
+            let matchedPrevious = Set(workoutMatches.compactMap { $0 })
+            for (p, workout) in previous.workouts.enumerated() where !matchedPrevious.contains(p) {
+                workoutChanges.append(ItemChange(subject: .workout(id: workout.id), kinds: [.removed], name: workout.name, modifiedFields: []))
+            }
         }
 
         // The schedule follows the edited program's own references, now by final id.
