@@ -135,18 +135,27 @@ public struct Backfill: Sendable {
         if kind != .sessions, try await LegacyRetirement.inForce(on: connection) != nil {
             throw BackfillError.legacyRetired
         }
-        // Every statement of the run waits for a lock and runs for a bounded time; the
-        // connection gets its own settings back when the run ends, however it ends.
-        try await connection.query("""
-            SELECT set_config('lock_timeout', \(Self.milliseconds(options.lockTimeout)), false),
-                   set_config('statement_timeout', \(Self.milliseconds(options.statementTimeout)), false)
-            """)
-        do {
+        return try await Self.withRunTimeouts(options, on: connection) { connection in
             var run = try await BackfillRun.open(
                 kind, options: options, repair: repair, stop: stop, pool: pool, on: connection, logger: logger, announce: announce)
-            let summary = try await withoutActuallyEscaping(progress) { try await run.execute(progress: $0) }
+            return try await withoutActuallyEscaping(progress) { try await run.execute(progress: $0) }
+        }
+    }
+
+    /// Runs `body` with the run's bounds on every statement of `connection` (a lock wait of
+    /// `lockTimeout`, a statement of `statementTimeout`); the connection gets its own settings
+    /// back after, however `body` ends (it may go back to a pool).
+    static func withRunTimeouts<T>(
+        _ options: BackfillOptions, on connection: PGConnection, _ body: (PGConnection) async throws -> T
+    ) async throws -> T {
+        try await connection.query("""
+            SELECT set_config('lock_timeout', \(milliseconds(options.lockTimeout)), false),
+                   set_config('statement_timeout', \(milliseconds(options.statementTimeout)), false)
+            """)
+        do {
+            let value = try await body(connection)
             try await connection.executeScript(unsafeSQL: "RESET lock_timeout; RESET statement_timeout")
-            return summary
+            return value
         } catch {
             _ = try? await connection.executeScript(unsafeSQL: "RESET lock_timeout; RESET statement_timeout")
             throw error

@@ -28,23 +28,26 @@ struct BackfillLedger {
     ) async throws -> BackfillLedger {
         let client = Self.client
         let user = options.userID?.uuidString.lowercased()
-        if repairOfCheck == nil {
-            try await refuseOtherWorkerCount(kind, user: user, asked: options.workers, on: connection)
+        // The newest run of this kind and scope (none for a repair), read once: resumed if it
+        // did not finish, and only with the workers it started with (its cursors are per
+        // range), refused before anything is claimed.
+        let latest = repairOfCheck != nil ? nil : try await connection.query("""
+            SELECT id, status, coalesce((options->>'workers')::int, 1) FROM backfill_runs
+             WHERE kind = \(kind.rawValue) AND NOT dry_run AND (options->>'user') IS NOT DISTINCT FROM \(user)
+               AND NOT options ? 'repairOfCheck'
+             ORDER BY started_at DESC LIMIT 1
+            """).first?.decode((UUID, BackfillRunState, Int).self)
+        var unfinished: UUID?
+        if let (id, status, workers) = latest, [.running, .failed, .interrupted].contains(status) {
+            guard workers == options.workers else { throw BackfillError.workersDiffer(runID: id, started: workers, asked: options.workers) }
+            unfinished = id
         }
         let running = try await connection.query("""
-            WITH latest AS (
-              SELECT id, status FROM backfill_runs
-               WHERE kind = \(kind.rawValue) AND NOT dry_run AND (options->>'user') IS NOT DISTINCT FROM \(user)
-                 AND NOT options ? 'repairOfCheck'
-                 AND \(repairOfCheck)::uuid IS NULL
-               ORDER BY started_at DESC LIMIT 1
-            )
             UPDATE backfill_runs r
                SET status = 'RUNNING', finished_at = NULL,
                    error = CASE WHEN r.error IS NULL THEN NULL ELSE 'resumed after: ' || r.error END,
                    heartbeat_at = now(), backend_pid = pg_backend_pid(), client = \(client), throttled = NULL, throttled_since = NULL
-              FROM latest
-             WHERE r.id = latest.id AND latest.status IN ('RUNNING', 'FAILED', 'INTERRUPTED')
+             WHERE r.id = \(unfinished)
             RETURNING r.id, r.cursor_key, r.seen, r.migrated, r.unchanged, r.linked, r.already_linked, r.reported,
                       r.sets_linked, r.sets_reported, r.counts_before::text, r.written, coalesce(r.deferred, '{}')
             """)
@@ -79,23 +82,6 @@ struct BackfillLedger {
                    \(countsBefore.json)::jsonb, now(), pg_backend_pid(), \(client), \(total), '{}'
             """)
         return BackfillLedger(runID: runID, resumed: false, cursor: nil, counts: BackfillCounts(), countsBefore: countsBefore, deferred: [])
-    }
-
-    /// An unfinished run resumes only with the workers it started with: its cursors are
-    /// per range. Checked before the run is claimed, so a refusal changes nothing.
-    private static func refuseOtherWorkerCount(_ kind: BackfillKind, user: String?, asked: Int, on connection: PGConnection) async throws {
-        let latest = try await connection.query("""
-            WITH latest AS (
-              SELECT id, status, coalesce((options->>'workers')::int, 1) AS workers FROM backfill_runs
-               WHERE kind = \(kind.rawValue) AND NOT dry_run AND (options->>'user') IS NOT DISTINCT FROM \(user)
-                 AND NOT options ? 'repairOfCheck'
-               ORDER BY started_at DESC LIMIT 1
-            )
-            SELECT id, workers FROM latest WHERE status IN ('RUNNING', 'FAILED', 'INTERRUPTED')
-            """).first?.decode((UUID, Int).self)
-        if let (runID, started) = latest, started != asked {
-            throw BackfillError.workersDiffer(runID: runID, started: started, asked: asked)
-        }
     }
 
     /// "host pid N": the process running the run, for `backfill status`.

@@ -36,18 +36,14 @@ struct ProgramRangeWorker: Sendable {
     func run(on connection: PGConnection, events: AsyncStream<Event>.Continuation) async {
         var pacer = BatchPacer(signals: signals, fixedBatchSize: options.batchSize, options: options.throttle, stop: stop)
         do {
-            // The run's bounds on every statement, as on the run's own connection; reset below
-            // whatever happens, since the connection goes back to the pool.
-            try await connection.query("""
-                SELECT set_config('lock_timeout', \(Backfill.milliseconds(options.lockTimeout)), false),
-                       set_config('statement_timeout', \(Backfill.milliseconds(options.statementTimeout)), false)
-                """)
-            let stopped = try await walk(on: connection, pacer: &pacer, events: events)
+            // The run's bounds on every statement, as on the run's own connection.
+            let stopped = try await Backfill.withRunTimeouts(options, on: connection) { connection in
+                try await walk(on: connection, pacer: &pacer, events: events)
+            }
             events.yield(.finished(worker: range.worker, stopped: stopped, throttled: pacer.throttled))
         } catch {
             events.yield(.failed(worker: range.worker, error))
         }
-        _ = try? await connection.executeScript(unsafeSQL: "RESET lock_timeout; RESET statement_timeout")
     }
 
     /// True when it stopped before the range's end.
