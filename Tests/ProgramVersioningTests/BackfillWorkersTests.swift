@@ -103,6 +103,55 @@ struct BackfillWorkersTests {
         }
     }
 
+    @Test func aStopAndALostWorkerConnectionBothLeaveARunThatResumesToTheSameEnd() async throws {
+        let reference = try await Self.oneWorkerOutcome()
+        try await TestDatabase.withFresh(maxConnections: 10) { db in
+            try await LegacySeeder(pool: db.pool).seed(Self.seed)
+            try await BackfillFixtures.turnWritesOn(db)
+            // The run on a pool of its own, so the test's connections can watch it.
+            let runPool = PGPool(.init(connectionString: db.url, maxConnections: 4))
+            defer { Task { await runPool.close() } }
+            let options = BackfillOptions(batchSize: 10, workers: 3)
+
+            // 1. Asked to stop (as SIGTERM does): every worker ends its batch, the run is INTERRUPTED.
+            let stop = StopRequest()
+            let stopped = Task { try await Backfill(pool: runPool).run(.programs, options: options, stop: stop) }
+            #expect(try await Wait.waitUntil { try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_runs WHERE seen >= 200") > 0 })
+            stop.request("test stop")
+            let first = try await stopped.value
+            #expect(first.status == .interrupted && first.counts.seen < 1_500)
+
+            // 2. One worker's connection lost in the middle of the resumed run: the run fails
+            //    (the others stop after their batch), every committed batch kept.
+            let resumed = Task { try await Backfill(pool: runPool).run(.programs, options: options) }
+            #expect(try await Wait.waitUntil {
+                try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_runs WHERE status = 'RUNNING' AND seen >= \(first.counts.seen + 100)") > 0
+            })
+            // A worker's backend, caught inside a batch.
+            let killed = try await Wait.waitUntil {
+                try await BackfillFixtures.count(db, """
+                    SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a
+                     WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.state <> 'idle'
+                       AND a.pid <> (SELECT backend_pid FROM backfill_runs WHERE status = 'RUNNING')
+                       AND a.query LIKE '%FROM programs%'
+                    """) > 0
+            }
+            #expect(killed, "no worker was caught inside a batch")
+            do {
+                let summary = try await resumed.value
+                Issue.record("a run whose worker lost its connection ended \(summary.status)")
+            } catch {
+                #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_runs WHERE status = 'FAILED'") == 1, "\(error)")
+            }
+
+            // 3. Run again: it resumes the same run to the end a single uninterrupted worker reaches.
+            let last = try await Backfill(pool: runPool).run(.programs, options: options)
+            #expect(last.status == .succeeded && last.resumed && last.counts.seen == 1_500)
+            #expect(try await BackfillFixtures.count(db, "SELECT count(*) FROM backfill_runs") == 1)
+            #expect(try await BackfillFixtures.outcomeShape(db) == reference)
+        }
+    }
+
     @Test func appSavesDuringATwoWorkerRunLeaveNoDuplicateAndNoStaleVersion() async throws {
         try await TestDatabase.withFresh(maxConnections: 12) { db in
             try await LegacySeeder(pool: db.pool).seed(.init(programs: 1_200, messyPercent: 20, seed: 142))
